@@ -1,0 +1,1 @@
+"""Shipyard server: the FastAPI application, its services and its stores."""

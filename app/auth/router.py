@@ -1,0 +1,80 @@
+"""HTTP endpoints for tokens, users and the caller's identity."""
+
+from typing import Annotated
+
+from fastapi import APIRouter, Query, status
+
+from app.auth import service
+from app.auth.schemas import (
+    TokenCreate,
+    TokenCreated,
+    TokenList,
+    TokenRead,
+    UserCreate,
+    UserCreated,
+    UserList,
+    UserRead,
+    WhoAmI,
+)
+from app.deps import Admin, MaybePrincipal, SessionDep, Viewer
+from app.errors import TokenNotFound, Unauthenticated, UserConflict, UserNotFound, error_responses
+
+router = APIRouter(tags=["auth"])
+
+
+@router.post(
+    "/auth/tokens", status_code=status.HTTP_201_CREATED, response_model=TokenCreated,
+    responses=error_responses(Unauthenticated, UserNotFound),
+)
+def create_token(body: TokenCreate, session: SessionDep, actor: MaybePrincipal) -> TokenCreated:
+    """Log in with a password for a token, or (admin) mint a token for any user."""
+    token, secret = service.issue_token(
+        session, actor, username=body.username, password=body.password, name=body.name,
+        expires_in_days=body.expires_in_days,
+    )
+    return TokenCreated(
+        id=token.id, name=token.name, username=body.username, prefix=token.prefix,
+        created_at=token.created_at, expires_at=token.expires_at, token=secret,
+    )
+
+
+@router.get("/auth/tokens", response_model=TokenList, responses=error_responses(UserNotFound))
+def list_tokens(
+    session: SessionDep, _: Admin, username: Annotated[str | None, Query(max_length=64)] = None
+) -> TokenList:
+    rows = service.list_tokens(session, username)
+    return TokenList(
+        tokens=[
+            TokenRead(
+                id=t.id, name=t.name, username=name, prefix=t.prefix, created_at=t.created_at,
+                expires_at=t.expires_at, revoked_at=t.revoked_at,
+            )
+            for t, name in rows
+        ]
+    )
+
+
+@router.delete(
+    "/auth/tokens/{token_id}", status_code=status.HTTP_204_NO_CONTENT, responses=error_responses(TokenNotFound)
+)
+def revoke_token(token_id: int, session: SessionDep, actor: Admin) -> None:
+    service.revoke_token(session, actor, token_id)
+
+
+@router.get("/auth/whoami", response_model=WhoAmI, responses=error_responses())
+def whoami(actor: Viewer) -> WhoAmI:
+    return WhoAmI(id=actor.user_id, username=actor.username, role=actor.role)
+
+
+@router.post(
+    "/users", status_code=status.HTTP_201_CREATED, response_model=UserCreated,
+    responses=error_responses(UserConflict),
+)
+def create_user(body: UserCreate, session: SessionDep, actor: Admin) -> UserCreated:
+    user, generated = service.create_user(session, actor, body.username, body.role, body.password)
+    return UserCreated(**UserRead.model_validate(user).model_dump(), password=generated)
+
+
+@router.get("/users", response_model=UserList, responses=error_responses())
+def list_users(session: SessionDep, _: Admin) -> UserList:
+    return UserList(users=[UserRead.model_validate(u) for u in service.list_users(session)])

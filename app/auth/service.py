@@ -1,0 +1,109 @@
+"""Use cases for users and tokens: authentication, role checks, creation and revocation."""
+
+from collections.abc import Sequence
+from datetime import timedelta
+
+from sqlalchemy.orm import Session
+
+from app.audit import service as audit
+from app.auth import repository
+from app.auth.security import Role, hash_password, hash_token, new_password, new_token, verify_password
+from app.context import Principal
+from app.db.base import utcnow
+from app.db.tables import ApiToken, User
+from app.errors import Forbidden, TokenNotFound, Unauthenticated, UserNotFound
+
+
+def authenticate_token(session: Session, token: str) -> Principal:
+    found = repository.find_token_with_user(session, hash_token(token))
+    if found is None:
+        raise Unauthenticated("the token is not valid")
+    api_token, user = found
+    if api_token.revoked_at is not None:
+        raise Unauthenticated("the token has been revoked")
+    if api_token.expires_at is not None and api_token.expires_at <= utcnow():
+        raise Unauthenticated("the token has expired")
+    if not user.is_active:
+        raise Unauthenticated("the user is deactivated")
+    return Principal(user_id=user.id, username=user.username, role=Role(user.role))
+
+
+def require_role(principal: Principal, needed: Role) -> None:
+    if not principal.role.allows(needed):
+        raise Forbidden(f"this needs the {needed.value} role; {principal.username} is {principal.role.value}")
+
+
+def create_user(
+    session: Session, actor: Principal, username: str, role: Role, password: str | None
+) -> tuple[User, str | None]:
+    generated = None if password else new_password()
+    user = repository.add_user(
+        session, User(username=username, role=role.value, password_hash=hash_password(password or generated or ""))
+    )
+    audit.record(session, actor, "user.create", "user", user.username, {"role": role.value})
+    return user, generated
+
+
+def list_users(session: Session) -> Sequence[User]:
+    return repository.list_users(session)
+
+
+def has_users(session: Session) -> bool:
+    return repository.count_users(session) > 0
+
+
+def issue_token(
+    session: Session, actor: Principal | None, *, username: str, password: str | None,
+    name: str, expires_in_days: int | None,
+) -> tuple[ApiToken, str]:
+    """A token for `username`: by password (login), or minted by an admin for any user."""
+    user = repository.get_user_by_name(session, username)
+    if password is not None:
+        if user is None or not user.is_active or not verify_password(user.password_hash, password):
+            raise Unauthenticated("wrong username or password")
+        actor = Principal(user_id=user.id, username=user.username, role=Role(user.role))
+    else:
+        if actor is None:
+            raise Unauthenticated("log in with a password, or send an admin token to mint one for a user")
+        require_role(actor, Role.admin)
+        if user is None:
+            raise UserNotFound(f"no user named {username!r}")
+    return _mint(session, actor, user, name, expires_in_days)
+
+
+def bootstrap_token(session: Session, user: User, name: str) -> str:
+    _, secret = _mint(session, Principal.system(), user, name, None)
+    return secret
+
+
+def _mint(
+    session: Session, actor: Principal, user: User, name: str, expires_in_days: int | None
+) -> tuple[ApiToken, str]:
+    secret = new_token()
+    expires_at = utcnow() + timedelta(days=expires_in_days) if expires_in_days else None
+    token = repository.add_token(
+        session,
+        ApiToken(user_id=user.id, name=name, token_hash=hash_token(secret), prefix=secret[:10], expires_at=expires_at),
+    )
+    audit.record(session, actor, "token.create", "token", token.id, {"user": user.username, "name": name})
+    return token, secret
+
+
+def list_tokens(session: Session, username: str | None) -> Sequence[tuple[ApiToken, str]]:
+    user_id = None
+    if username is not None:
+        user = repository.get_user_by_name(session, username)
+        if user is None:
+            raise UserNotFound(f"no user named {username!r}")
+        user_id = user.id
+    return repository.list_tokens(session, user_id)
+
+
+def revoke_token(session: Session, actor: Principal, token_id: int) -> None:
+    token = repository.get_token(session, token_id)
+    if token is None:
+        raise TokenNotFound(f"no token with id {token_id}")
+    if token.revoked_at is None:
+        token.revoked_at = utcnow()
+        session.flush()
+    audit.record(session, actor, "token.revoke", "token", token_id)

@@ -1,0 +1,21 @@
+"""Per-request context (request id, acting principal) carried in context variables."""
+
+from contextvars import ContextVar
+from dataclasses import dataclass
+
+from app.auth.security import Role
+
+request_id_var: ContextVar[str | None] = ContextVar("request_id", default=None)
+
+
+@dataclass(frozen=True)
+class Principal:
+    """Who is acting: a user through a token, or the system itself (bootstrap, workers)."""
+
+    user_id: int | None
+    username: str
+    role: Role
+
+    @classmethod
+    def system(cls) -> "Principal":
+        return cls(user_id=None, username="system", role=Role.admin)

@@ -1,0 +1,7 @@
+"""All ORM tables, imported here so Alembic and the app see one metadata."""
+
+from app.db.tables.audit import AuditEvent
+from app.db.tables.auth import ApiToken, User
+from app.db.tables.tracking import Experiment, LatestMetric, Metric, Param, Run, RunTag
+
+__all__ = ["ApiToken", "AuditEvent", "Experiment", "LatestMetric", "Metric", "Param", "Run", "RunTag", "User"]

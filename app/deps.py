@@ -1,0 +1,84 @@
+"""Annotated dependency aliases used by routers: the session, the caller, the stores."""
+
+from collections.abc import Iterator
+from typing import Annotated
+
+from fastapi import Depends, Request
+from sqlalchemy.orm import Session
+
+from app.auth import service as auth_service
+from app.auth.security import Role
+from app.context import Principal
+from app.errors import Unauthenticated
+from app.settings import Settings
+from app.storage import ArtifactStore
+
+_READ_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
+
+
+def get_session(request: Request) -> Iterator[Session]:
+    """The request's unit of work: commit when the endpoint returns, roll back when it raises."""
+    factory = request.app.state.sessions
+    with factory(write=request.method not in _READ_METHODS) as session:
+        try:
+            yield session
+            session.commit()
+        except BaseException:
+            session.rollback()
+            raise
+
+
+# scope="function": commit right after the endpoint returns and before the response is sent,
+# so a failed commit is reported to the client instead of after a 2xx went out.
+SessionDep = Annotated[Session, Depends(get_session, scope="function")]
+
+
+def get_settings_dep(request: Request) -> Settings:
+    settings: Settings = request.app.state.settings
+    return settings
+
+
+def get_store(request: Request) -> ArtifactStore:
+    store: ArtifactStore = request.app.state.store
+    return store
+
+
+SettingsDep = Annotated[Settings, Depends(get_settings_dep)]
+StoreDep = Annotated[ArtifactStore, Depends(get_store)]
+
+
+def _bearer_token(request: Request) -> str | None:
+    header = request.headers.get("authorization")
+    if not header:
+        return None
+    scheme, _, token = header.partition(" ")
+    if scheme.lower() != "bearer" or not token.strip():
+        raise Unauthenticated("the Authorization header must be 'Bearer <token>'")
+    return token.strip()
+
+
+def optional_principal(request: Request, session: SessionDep) -> Principal | None:
+    token = _bearer_token(request)
+    return auth_service.authenticate_token(session, token) if token else None
+
+
+def current_principal(request: Request, session: SessionDep) -> Principal:
+    token = _bearer_token(request)
+    if token is None:
+        raise Unauthenticated("send 'Authorization: Bearer <token>'")
+    return auth_service.authenticate_token(session, token)
+
+
+def _role_checker(role: Role):  # type: ignore[no-untyped-def]
+    def check(principal: Annotated[Principal, Depends(current_principal)]) -> Principal:
+        auth_service.require_role(principal, role)
+        return principal
+
+    check.__name__ = f"require_{role.value}"
+    return check
+
+
+MaybePrincipal = Annotated[Principal | None, Depends(optional_principal)]
+Viewer = Annotated[Principal, Depends(_role_checker(Role.viewer))]
+Editor = Annotated[Principal, Depends(_role_checker(Role.editor))]
+Admin = Annotated[Principal, Depends(_role_checker(Role.admin))]

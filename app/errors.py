@@ -1,0 +1,144 @@
+"""The AppError tree (HTTP status + stable code) and the one RFC 9457 problem+json renderer."""
+
+from typing import Any
+
+PROBLEM_CONTENT_TYPE = "application/problem+json"
+
+
+class AppError(Exception):
+    status: int = 400
+    code: str = "bad_request"
+    title: str = "Bad request"
+
+    def __init__(self, detail: str, **extra: Any) -> None:
+        super().__init__(detail)
+        self.detail = detail
+        self.extra = extra
+
+    def problem(self, instance: str | None = None) -> dict[str, Any]:
+        return problem_body(self.status, self.code, self.title, self.detail, instance, **self.extra)
+
+
+def problem_body(
+    status: int, code: str, title: str, detail: str, instance: str | None = None, **extra: Any
+) -> dict[str, Any]:
+    body: dict[str, Any] = {
+        "type": f"urn:shipyard:problem:{code}",
+        "title": title,
+        "status": status,
+        "detail": detail,
+        "code": code,
+    }
+    if instance:
+        body["instance"] = instance
+    body.update(extra)
+    return body
+
+
+class InvalidInput(AppError):
+    status, code, title = 400, "invalid_input", "Invalid input"
+
+
+class InvalidFilter(AppError):
+    status, code, title = 400, "invalid_filter", "Malformed filter"
+
+
+class LimitExceeded(AppError):
+    status, code, title = 400, "limit_exceeded", "Limit exceeded"
+
+
+class InvalidPath(AppError):
+    status, code, title = 400, "invalid_path", "Invalid artifact path"
+
+
+class InvalidState(AppError):
+    status, code, title = 409, "invalid_state", "Invalid state"
+
+
+class Unauthenticated(AppError):
+    status, code, title = 401, "unauthenticated", "Authentication required"
+
+
+class Forbidden(AppError):
+    status, code, title = 403, "forbidden", "Forbidden"
+
+
+class NotFound(AppError):
+    status, code, title = 404, "not_found", "Not found"
+
+
+class Conflict(AppError):
+    status, code, title = 409, "conflict", "Conflict"
+
+
+class PayloadTooLarge(AppError):
+    status, code, title = 413, "payload_too_large", "Payload too large"
+
+
+class UnsupportedMediaType(AppError):
+    status, code, title = 415, "unsupported_media_type", "Unsupported media type"
+
+
+class ServiceUnavailable(AppError):
+    status, code, title = 503, "service_unavailable", "Service unavailable"
+
+
+class ExperimentNotFound(NotFound):
+    code = "experiment_not_found"
+
+
+class RunNotFound(NotFound):
+    code = "run_not_found"
+
+
+class ArtifactNotFound(NotFound):
+    code = "artifact_not_found"
+
+
+class UserNotFound(NotFound):
+    code = "user_not_found"
+
+
+class TokenNotFound(NotFound):
+    code = "token_not_found"
+
+
+class MetricNotFound(NotFound):
+    code = "metric_not_found"
+
+
+class ExperimentConflict(Conflict):
+    code = "experiment_conflict"
+
+
+class UserConflict(Conflict):
+    code = "user_conflict"
+
+
+class ParamConflict(Conflict):
+    code = "param_conflict"
+
+
+def error_responses(*errors: type[AppError]) -> dict[int | str, dict[str, Any]]:
+    """OpenAPI `responses=` entries for the errors a route can raise, so the schema knows them."""
+    statuses = {401, 403, 422} | {e.status for e in errors}
+    return {
+        status: {
+            "description": _STATUS_TEXT.get(status, "Error"),
+            "content": {PROBLEM_CONTENT_TYPE: {"schema": {"$ref": "#/components/schemas/Problem"}}},
+        }
+        for status in sorted(statuses)
+    }
+
+
+_STATUS_TEXT = {
+    400: "Bad request",
+    401: "Missing or invalid token",
+    403: "Role too low",
+    404: "Not found",
+    409: "Conflict",
+    413: "Payload too large",
+    415: "Unsupported media type",
+    422: "Validation error",
+    503: "Service unavailable",
+}

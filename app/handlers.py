@@ -1,0 +1,80 @@
+"""Exception handlers: every error leaves as RFC 9457 problem details with a stable code."""
+
+import logging
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from sqlalchemy.exc import DBAPIError, OperationalError
+from starlette.exceptions import HTTPException
+
+from app.errors import PROBLEM_CONTENT_TYPE, AppError, problem_body
+
+logger = logging.getLogger("shipyard.errors")
+
+_HTTP_CODES = {
+    400: ("bad_request", "Bad request"),
+    401: ("unauthenticated", "Authentication required"),
+    403: ("forbidden", "Forbidden"),
+    404: ("not_found", "Not found"),
+    405: ("method_not_allowed", "Method not allowed"),
+    413: ("payload_too_large", "Payload too large"),
+    415: ("unsupported_media_type", "Unsupported media type"),
+}
+
+
+def _problem(status: int, body: dict[str, object], headers: dict[str, str] | None = None) -> JSONResponse:
+    return JSONResponse(body, status_code=status, media_type=PROBLEM_CONTENT_TYPE, headers=headers)
+
+
+async def handle_app_error(request: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, AppError)
+    headers = {"WWW-Authenticate": "Bearer"} if exc.status == 401 else None
+    return _problem(exc.status, exc.problem(request.url.path), headers)
+
+
+async def handle_validation_error(request: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, RequestValidationError)
+    errors = [
+        {"loc": [str(part) for part in error.get("loc", ())], "msg": str(error.get("msg", "")), "type": str(error.get("type", ""))}
+        for error in exc.errors()
+    ]
+    fields = ", ".join(".".join(e["loc"]) for e in errors[:5])  # type: ignore[arg-type]
+    detail = f"invalid {fields}: {errors[0]['msg']}" if errors else "invalid request"
+    return _problem(422, problem_body(422, "validation_error", "Validation error", detail, request.url.path, errors=errors))
+
+
+async def handle_http_exception(request: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, HTTPException)
+    code, title = _HTTP_CODES.get(exc.status_code, ("http_error", "HTTP error"))
+    detail = exc.detail if isinstance(exc.detail, str) else title
+    if exc.status_code == 404 and detail == "Not Found":
+        detail = f"no route matches {request.url.path}"
+    return _problem(exc.status_code, problem_body(exc.status_code, code, title, detail, request.url.path), exc.headers)
+
+
+async def handle_database_unavailable(request: Request, exc: Exception) -> JSONResponse:
+    # A lost connection (Postgres restarting, network) is the server's state, not a bug: 503,
+    # and the pool's pre-ping replaces the dead connections once the database is back.
+    if isinstance(exc, DBAPIError) and not (isinstance(exc, OperationalError) or exc.connection_invalidated):
+        logger.exception("database error")
+        return _problem(500, problem_body(500, "internal_error", "Internal server error", "an unexpected error occurred"))
+    logger.warning("database unavailable: %s", type(exc.orig if isinstance(exc, DBAPIError) else exc).__name__)
+    return _problem(
+        503,
+        problem_body(503, "database_unavailable", "Service unavailable", "the metadata database is unavailable; retry shortly"),
+        {"Retry-After": "2"},
+    )
+
+
+async def handle_unexpected(request: Request, exc: Exception) -> JSONResponse:
+    logger.exception("unhandled error on %s %s", request.method, request.url.path)
+    return _problem(500, problem_body(500, "internal_error", "Internal server error", "an unexpected error occurred"))
+
+
+def install_handlers(app: FastAPI) -> None:
+    app.add_exception_handler(AppError, handle_app_error)
+    app.add_exception_handler(RequestValidationError, handle_validation_error)
+    app.add_exception_handler(HTTPException, handle_http_exception)
+    app.add_exception_handler(DBAPIError, handle_database_unavailable)
+    app.add_exception_handler(Exception, handle_unexpected)

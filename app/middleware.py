@@ -1,0 +1,118 @@
+"""The HTTP edge as one pure ASGI middleware: request id, body limits and media type,
+access log and Prometheus metrics."""
+
+import json
+import logging
+import re
+import time
+import uuid
+from typing import Any
+
+from starlette.exceptions import HTTPException
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from app.context import request_id_var
+from app.errors import PROBLEM_CONTENT_TYPE, problem_body
+from app.observability import HttpMetrics
+
+logger = logging.getLogger("shipyard.access")
+
+_MUTATING = frozenset({"POST", "PUT", "PATCH", "DELETE"})
+_REQUEST_ID = re.compile(r"^[A-Za-z0-9._-]{1,64}$")
+# Routes that take a raw byte stream of any type and enforce the upload cap themselves.
+_STREAM_UPLOADS = (re.compile(r"^/api/v1/runs/[^/]+/artifacts/.+$"),)
+
+
+def _is_upload(method: str, path: str) -> bool:
+    return method == "PUT" and any(p.match(path) for p in _STREAM_UPLOADS)
+
+
+def _is_json(content_type: str) -> bool:
+    media = content_type.split(";", 1)[0].strip().lower()
+    return media == "application/json" or media.endswith("+json")
+
+
+class EdgeMiddleware:
+    def __init__(self, app: ASGIApp, *, metrics: HttpMetrics, max_json_body_bytes: int, max_upload_bytes: int) -> None:
+        self.app = app
+        self.metrics = metrics
+        self.max_json_body_bytes = max_json_body_bytes
+        self.max_upload_bytes = max_upload_bytes
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        headers = {k.decode("latin-1").lower(): v.decode("latin-1") for k, v in scope["headers"]}
+        incoming = headers.get("x-request-id", "")
+        request_id = incoming if _REQUEST_ID.match(incoming) else uuid.uuid4().hex
+        token = request_id_var.set(request_id)
+        method, path = scope["method"], scope["path"]
+        started = time.perf_counter()
+        status_holder = [500]
+
+        async def send_with_id(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                status_holder[0] = message["status"]
+                message["headers"] = [*message.get("headers", []), (b"x-request-id", request_id.encode())]
+            await send(message)
+
+        try:
+            refusal = self._refuse(method, path, headers)
+            if refusal is not None:
+                await self._problem(send_with_id, *refusal)
+            else:
+                await self._serve(scope, receive, send_with_id, method, path)
+        finally:
+            elapsed = time.perf_counter() - started
+            route = scope.get("route")
+            template = getattr(route, "path", None) or "unmatched"
+            self.metrics.observe(method, template, status_holder[0], elapsed)
+            logger.info(
+                "%s %s %s", method, template, status_holder[0],
+                extra={"fields": {"method": method, "route": template, "status": status_holder[0],
+                                  "duration_ms": round(elapsed * 1000, 2)}},
+            )
+            request_id_var.reset(token)
+
+    def _refuse(self, method: str, path: str, headers: dict[str, str]) -> tuple[int, str, str, str] | None:
+        if method not in _MUTATING:
+            return None
+        upload = _is_upload(method, path)
+        limit = self.max_upload_bytes if upload else self.max_json_body_bytes
+        length = headers.get("content-length")
+        if length is not None and length.isdigit() and int(length) > limit:
+            return 413, "payload_too_large", "Payload too large", f"the body is {length} bytes; the limit is {limit}"
+        has_body = (length is not None and length != "0") or "transfer-encoding" in headers
+        if has_body and not upload and not _is_json(headers.get("content-type", "")):
+            return (
+                415, "unsupported_media_type", "Unsupported media type",
+                f"this endpoint takes application/json, not {headers.get('content-type') or 'a body without a Content-Type'}",
+            )
+        return None
+
+    async def _serve(self, scope: Scope, receive: Receive, send: Send, method: str, path: str) -> None:
+        if method not in _MUTATING or _is_upload(method, path):
+            await self.app(scope, receive, send)
+            return
+        # Count the bytes of a JSON body as they arrive: a chunked body has no Content-Length.
+        # An HTTPException passes through FastAPI's body parsing untouched and is rendered by
+        # the app's problem handler.
+        limit, seen = self.max_json_body_bytes, [0]
+
+        async def counting_receive() -> Message:
+            message = await receive()
+            if message["type"] == "http.request":
+                seen[0] += len(message.get("body", b""))
+                if seen[0] > limit:
+                    raise HTTPException(413, f"the body exceeds {limit} bytes")
+            return message
+
+        await self.app(scope, counting_receive, send)
+
+    @staticmethod
+    async def _problem(send: Send, status: int, code: str, title: str, detail: str) -> None:
+        body = json.dumps(problem_body(status, code, title, detail)).encode()
+        headers: list[Any] = [(b"content-type", PROBLEM_CONTENT_TYPE.encode()), (b"content-length", str(len(body)).encode())]
+        await send({"type": "http.response.start", "status": status, "headers": headers})
+        await send({"type": "http.response.body", "body": body})

@@ -1,0 +1,32 @@
+"""Opaque cursor tokens for paginated lists."""
+
+import base64
+import json
+from typing import Any
+
+from app.errors import InvalidInput
+
+
+def encode_page_token(cursor: dict[str, Any]) -> str:
+    return base64.urlsafe_b64encode(json.dumps(cursor, separators=(",", ":")).encode()).decode()
+
+
+def decode_page_token(token: str | None) -> dict[str, Any] | None:
+    if not token:
+        return None
+    try:
+        cursor = json.loads(base64.urlsafe_b64decode(token.encode()))
+    except (ValueError, UnicodeError) as exc:
+        raise InvalidInput("page_token is not a token this server issued", field="page_token") from exc
+    if not isinstance(cursor, dict):
+        raise InvalidInput("page_token is not a token this server issued", field="page_token")
+    return cursor
+
+
+def int_from_cursor(cursor: dict[str, Any] | None, key: str) -> int | None:
+    if cursor is None:
+        return None
+    value = cursor.get(key)
+    if not isinstance(value, int) or isinstance(value, bool) or value < 0:
+        raise InvalidInput("page_token is not a token this server issued", field="page_token")
+    return value

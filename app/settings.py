@@ -1,0 +1,57 @@
+"""Settings from SHIPYARD_* environment variables, resolved once per process."""
+
+from functools import lru_cache
+from pathlib import Path
+
+from pydantic import Field, field_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="SHIPYARD_", extra="ignore")
+
+    data_dir: Path = Field(default=Path("shipyard-data"), description="Where the embedded mode keeps its SQLite file, artifacts and credentials.")
+    database_url: str | None = Field(default=None, description="SQLAlchemy URL; default: SQLite in the data dir.")
+    artifact_uri: str | None = Field(default=None, description="Local folder or s3://bucket/prefix; default: <data dir>/artifacts.")
+    s3_endpoint_url: str | None = Field(default=None, description="S3-compatible endpoint (MinIO); default: AWS.")
+    s3_region: str = "us-east-1"
+    broker_url: str | None = Field(default=None, description="Celery broker (Redis); unset: jobs run in-process.")
+    host: str = "127.0.0.1"
+    port: int = 8000
+    admin_password: str | None = Field(default=None, description="Password of the first admin; default: random.")
+    max_upload_bytes: int = Field(default=5 * 1024**3, description="Largest artifact or dataset upload.")
+    max_json_body_bytes: int = Field(default=8 * 1024**2, description="Largest JSON request body.")
+    metrics_public: bool = Field(default=True, description="Serve /metrics without a token.")
+    protected_aliases: list[str] = Field(default_factory=lambda: ["production"])
+    allow_pickle: bool = False
+    log_level: str = "INFO"
+    log_json: bool = True
+    db_pool_size: int = 10
+    db_max_overflow: int = 20
+
+    @field_validator("database_url", "artifact_uri", "broker_url", "s3_endpoint_url", "admin_password")
+    @classmethod
+    def _blank_is_unset(cls, value: str | None) -> str | None:
+        return value or None
+
+    @property
+    def resolved_database_url(self) -> str:
+        url = self.database_url or f"sqlite:///{(self.data_dir / 'shipyard.db').resolve()}"
+        # One driver for Postgres everywhere: psycopg 3.
+        for prefix in ("postgresql://", "postgres://"):
+            if url.startswith(prefix):
+                return "postgresql+psycopg://" + url[len(prefix):]
+        return url
+
+    @property
+    def resolved_artifact_uri(self) -> str:
+        return self.artifact_uri or str((self.data_dir / "artifacts").resolve())
+
+    @property
+    def credentials_path(self) -> Path:
+        return self.data_dir / "credentials"
+
+
+@lru_cache
+def get_settings() -> Settings:
+    return Settings()

@@ -1,0 +1,64 @@
+"""The ArtifactStore protocol every backend implements, and the small value types it returns."""
+
+from collections.abc import Iterator
+from dataclasses import dataclass
+from typing import BinaryIO, Protocol
+
+DEFAULT_CHUNK_SIZE = 1024 * 1024
+
+
+@dataclass(frozen=True)
+class StoredObject:
+    key: str
+    size: int
+    sha256: str
+
+
+@dataclass(frozen=True)
+class ObjectInfo:
+    """One entry of a listing: `path` is relative to the listed prefix (one segment)."""
+
+    path: str
+    is_dir: bool
+    size: int | None
+
+
+class ArtifactStore(Protocol):
+    """Keys are relative paths minted by the server; every method re-validates them.
+
+    Errors: InvalidPath for a bad key, ArtifactNotFound for a missing object,
+    ServiceUnavailable when the backend cannot be reached.
+    """
+
+    def put_file(self, key: str, fileobj: BinaryIO) -> None:
+        """Store the whole of `fileobj` (seekable, at position 0) under `key`, replacing it.
+
+        Readers never see a half-written object; on error nothing new is left behind.
+        """
+        ...
+
+    def open_stream(self, key: str, chunk_size: int = DEFAULT_CHUNK_SIZE) -> Iterator[bytes]:
+        """Open `key` now (ArtifactNotFound before any byte is sent) and stream it in chunks."""
+        ...
+
+    def size(self, key: str) -> int | None:
+        """Size in bytes of the object at `key`, or None when there is none."""
+        ...
+
+    def exists(self, key: str) -> bool: ...
+
+    def list_dir(self, prefix: str) -> list[ObjectInfo]:
+        """Entries one level below `prefix` ("" is the store root), sorted by path, like `ls`."""
+        ...
+
+    def delete_prefix(self, prefix: str) -> None:
+        """Delete every object under `prefix/`; nothing there is not an error."""
+        ...
+
+    def check(self) -> None:
+        """Raise ServiceUnavailable unless the backend answers; used by /readyz."""
+        ...
+
+    def describe(self) -> str:
+        """Where the artifacts live, for logs; never holds a secret."""
+        ...

@@ -1,0 +1,136 @@
+"""ArtifactStore on a local folder: the embedded default. Keys map to files under the root."""
+
+import os
+import shutil
+import tempfile
+from collections.abc import Iterator
+from pathlib import Path
+from typing import BinaryIO
+
+from app.errors import ArtifactNotFound, Conflict, InvalidPath, ServiceUnavailable
+from app.storage.base import DEFAULT_CHUNK_SIZE, ObjectInfo
+from app.storage.paths import validate_relative_path
+
+# In-progress uploads live next to their destination under this name and are never listed.
+_PARTIAL_PREFIX = ".shipyard-upload-"
+_PARTIAL_SUFFIX = ".part"
+
+
+class LocalArtifactStore:
+    def __init__(self, root: Path) -> None:
+        self._root = root.resolve()
+
+    def describe(self) -> str:
+        return f"local folder {self._root}"
+
+    def check(self) -> None:
+        if not self._root.is_dir():
+            raise ServiceUnavailable(f"artifact folder {self._root} does not exist")
+        if not os.access(self._root, os.W_OK | os.X_OK):
+            raise ServiceUnavailable(f"artifact folder {self._root} is not writable")
+
+    def put_file(self, key: str, fileobj: BinaryIO) -> None:
+        destination = self._path(key)
+        created = _make_parents(destination.parent, key)
+        fd, partial_name = tempfile.mkstemp(
+            dir=destination.parent, prefix=_PARTIAL_PREFIX, suffix=_PARTIAL_SUFFIX
+        )
+        partial = Path(partial_name)
+        try:
+            with os.fdopen(fd, "wb") as out:
+                shutil.copyfileobj(fileobj, out, DEFAULT_CHUNK_SIZE)
+                out.flush()
+                os.fsync(out.fileno())
+            os.replace(partial, destination)
+        except IsADirectoryError as exc:
+            _discard(partial, created)
+            raise Conflict(f"artifact path {key!r} is a folder") from exc
+        except BaseException:
+            _discard(partial, created)
+            raise
+
+    def open_stream(self, key: str, chunk_size: int = DEFAULT_CHUNK_SIZE) -> Iterator[bytes]:
+        path = self._path(key)
+        try:
+            # Opened here, not in the generator, so a missing file fails before streaming starts.
+            handle = path.open("rb")
+        except (FileNotFoundError, IsADirectoryError, NotADirectoryError) as exc:
+            raise ArtifactNotFound(f"no artifact at {key!r}") from exc
+        return _read_chunks(handle, chunk_size)
+
+    def size(self, key: str) -> int | None:
+        path = self._path(key)
+        return path.stat().st_size if path.is_file() else None
+
+    def exists(self, key: str) -> bool:
+        return self._path(key).is_file()
+
+    def list_dir(self, prefix: str) -> list[ObjectInfo]:
+        folder = self._path(prefix) if prefix else self._root
+        if not folder.is_dir():
+            return []
+        entries = []
+        for entry in folder.iterdir():
+            if _is_partial(entry.name) or not self._inside_root(entry.resolve()):
+                continue
+            if entry.is_dir():
+                entries.append(ObjectInfo(path=entry.name, is_dir=True, size=None))
+            elif entry.is_file():
+                entries.append(ObjectInfo(path=entry.name, is_dir=False, size=entry.stat().st_size))
+        return sorted(entries, key=lambda info: (info.path, info.is_dir))
+
+    def delete_prefix(self, prefix: str) -> None:
+        folder = self._path(prefix)
+        if folder.is_dir():
+            shutil.rmtree(folder)
+
+    def _path(self, key: str) -> Path:
+        """The file for `key`, refused unless it resolves (symlinks followed) inside the root."""
+        relative = validate_relative_path(key)
+        resolved = self._root.joinpath(*relative.split("/")).resolve()
+        if resolved == self._root or not self._inside_root(resolved):
+            raise InvalidPath(f"path {key!r} leads outside the artifact store")
+        return resolved
+
+    def _inside_root(self, resolved: Path) -> bool:
+        return resolved.is_relative_to(self._root)
+
+
+def _read_chunks(handle: BinaryIO, chunk_size: int) -> Iterator[bytes]:
+    with handle:
+        while chunk := handle.read(chunk_size):
+            yield chunk
+
+
+def _make_parents(folder: Path, key: str) -> list[Path]:
+    """Create `folder` and its missing parents; return those created, deepest last."""
+    missing = []
+    current = folder
+    while not current.exists():
+        missing.append(current)
+        current = current.parent
+    if not current.is_dir():
+        raise Conflict(f"artifact path {key!r} runs through a file")
+    created = []
+    for path in reversed(missing):
+        try:
+            path.mkdir()
+        except FileExistsError:
+            # A concurrent upload made it; it is not ours to remove.
+            continue
+        created.append(path)
+    return created
+
+
+def _discard(partial: Path, created: list[Path]) -> None:
+    partial.unlink(missing_ok=True)
+    for folder in reversed(created):
+        try:
+            folder.rmdir()
+        except OSError:
+            # Not empty: another upload has used it meanwhile.
+            return
+
+
+def _is_partial(name: str) -> bool:
+    return name.startswith(_PARTIAL_PREFIX) and name.endswith(_PARTIAL_SUFFIX)

@@ -1,0 +1,138 @@
+"""ArtifactStore on an S3-compatible bucket (AWS or MinIO) through boto3, keys under a prefix."""
+
+from collections.abc import Iterator
+from typing import Any, BinaryIO
+
+import boto3
+from boto3.s3.transfer import TransferConfig
+from botocore.config import Config
+from botocore.exceptions import BotoCoreError, ClientError
+
+from app.errors import ArtifactNotFound, ServiceUnavailable
+from app.storage.base import DEFAULT_CHUNK_SIZE, ObjectInfo
+from app.storage.paths import validate_relative_path
+
+_MISSING_CODES = {"404", "NoSuchKey", "NotFound"}
+_TRANSFER = TransferConfig(
+    multipart_threshold=16 * 1024 * 1024,
+    multipart_chunksize=16 * 1024 * 1024,
+    max_concurrency=4,
+)
+
+
+class S3ArtifactStore:
+    def __init__(self, bucket: str, prefix: str, endpoint_url: str | None, region: str) -> None:
+        self._bucket = bucket
+        self._prefix = validate_relative_path(prefix) if prefix else ""
+        self._endpoint_url = endpoint_url
+        self._region = region
+        config = Config(
+            region_name=region,
+            signature_version="s3v4",
+            # Only the checksums S3 itself demands: MinIO and other S3-compatibles reject
+            # or mishandle the CRC trailers botocore would otherwise add to every request.
+            request_checksum_calculation="when_required",
+            response_checksum_validation="when_required",
+            retries={"max_attempts": 3, "mode": "standard"},
+            connect_timeout=10,
+            s3={"addressing_style": "path"} if endpoint_url else None,
+        )
+        # Credentials come from boto3's default chain (environment, profile, instance role).
+        self._client: Any = boto3.session.Session().client(
+            "s3", endpoint_url=endpoint_url, config=config
+        )
+
+    def describe(self) -> str:
+        where = f"s3://{self._bucket}/{self._prefix}"
+        return f"{where} (endpoint {self._endpoint_url or 'AWS'}, region {self._region})"
+
+    def check(self) -> None:
+        try:
+            self._client.head_bucket(Bucket=self._bucket)
+        except ClientError as exc:
+            code = exc.response.get("Error", {}).get("Code", "unknown")
+            raise ServiceUnavailable(f"artifact bucket {self._bucket!r}: error {code}") from exc
+        except BotoCoreError as exc:
+            raise ServiceUnavailable(f"artifact store unreachable: {type(exc).__name__}") from exc
+
+    def put_file(self, key: str, fileobj: BinaryIO) -> None:
+        # upload_fileobj streams from the file, in parts past the threshold, and aborts the
+        # multipart upload on error, so no partial object becomes visible.
+        self._client.upload_fileobj(fileobj, self._bucket, self._object_key(key), Config=_TRANSFER)
+
+    def open_stream(self, key: str, chunk_size: int = DEFAULT_CHUNK_SIZE) -> Iterator[bytes]:
+        try:
+            response = self._client.get_object(Bucket=self._bucket, Key=self._object_key(key))
+        except ClientError as exc:
+            if _is_missing(exc):
+                raise ArtifactNotFound(f"no artifact at {key!r}") from exc
+            raise
+        return _read_chunks(response["Body"], chunk_size)
+
+    def size(self, key: str) -> int | None:
+        try:
+            response = self._client.head_object(Bucket=self._bucket, Key=self._object_key(key))
+        except ClientError as exc:
+            if _is_missing(exc):
+                return None
+            raise
+        return int(response["ContentLength"])
+
+    def exists(self, key: str) -> bool:
+        return self.size(key) is not None
+
+    def list_dir(self, prefix: str) -> list[ObjectInfo]:
+        listed = self._folder(prefix) if prefix else self._root_folder()
+        entries = []
+        paginator = self._client.get_paginator("list_objects_v2")
+        for page in paginator.paginate(Bucket=self._bucket, Prefix=listed, Delimiter="/"):
+            for common in page.get("CommonPrefixes", []):
+                name = common["Prefix"][len(listed) :].rstrip("/")
+                if name:
+                    entries.append(ObjectInfo(path=name, is_dir=True, size=None))
+            for item in page.get("Contents", []):
+                name = item["Key"][len(listed) :]
+                # A key equal to the folder itself is a "folder marker" some tools write.
+                if name:
+                    entries.append(ObjectInfo(path=name, is_dir=False, size=int(item["Size"])))
+        return sorted(entries, key=lambda info: (info.path, info.is_dir))
+
+    def delete_prefix(self, prefix: str) -> None:
+        paginator = self._client.get_paginator("list_objects_v2")
+        for page in paginator.paginate(Bucket=self._bucket, Prefix=self._folder(prefix)):
+            keys = [{"Key": item["Key"]} for item in page.get("Contents", [])]
+            if not keys:
+                continue
+            # A page holds at most 1000 keys, the most one DeleteObjects call accepts.
+            response = self._client.delete_objects(
+                Bucket=self._bucket, Delete={"Objects": keys, "Quiet": True}
+            )
+            errors = response.get("Errors", [])
+            if errors:
+                first = errors[0]
+                raise ServiceUnavailable(
+                    f"could not delete {len(errors)} artifacts under {prefix!r}: "
+                    f"{first.get('Code', 'unknown')} on {first.get('Key', '?')!r}"
+                )
+
+    def _object_key(self, key: str) -> str:
+        relative = validate_relative_path(key)
+        return f"{self._prefix}/{relative}" if self._prefix else relative
+
+    def _folder(self, prefix: str) -> str:
+        # The trailing slash keeps "runs/1" from matching "runs/10".
+        return self._object_key(prefix) + "/"
+
+    def _root_folder(self) -> str:
+        return f"{self._prefix}/" if self._prefix else ""
+
+
+def _read_chunks(body: Any, chunk_size: int) -> Iterator[bytes]:
+    try:
+        yield from body.iter_chunks(chunk_size)
+    finally:
+        body.close()
+
+
+def _is_missing(exc: ClientError) -> bool:
+    return str(exc.response.get("Error", {}).get("Code")) in _MISSING_CODES

@@ -1,0 +1,230 @@
+"""Every SQL statement of the tracking domain. Bulk writes use Core statements: a log-batch of
+1,000 points is one INSERT, not 1,000 ORM objects."""
+
+from collections.abc import Iterable, Sequence
+from typing import Any
+
+from sqlalchemy import ColumnElement, Select, and_, exists, or_, select
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session, aliased
+
+from app.db.tables import Experiment, LatestMetric, Metric, Param, Run, RunTag
+from app.errors import ExperimentConflict
+from app.tracking.search import Condition, OrderBy
+
+# ---- experiments -------------------------------------------------------------------------------
+
+
+def add_experiment(session: Session, experiment: Experiment) -> Experiment:
+    session.add(experiment)
+    flush_experiment(session, experiment.name)
+    return experiment
+
+
+def flush_experiment(session: Session, name: str) -> None:
+    try:
+        with session.begin_nested():
+            session.flush()
+    except IntegrityError as exc:
+        raise ExperimentConflict(f"an experiment named {name!r} already exists") from exc
+
+
+def get_experiment(session: Session, experiment_id: int) -> Experiment | None:
+    return session.get(Experiment, experiment_id)
+
+
+def list_experiments(
+    session: Session, *, name: str | None, lifecycle_stage: str | None, after_id: int | None, limit: int
+) -> Sequence[Experiment]:
+    query = select(Experiment).order_by(Experiment.id).limit(limit)
+    if name is not None:
+        query = query.where(Experiment.name == name)
+    if lifecycle_stage is not None:
+        query = query.where(Experiment.lifecycle_stage == lifecycle_stage)
+    if after_id is not None:
+        query = query.where(Experiment.id > after_id)
+    return session.scalars(query).all()
+
+
+def existing_experiment_ids(session: Session, ids: Iterable[int]) -> set[int]:
+    return set(session.scalars(select(Experiment.id).where(Experiment.id.in_(list(ids)))))
+
+
+# ---- runs --------------------------------------------------------------------------------------
+
+
+def add_run(session: Session, run: Run) -> Run:
+    session.add(run)
+    session.flush()
+    return run
+
+
+def get_run(session: Session, run_id: str) -> Run | None:
+    return session.get(Run, run_id)
+
+
+def run_lifecycle(session: Session, run_id: str) -> str | None:
+    return session.scalar(select(Run.lifecycle_stage).where(Run.id == run_id))
+
+
+def run_data(
+    session: Session, run_ids: Sequence[str]
+) -> tuple[dict[str, dict[str, str]], dict[str, dict[str, float]], dict[str, dict[str, str]]]:
+    """Params, latest metric values and tags of many runs, in three queries."""
+    params: dict[str, dict[str, str]] = {run_id: {} for run_id in run_ids}
+    metrics: dict[str, dict[str, float]] = {run_id: {} for run_id in run_ids}
+    tags: dict[str, dict[str, str]] = {run_id: {} for run_id in run_ids}
+    if not run_ids:
+        return params, metrics, tags
+    ids = list(run_ids)
+    for run_id, key, value in session.execute(select(Param.run_id, Param.key, Param.value).where(Param.run_id.in_(ids))):
+        params[run_id][key] = value
+    for run_id, key, fvalue in session.execute(
+        select(LatestMetric.run_id, LatestMetric.key, LatestMetric.value).where(LatestMetric.run_id.in_(ids))
+    ):
+        metrics[run_id][key] = fvalue
+    for run_id, key, value in session.execute(
+        select(RunTag.run_id, RunTag.key, RunTag.value).where(RunTag.run_id.in_(ids))
+    ):
+        tags[run_id][key] = value
+    return params, metrics, tags
+
+
+# ---- logging -----------------------------------------------------------------------------------
+
+
+def _upsert(session: Session, table: Any) -> Any:
+    dialect = session.get_bind().dialect.name
+    if dialect == "postgresql":
+        return postgresql.insert(table)
+    if dialect == "sqlite":
+        return sqlite.insert(table)
+    raise NotImplementedError(f"no upsert for the {dialect} dialect")
+
+
+def insert_metrics(session: Session, rows: list[dict[str, Any]]) -> None:
+    session.execute(Metric.__table__.insert(), rows)
+
+
+def upsert_latest_metrics(session: Session, rows: list[dict[str, Any]]) -> None:
+    """Keep, per run and key, the point with the highest (step, timestamp); last write wins a tie."""
+    statement = _upsert(session, LatestMetric.__table__)
+    new = statement.excluded
+    statement = statement.on_conflict_do_update(
+        index_elements=["run_id", "key"],
+        set_={"value": new.value, "step": new.step, "timestamp": new.timestamp},
+        where=or_(
+            new.step > LatestMetric.__table__.c.step,
+            and_(new.step == LatestMetric.__table__.c.step, new.timestamp >= LatestMetric.__table__.c.timestamp),
+        ),
+    )
+    # One row per key, in key order, so concurrent batches lock rows in the same order.
+    session.execute(statement, sorted(rows, key=lambda row: row["key"]))
+
+
+def insert_params_keep_existing(session: Session, run_id: str, params: dict[str, str]) -> dict[str, str]:
+    """Insert params not yet logged and return the stored value of every given key."""
+    statement = _upsert(session, Param.__table__).on_conflict_do_nothing(index_elements=["run_id", "key"])
+    session.execute(statement, [{"run_id": run_id, "key": k, "value": v} for k, v in sorted(params.items())])
+    stored = session.execute(
+        select(Param.key, Param.value).where(Param.run_id == run_id, Param.key.in_(list(params)))
+    )
+    return {key: value for key, value in stored}
+
+
+def upsert_tags(session: Session, run_id: str, tags: dict[str, str]) -> None:
+    statement = _upsert(session, RunTag.__table__)
+    statement = statement.on_conflict_do_update(
+        index_elements=["run_id", "key"], set_={"value": statement.excluded.value}
+    )
+    session.execute(statement, [{"run_id": run_id, "key": k, "value": v} for k, v in sorted(tags.items())])
+
+
+def metric_history(session: Session, run_id: str, key: str) -> list[tuple[int, float, int]]:
+    rows = session.execute(
+        select(Metric.step, Metric.value, Metric.timestamp)
+        .where(Metric.run_id == run_id, Metric.key == key)
+        .order_by(Metric.step, Metric.timestamp, Metric.id)
+    )
+    return [(step, value, timestamp) for step, value, timestamp in rows]
+
+
+# ---- search ------------------------------------------------------------------------------------
+
+_ATTRIBUTE_COLUMNS: dict[str, Any] = {
+    "status": Run.status,
+    "name": Run.name,
+    "user": Run.username,
+    "id": Run.id,
+    "parent_run_id": Run.parent_run_id,
+    "start_time": Run.start_time,
+    "end_time": Run.end_time,
+    "experiment_id": Run.experiment_id,
+}
+
+
+def _compare(column: Any, comparator: str, value: Any) -> ColumnElement[bool]:
+    match comparator:
+        case "=":
+            return column == value  # type: ignore[no-any-return]
+        case "!=":
+            return column != value  # type: ignore[no-any-return]
+        case "<":
+            return column < value  # type: ignore[no-any-return]
+        case "<=":
+            return column <= value  # type: ignore[no-any-return]
+        case ">":
+            return column > value  # type: ignore[no-any-return]
+        case ">=":
+            return column >= value  # type: ignore[no-any-return]
+        case "LIKE":
+            return column.like(value)  # type: ignore[no-any-return]
+        case "ILIKE":
+            return column.ilike(value)  # type: ignore[no-any-return]
+        case "IN":
+            return column.in_(list(value))  # type: ignore[no-any-return]
+        case "NOT IN":
+            return column.not_in(list(value))  # type: ignore[no-any-return]
+    raise ValueError(comparator)
+
+
+def _condition(condition: Condition) -> ColumnElement[bool]:
+    if condition.entity == "attributes":
+        column = _ATTRIBUTE_COLUMNS[condition.key]
+        value = condition.value
+        if condition.key in ("start_time", "end_time", "experiment_id"):
+            value = tuple(int(v) for v in value) if isinstance(value, tuple) else int(value)  # type: ignore[arg-type]
+        return _compare(column, condition.comparator, value)
+    table: Any = {"metrics": LatestMetric, "params": Param, "tags": RunTag}[condition.entity]
+    return exists().where(
+        table.run_id == Run.id, table.key == condition.key, _compare(table.value, condition.comparator, condition.value)
+    )
+
+
+def search_runs(
+    session: Session, *, experiment_ids: Sequence[int], conditions: Sequence[Condition],
+    order_by: Sequence[OrderBy], lifecycle_stage: str | None, offset: int, limit: int,
+) -> Sequence[Run]:
+    query: Select[tuple[Run]] = select(Run)
+    if experiment_ids:
+        query = query.where(Run.experiment_id.in_(list(experiment_ids)))
+    if lifecycle_stage is not None:
+        query = query.where(Run.lifecycle_stage == lifecycle_stage)
+    for condition in conditions:
+        query = query.where(_condition(condition))
+    ordering: list[Any] = []
+    for index, order in enumerate(order_by):
+        if order.entity == "attributes":
+            column = _ATTRIBUTE_COLUMNS[order.key]
+        else:
+            table: Any = aliased({"metrics": LatestMetric, "params": Param, "tags": RunTag}[order.entity], name=f"o{index}")
+            query = query.outerjoin(table, and_(table.run_id == Run.id, table.key == order.key))
+            column = table.value
+        # Runs without the key sort last in either direction.
+        ordering.append(column.is_(None))
+        ordering.append(column.asc() if order.ascending else column.desc())
+    ordering += [Run.start_time.desc(), Run.id]
+    return session.scalars(query.order_by(*ordering).offset(offset).limit(limit)).all()
+
+

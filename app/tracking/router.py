@@ -1,0 +1,193 @@
+"""HTTP endpoints for experiments, runs, logging, search and run artifacts."""
+
+from typing import Annotated, Literal
+from urllib.parse import quote
+
+from fastapi import APIRouter, Path, Query, Request, status
+from fastapi.concurrency import run_in_threadpool
+from fastapi.responses import StreamingResponse
+
+from app.deps import Editor, SessionDep, SettingsDep, StoreDep, Viewer
+from app.errors import (
+    ArtifactNotFound,
+    ExperimentConflict,
+    ExperimentNotFound,
+    InvalidFilter,
+    InvalidInput,
+    InvalidPath,
+    InvalidState,
+    LimitExceeded,
+    MetricNotFound,
+    ParamConflict,
+    PayloadTooLarge,
+    RunNotFound,
+    error_responses,
+)
+from app.storage.upload import spool_upload
+from app.tracking import artifacts, service
+from app.tracking.schemas import (
+    ArtifactList,
+    ArtifactStored,
+    ExperimentCreate,
+    ExperimentList,
+    ExperimentRead,
+    ExperimentUpdate,
+    LogBatch,
+    MetricHistory,
+    RunCreate,
+    RunList,
+    RunRead,
+    RunSearch,
+    RunUpdate,
+)
+
+router = APIRouter()
+RunIdPath = Annotated[str, Path(pattern=r"^[0-9a-f]{32}$", description="A run id (32 hex characters).")]
+ExperimentIdPath = Annotated[int, Path(ge=1, le=2**62)]
+
+
+@router.post(
+    "/experiments", tags=["experiments"], status_code=status.HTTP_201_CREATED, response_model=ExperimentRead,
+    responses=error_responses(ExperimentConflict),
+)
+def create_experiment(body: ExperimentCreate, session: SessionDep, actor: Editor) -> ExperimentRead:
+    return ExperimentRead.model_validate(service.create_experiment(session, actor, body))
+
+
+@router.get("/experiments", tags=["experiments"], response_model=ExperimentList, responses=error_responses(InvalidInput))
+def list_experiments(
+    session: SessionDep,
+    _: Viewer,
+    name: Annotated[str | None, Query(max_length=256, description="Exact name.")] = None,
+    lifecycle_stage: Literal["active", "archived", "all"] = "active",
+    page_token: Annotated[str | None, Query(max_length=512)] = None,
+    max_results: Annotated[int, Query(ge=1, le=1000)] = 100,
+) -> ExperimentList:
+    experiments, next_token = service.list_experiments(
+        session, name=name, lifecycle_stage=lifecycle_stage, page_token=page_token, max_results=max_results
+    )
+    return ExperimentList(
+        experiments=[ExperimentRead.model_validate(e) for e in experiments], next_page_token=next_token
+    )
+
+
+@router.get(
+    "/experiments/{experiment_id}", tags=["experiments"], response_model=ExperimentRead,
+    responses=error_responses(ExperimentNotFound),
+)
+def get_experiment(experiment_id: ExperimentIdPath, session: SessionDep, _: Viewer) -> ExperimentRead:
+    return ExperimentRead.model_validate(service.get_experiment(session, experiment_id))
+
+
+@router.patch(
+    "/experiments/{experiment_id}", tags=["experiments"], response_model=ExperimentRead,
+    responses=error_responses(ExperimentNotFound, ExperimentConflict),
+)
+def update_experiment(
+    experiment_id: ExperimentIdPath, body: ExperimentUpdate, session: SessionDep, actor: Editor
+) -> ExperimentRead:
+    return ExperimentRead.model_validate(service.update_experiment(session, actor, experiment_id, body))
+
+
+@router.delete(
+    "/experiments/{experiment_id}", tags=["experiments"], status_code=status.HTTP_204_NO_CONTENT,
+    responses=error_responses(ExperimentNotFound),
+)
+def archive_experiment(experiment_id: ExperimentIdPath, session: SessionDep, actor: Editor) -> None:
+    """Archive the experiment (its runs are kept); PATCH lifecycle_stage=active restores it."""
+    service.archive_experiment(session, actor, experiment_id)
+
+
+@router.post(
+    "/experiments/{experiment_id}/runs", tags=["runs"], status_code=status.HTTP_201_CREATED,
+    response_model=RunRead, responses=error_responses(ExperimentNotFound, RunNotFound, InvalidState),
+)
+def create_run(experiment_id: ExperimentIdPath, body: RunCreate, session: SessionDep, actor: Editor) -> RunRead:
+    return service.create_run(session, actor, experiment_id, body)
+
+
+@router.post("/runs/search", tags=["runs"], response_model=RunList, responses=error_responses(InvalidFilter, InvalidInput))
+def search_runs(body: RunSearch, session: SessionDep, _: Viewer) -> RunList:
+    runs, next_token = service.search_runs(session, body)
+    return RunList(runs=runs, next_page_token=next_token)
+
+
+@router.get("/runs/{run_id}", tags=["runs"], response_model=RunRead, responses=error_responses(RunNotFound))
+def get_run(run_id: RunIdPath, session: SessionDep, _: Viewer) -> RunRead:
+    return service.get_run(session, run_id)
+
+
+@router.patch(
+    "/runs/{run_id}", tags=["runs"], response_model=RunRead, responses=error_responses(RunNotFound, InvalidInput)
+)
+def update_run(run_id: RunIdPath, body: RunUpdate, session: SessionDep, actor: Editor) -> RunRead:
+    return service.update_run(session, actor, run_id, body)
+
+
+@router.post(
+    "/runs/{run_id}/log-batch", tags=["runs"], status_code=status.HTTP_204_NO_CONTENT,
+    responses=error_responses(RunNotFound, LimitExceeded, ParamConflict, InvalidState),
+)
+def log_batch(run_id: RunIdPath, body: LogBatch, session: SessionDep, actor: Editor) -> None:
+    """Log up to 1,000 metrics, 100 params and 100 tags at once, all or nothing."""
+    service.log_batch(session, actor, run_id, body)
+
+
+@router.get(
+    "/runs/{run_id}/metrics/{key:path}", tags=["runs"], response_model=MetricHistory,
+    responses=error_responses(RunNotFound, MetricNotFound),
+)
+def get_metric_history(
+    run_id: RunIdPath,
+    key: Annotated[str, Path(max_length=250)],
+    session: SessionDep,
+    _: Viewer,
+    max_points: Annotated[int | None, Query(ge=1, le=100_000, description="Thin the history to this many points.")] = None,
+) -> MetricHistory:
+    points, downsampled = service.metric_history(session, run_id, key, max_points)
+    return MetricHistory(key=key, points=points, downsampled=downsampled)
+
+
+@router.get(
+    "/runs/{run_id}/artifacts", tags=["artifacts"], response_model=ArtifactList,
+    responses=error_responses(RunNotFound, InvalidPath),
+)
+def list_artifacts(
+    run_id: RunIdPath, session: SessionDep, store: StoreDep, _: Viewer,
+    path: Annotated[str | None, Query(max_length=1024, description="A folder inside the run's artifacts.")] = None,
+) -> ArtifactList:
+    return artifacts.list_artifacts(session, store, run_id, path)
+
+
+@router.put(
+    "/runs/{run_id}/artifacts/{path:path}", tags=["artifacts"], status_code=status.HTTP_201_CREATED,
+    response_model=ArtifactStored, responses=error_responses(RunNotFound, InvalidPath, PayloadTooLarge),
+    openapi_extra={"requestBody": {"required": True, "content": {"application/octet-stream": {"schema": {"type": "string", "format": "binary"}}}}},
+)
+async def upload_artifact(
+    run_id: RunIdPath, path: str, request: Request, session: SessionDep, store: StoreDep,
+    settings: SettingsDep, actor: Editor,
+) -> ArtifactStored:
+    """Store the raw request body as the artifact at `path`, streamed, replacing any earlier one."""
+    artifacts.artifact_key(run_id, path)  # refuse a bad path before reading a byte
+    await run_in_threadpool(service.ensure_run_exists, session, run_id)
+    with await spool_upload(request.stream(), settings.max_upload_bytes) as upload:
+        return await run_in_threadpool(artifacts.store_artifact, session, store, actor, run_id, path, upload)
+
+
+@router.get(
+    "/runs/{run_id}/artifacts/{path:path}", tags=["artifacts"], response_class=StreamingResponse,
+    responses={200: {"content": {"application/octet-stream": {}}}, **error_responses(RunNotFound, ArtifactNotFound, InvalidPath)},
+)
+def download_artifact(run_id: RunIdPath, path: str, session: SessionDep, store: StoreDep, _: Viewer) -> StreamingResponse:
+    chunks, size = artifacts.open_artifact(session, store, run_id, path)
+    filename = path.rsplit("/", 1)[-1]
+    return StreamingResponse(
+        chunks,
+        media_type="application/octet-stream",
+        headers={
+            "Content-Disposition": f"attachment; filename*=UTF-8''{quote(filename)}",
+            "Content-Length": str(size),
+            "X-Content-Type-Options": "nosniff",
+        },
+    )
