@@ -21,7 +21,9 @@ def ensure_admin(sessions: SessionFactory, settings: Settings) -> bool:
             return False
         password = settings.admin_password or new_password()
         user, _ = auth_service.create_user(session, Principal.system(), "admin", Role.admin, password)
-        token = auth_service.bootstrap_token(session, auth_repository.get_user_by_name(session, "admin") or user, "bootstrap")
+        token = auth_service.bootstrap_token(
+            session, auth_repository.get_user_by_name(session, "admin") or user, "bootstrap"
+        )
     url = f"http://{settings.host}:{settings.port}"
     path = write_credentials(settings.credentials_path, url=url, username="admin", password=password, token=token)
     # Printed once, on the console of the person who started the server; never logged.

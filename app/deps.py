@@ -13,6 +13,7 @@ from app.errors import Unauthenticated
 from app.settings import Settings
 from app.storage import ArtifactStore
 
+API_PREFIX = "/api/v1"
 _READ_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 
 

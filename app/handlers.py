@@ -1,6 +1,8 @@
 """Exception handlers: every error leaves as RFC 9457 problem details with a stable code."""
 
 import logging
+from collections.abc import Mapping
+from typing import Any
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
@@ -23,7 +25,7 @@ _HTTP_CODES = {
 }
 
 
-def _problem(status: int, body: dict[str, object], headers: dict[str, str] | None = None) -> JSONResponse:
+def _problem(status: int, body: dict[str, object], headers: Mapping[str, str] | None = None) -> JSONResponse:
     return JSONResponse(body, status_code=status, media_type=PROBLEM_CONTENT_TYPE, headers=headers)
 
 
@@ -36,12 +38,18 @@ async def handle_app_error(request: Request, exc: Exception) -> JSONResponse:
 async def handle_validation_error(request: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, RequestValidationError)
     errors = [
-        {"loc": [str(part) for part in error.get("loc", ())], "msg": str(error.get("msg", "")), "type": str(error.get("type", ""))}
+        {
+            "loc": [str(part) for part in error.get("loc", ())],
+            "msg": str(error.get("msg", "")),
+            "type": str(error.get("type", "")),
+        }
         for error in exc.errors()
     ]
-    fields = ", ".join(".".join(e["loc"]) for e in errors[:5])  # type: ignore[arg-type]
+    fields = ", ".join(".".join(error["loc"]) for error in errors[:5])
     detail = f"invalid {fields}: {errors[0]['msg']}" if errors else "invalid request"
-    return _problem(422, problem_body(422, "validation_error", "Validation error", detail, request.url.path, errors=errors))
+    return _problem(
+        422, problem_body(422, "validation_error", "Validation error", detail, request.url.path, errors=errors)
+    )
 
 
 async def handle_http_exception(request: Request, exc: Exception) -> JSONResponse:
@@ -58,11 +66,15 @@ async def handle_database_unavailable(request: Request, exc: Exception) -> JSONR
     # and the pool's pre-ping replaces the dead connections once the database is back.
     if isinstance(exc, DBAPIError) and not (isinstance(exc, OperationalError) or exc.connection_invalidated):
         logger.exception("database error")
-        return _problem(500, problem_body(500, "internal_error", "Internal server error", "an unexpected error occurred"))
+        return _problem(
+            500, problem_body(500, "internal_error", "Internal server error", "an unexpected error occurred")
+        )
     logger.warning("database unavailable: %s", type(exc.orig if isinstance(exc, DBAPIError) else exc).__name__)
     return _problem(
         503,
-        problem_body(503, "database_unavailable", "Service unavailable", "the metadata database is unavailable; retry shortly"),
+        problem_body(
+            503, "database_unavailable", "Service unavailable", "the metadata database is unavailable; retry shortly"
+        ),
         {"Retry-After": "2"},
     )
 

@@ -2,8 +2,9 @@
 
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from typing import Any
 
-from fastapi import APIRouter, FastAPI
+from fastapi import FastAPI
 
 from app.audit.router import router as audit_router
 from app.auth.router import router as auth_router
@@ -15,8 +16,6 @@ from app.ops.router import router as ops_router
 from app.settings import Settings, get_settings
 from app.storage import create_store
 from app.tracking.router import router as tracking_router
-
-API_PREFIX = "/api/v1"
 
 PROBLEM_SCHEMA = {
     "type": "object",
@@ -54,16 +53,14 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.store = create_store(settings)
     app.state.http_metrics = HttpMetrics()
 
-    api = APIRouter(prefix=API_PREFIX)
-    api.include_router(auth_router)
-    api.include_router(audit_router)
-    api.include_router(tracking_router)
-    app.include_router(api)
-    app.include_router(ops_router)
+    for router in (auth_router, audit_router, tracking_router, ops_router):
+        app.include_router(router)
     install_handlers(app)
     app.add_middleware(
-        EdgeMiddleware, metrics=app.state.http_metrics,
-        max_json_body_bytes=settings.max_json_body_bytes, max_upload_bytes=settings.max_upload_bytes,
+        EdgeMiddleware,
+        metrics=app.state.http_metrics,
+        max_json_body_bytes=settings.max_json_body_bytes,
+        max_upload_bytes=settings.max_upload_bytes,
     )
     _add_problem_schema(app)
     return app
@@ -72,7 +69,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
 def _add_problem_schema(app: FastAPI) -> None:
     build = app.openapi
 
-    def openapi() -> dict:  # type: ignore[type-arg]
+    def openapi() -> dict[str, Any]:
         if app.openapi_schema is None:
             schema = build()
             schema.setdefault("components", {}).setdefault("schemas", {})["Problem"] = PROBLEM_SCHEMA

@@ -69,9 +69,18 @@ class EdgeMiddleware:
             template = getattr(route, "path", None) or "unmatched"
             self.metrics.observe(method, template, status_holder[0], elapsed)
             logger.info(
-                "%s %s %s", method, template, status_holder[0],
-                extra={"fields": {"method": method, "route": template, "status": status_holder[0],
-                                  "duration_ms": round(elapsed * 1000, 2)}},
+                "%s %s %s",
+                method,
+                template,
+                status_holder[0],
+                extra={
+                    "fields": {
+                        "method": method,
+                        "route": template,
+                        "status": status_holder[0],
+                        "duration_ms": round(elapsed * 1000, 2),
+                    }
+                },
             )
             request_id_var.reset(token)
 
@@ -84,11 +93,10 @@ class EdgeMiddleware:
         if length is not None and length.isdigit() and int(length) > limit:
             return 413, "payload_too_large", "Payload too large", f"the body is {length} bytes; the limit is {limit}"
         has_body = (length is not None and length != "0") or "transfer-encoding" in headers
-        if has_body and not upload and not _is_json(headers.get("content-type", "")):
-            return (
-                415, "unsupported_media_type", "Unsupported media type",
-                f"this endpoint takes application/json, not {headers.get('content-type') or 'a body without a Content-Type'}",
-            )
+        content_type = headers.get("content-type", "")
+        if has_body and not upload and not _is_json(content_type):
+            sent = content_type or "a body without a Content-Type"
+            return 415, "unsupported_media_type", "Unsupported media type", f"this takes application/json, not {sent}"
         return None
 
     async def _serve(self, scope: Scope, receive: Receive, send: Send, method: str, path: str) -> None:
@@ -113,6 +121,9 @@ class EdgeMiddleware:
     @staticmethod
     async def _problem(send: Send, status: int, code: str, title: str, detail: str) -> None:
         body = json.dumps(problem_body(status, code, title, detail)).encode()
-        headers: list[Any] = [(b"content-type", PROBLEM_CONTENT_TYPE.encode()), (b"content-length", str(len(body)).encode())]
+        headers: list[Any] = [
+            (b"content-type", PROBLEM_CONTENT_TYPE.encode()),
+            (b"content-length", str(len(body)).encode()),
+        ]
         await send({"type": "http.response.start", "status": status, "headers": headers})
         await send({"type": "http.response.body", "body": body})

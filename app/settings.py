@@ -10,9 +10,14 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="SHIPYARD_", extra="ignore")
 
-    data_dir: Path = Field(default=Path("shipyard-data"), description="Where the embedded mode keeps its SQLite file, artifacts and credentials.")
+    data_dir: Path = Field(
+        default=Path("shipyard-data"),
+        description="Where the embedded mode keeps its SQLite file, artifacts and credentials.",
+    )
     database_url: str | None = Field(default=None, description="SQLAlchemy URL; default: SQLite in the data dir.")
-    artifact_uri: str | None = Field(default=None, description="Local folder or s3://bucket/prefix; default: <data dir>/artifacts.")
+    artifact_uri: str | None = Field(
+        default=None, description="Local folder or s3://bucket/prefix; default: <data dir>/artifacts."
+    )
     s3_endpoint_url: str | None = Field(default=None, description="S3-compatible endpoint (MinIO); default: AWS.")
     s3_region: str = "us-east-1"
     broker_url: str | None = Field(default=None, description="Celery broker (Redis); unset: jobs run in-process.")
@@ -40,7 +45,7 @@ class Settings(BaseSettings):
         # One driver for Postgres everywhere: psycopg 3.
         for prefix in ("postgresql://", "postgres://"):
             if url.startswith(prefix):
-                return "postgresql+psycopg://" + url[len(prefix):]
+                return "postgresql+psycopg://" + url[len(prefix) :]
         return url
 
     @property

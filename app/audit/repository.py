@@ -13,8 +13,14 @@ def add_event(session: Session, event: AuditEvent) -> None:
 
 
 def list_events(
-    session: Session, *, actor: str | None, action: str | None, resource_type: str | None,
-    resource_id: str | None, before_id: int | None, limit: int,
+    session: Session,
+    *,
+    actor: str | None,
+    action: str | None,
+    resource_type: str | None,
+    resource_id: str | None,
+    before_id: int | None,
+    limit: int,
 ) -> Sequence[AuditEvent]:
     query = select(AuditEvent).order_by(AuditEvent.id.desc()).limit(limit)
     if actor:

@@ -6,10 +6,10 @@ from fastapi import APIRouter, Query
 
 from app.audit import service
 from app.audit.schemas import AuditEventList, AuditEventRead
-from app.deps import Admin, SessionDep
+from app.deps import API_PREFIX, Admin, SessionDep
 from app.errors import InvalidInput, error_responses
 
-router = APIRouter(tags=["audit"])
+router = APIRouter(prefix=API_PREFIX, tags=["audit"])
 
 
 @router.get("/audit", response_model=AuditEventList, responses=error_responses(InvalidInput))
@@ -24,7 +24,12 @@ def list_audit_events(
     max_results: Annotated[int, Query(ge=1, le=1000)] = 100,
 ) -> AuditEventList:
     events, next_token = service.list_events(
-        session, actor=actor, action=action, resource_type=resource_type, resource_id=resource_id,
-        page_token=page_token, max_results=max_results,
+        session,
+        actor=actor,
+        action=action,
+        resource_type=resource_type,
+        resource_id=resource_id,
+        page_token=page_token,
+        max_results=max_results,
     )
     return AuditEventList(events=[AuditEventRead.model_validate(e) for e in events], next_page_token=next_token)

@@ -1,6 +1,7 @@
 """SQL for users and tokens."""
 
 from collections.abc import Sequence
+
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session

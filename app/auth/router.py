@@ -16,25 +16,36 @@ from app.auth.schemas import (
     UserRead,
     WhoAmI,
 )
-from app.deps import Admin, MaybePrincipal, SessionDep, Viewer
+from app.deps import API_PREFIX, Admin, MaybePrincipal, SessionDep, Viewer
 from app.errors import TokenNotFound, Unauthenticated, UserConflict, UserNotFound, error_responses
 
-router = APIRouter(tags=["auth"])
+router = APIRouter(prefix=API_PREFIX, tags=["auth"])
 
 
 @router.post(
-    "/auth/tokens", status_code=status.HTTP_201_CREATED, response_model=TokenCreated,
+    "/auth/tokens",
+    status_code=status.HTTP_201_CREATED,
+    response_model=TokenCreated,
     responses=error_responses(Unauthenticated, UserNotFound),
 )
 def create_token(body: TokenCreate, session: SessionDep, actor: MaybePrincipal) -> TokenCreated:
     """Log in with a password for a token, or (admin) mint a token for any user."""
     token, secret = service.issue_token(
-        session, actor, username=body.username, password=body.password, name=body.name,
+        session,
+        actor,
+        username=body.username,
+        password=body.password,
+        name=body.name,
         expires_in_days=body.expires_in_days,
     )
     return TokenCreated(
-        id=token.id, name=token.name, username=body.username, prefix=token.prefix,
-        created_at=token.created_at, expires_at=token.expires_at, token=secret,
+        id=token.id,
+        name=token.name,
+        username=body.username,
+        prefix=token.prefix,
+        created_at=token.created_at,
+        expires_at=token.expires_at,
+        token=secret,
     )
 
 
@@ -46,8 +57,13 @@ def list_tokens(
     return TokenList(
         tokens=[
             TokenRead(
-                id=t.id, name=t.name, username=name, prefix=t.prefix, created_at=t.created_at,
-                expires_at=t.expires_at, revoked_at=t.revoked_at,
+                id=t.id,
+                name=t.name,
+                username=name,
+                prefix=t.prefix,
+                created_at=t.created_at,
+                expires_at=t.expires_at,
+                revoked_at=t.revoked_at,
             )
             for t, name in rows
         ]
@@ -67,7 +83,9 @@ def whoami(actor: Viewer) -> WhoAmI:
 
 
 @router.post(
-    "/users", status_code=status.HTTP_201_CREATED, response_model=UserCreated,
+    "/users",
+    status_code=status.HTTP_201_CREATED,
+    response_model=UserCreated,
     responses=error_responses(UserConflict),
 )
 def create_user(body: UserCreate, session: SessionDep, actor: Admin) -> UserCreated:

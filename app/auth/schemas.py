@@ -44,7 +44,9 @@ class UserList(BaseModel):
 
 class TokenCreate(StrictBody):
     username: Username
-    password: Password | None = Field(default=None, description="Log in with a password; omit when an admin mints a token for the user.")
+    password: Password | None = Field(
+        default=None, description="Log in with a password; omit when an admin mints a token for the user."
+    )
     name: TokenName = "default"
     expires_in_days: int | None = Field(default=None, ge=1, le=3650)
 

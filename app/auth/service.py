@@ -53,8 +53,13 @@ def has_users(session: Session) -> bool:
 
 
 def issue_token(
-    session: Session, actor: Principal | None, *, username: str, password: str | None,
-    name: str, expires_in_days: int | None,
+    session: Session,
+    actor: Principal | None,
+    *,
+    username: str,
+    password: str | None,
+    name: str,
+    expires_in_days: int | None,
 ) -> tuple[ApiToken, str]:
     """A token for `username`: by password (login), or minted by an admin for any user."""
     user = repository.get_user_by_name(session, username)

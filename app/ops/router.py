@@ -50,9 +50,10 @@ def _metrics_access(settings: SettingsDep, request: Request, session: SessionDep
 
 
 @router.get(
-    "/metrics", response_class=Response, dependencies=[Depends(_metrics_access)],
+    "/metrics",
+    response_class=Response,
+    dependencies=[Depends(_metrics_access)],
     responses={200: {"content": {CONTENT_TYPE_LATEST: {}}}, **error_responses()},
 )
 def metrics(request: Request) -> Response:
     return Response(generate_latest(request.app.state.http_metrics.registry), media_type=CONTENT_TYPE_LATEST)
-

@@ -4,7 +4,7 @@
 from collections.abc import Iterable, Sequence
 from typing import Any
 
-from sqlalchemy import ColumnElement, Select, and_, exists, or_, select
+from sqlalchemy import ColumnElement, and_, exists, insert, or_, select
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, aliased
@@ -78,7 +78,9 @@ def run_data(
     if not run_ids:
         return params, metrics, tags
     ids = list(run_ids)
-    for run_id, key, value in session.execute(select(Param.run_id, Param.key, Param.value).where(Param.run_id.in_(ids))):
+    for run_id, key, value in session.execute(
+        select(Param.run_id, Param.key, Param.value).where(Param.run_id.in_(ids))
+    ):
         params[run_id][key] = value
     for run_id, key, fvalue in session.execute(
         select(LatestMetric.run_id, LatestMetric.key, LatestMetric.value).where(LatestMetric.run_id.in_(ids))
@@ -104,7 +106,7 @@ def _upsert(session: Session, table: Any) -> Any:
 
 
 def insert_metrics(session: Session, rows: list[dict[str, Any]]) -> None:
-    session.execute(Metric.__table__.insert(), rows)
+    session.execute(insert(Metric), rows)
 
 
 def upsert_latest_metrics(session: Session, rows: list[dict[str, Any]]) -> None:
@@ -127,9 +129,7 @@ def insert_params_keep_existing(session: Session, run_id: str, params: dict[str,
     """Insert params not yet logged and return the stored value of every given key."""
     statement = _upsert(session, Param.__table__).on_conflict_do_nothing(index_elements=["run_id", "key"])
     session.execute(statement, [{"run_id": run_id, "key": k, "value": v} for k, v in sorted(params.items())])
-    stored = session.execute(
-        select(Param.key, Param.value).where(Param.run_id == run_id, Param.key.in_(list(params)))
-    )
+    stored = session.execute(select(Param.key, Param.value).where(Param.run_id == run_id, Param.key.in_(list(params))))
     return {key: value for key, value in stored}
 
 
@@ -167,25 +167,25 @@ _ATTRIBUTE_COLUMNS: dict[str, Any] = {
 def _compare(column: Any, comparator: str, value: Any) -> ColumnElement[bool]:
     match comparator:
         case "=":
-            return column == value  # type: ignore[no-any-return]
+            return column == value
         case "!=":
-            return column != value  # type: ignore[no-any-return]
+            return column != value
         case "<":
-            return column < value  # type: ignore[no-any-return]
+            return column < value
         case "<=":
-            return column <= value  # type: ignore[no-any-return]
+            return column <= value
         case ">":
-            return column > value  # type: ignore[no-any-return]
+            return column > value
         case ">=":
-            return column >= value  # type: ignore[no-any-return]
+            return column >= value
         case "LIKE":
-            return column.like(value)  # type: ignore[no-any-return]
+            return column.like(value)
         case "ILIKE":
-            return column.ilike(value)  # type: ignore[no-any-return]
+            return column.ilike(value)
         case "IN":
-            return column.in_(list(value))  # type: ignore[no-any-return]
+            return column.in_(list(value))
         case "NOT IN":
-            return column.not_in(list(value))  # type: ignore[no-any-return]
+            return column.not_in(list(value))
     raise ValueError(comparator)
 
 
@@ -194,7 +194,7 @@ def _condition(condition: Condition) -> ColumnElement[bool]:
         column = _ATTRIBUTE_COLUMNS[condition.key]
         value = condition.value
         if condition.key in ("start_time", "end_time", "experiment_id"):
-            value = tuple(int(v) for v in value) if isinstance(value, tuple) else int(value)  # type: ignore[arg-type]
+            value = tuple(int(v) for v in value) if isinstance(value, tuple) else int(value)
         return _compare(column, condition.comparator, value)
     table: Any = {"metrics": LatestMetric, "params": Param, "tags": RunTag}[condition.entity]
     return exists().where(
@@ -203,10 +203,16 @@ def _condition(condition: Condition) -> ColumnElement[bool]:
 
 
 def search_runs(
-    session: Session, *, experiment_ids: Sequence[int], conditions: Sequence[Condition],
-    order_by: Sequence[OrderBy], lifecycle_stage: str | None, offset: int, limit: int,
+    session: Session,
+    *,
+    experiment_ids: Sequence[int],
+    conditions: Sequence[Condition],
+    order_by: Sequence[OrderBy],
+    lifecycle_stage: str | None,
+    offset: int,
+    limit: int,
 ) -> Sequence[Run]:
-    query: Select[tuple[Run]] = select(Run)
+    query = select(Run)
     if experiment_ids:
         query = query.where(Run.experiment_id.in_(list(experiment_ids)))
     if lifecycle_stage is not None:
@@ -218,13 +224,13 @@ def search_runs(
         if order.entity == "attributes":
             column = _ATTRIBUTE_COLUMNS[order.key]
         else:
-            table: Any = aliased({"metrics": LatestMetric, "params": Param, "tags": RunTag}[order.entity], name=f"o{index}")
+            table: Any = aliased(
+                {"metrics": LatestMetric, "params": Param, "tags": RunTag}[order.entity], name=f"o{index}"
+            )
             query = query.outerjoin(table, and_(table.run_id == Run.id, table.key == order.key))
             column = table.value
         # Runs without the key sort last in either direction.
         ordering.append(column.is_(None))
         ordering.append(column.asc() if order.ascending else column.desc())
     ordering += [Run.start_time.desc(), Run.id]
-    return session.scalars(query.order_by(*ordering).offset(offset).limit(limit)).all()
-
-
+    return session.scalars(query.order_by(*ordering).offset(offset).limit(limit)).unique().all()

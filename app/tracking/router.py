@@ -7,7 +7,7 @@ from fastapi import APIRouter, Path, Query, Request, status
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import StreamingResponse
 
-from app.deps import Editor, SessionDep, SettingsDep, StoreDep, Viewer
+from app.deps import API_PREFIX, Editor, SessionDep, SettingsDep, StoreDep, Viewer
 from app.errors import (
     ArtifactNotFound,
     ExperimentConflict,
@@ -41,20 +41,25 @@ from app.tracking.schemas import (
     RunUpdate,
 )
 
-router = APIRouter()
+router = APIRouter(prefix=API_PREFIX)
 RunIdPath = Annotated[str, Path(pattern=r"^[0-9a-f]{32}$", description="A run id (32 hex characters).")]
 ExperimentIdPath = Annotated[int, Path(ge=1, le=2**62)]
 
 
 @router.post(
-    "/experiments", tags=["experiments"], status_code=status.HTTP_201_CREATED, response_model=ExperimentRead,
+    "/experiments",
+    tags=["experiments"],
+    status_code=status.HTTP_201_CREATED,
+    response_model=ExperimentRead,
     responses=error_responses(ExperimentConflict),
 )
 def create_experiment(body: ExperimentCreate, session: SessionDep, actor: Editor) -> ExperimentRead:
     return ExperimentRead.model_validate(service.create_experiment(session, actor, body))
 
 
-@router.get("/experiments", tags=["experiments"], response_model=ExperimentList, responses=error_responses(InvalidInput))
+@router.get(
+    "/experiments", tags=["experiments"], response_model=ExperimentList, responses=error_responses(InvalidInput)
+)
 def list_experiments(
     session: SessionDep,
     _: Viewer,
@@ -72,7 +77,9 @@ def list_experiments(
 
 
 @router.get(
-    "/experiments/{experiment_id}", tags=["experiments"], response_model=ExperimentRead,
+    "/experiments/{experiment_id}",
+    tags=["experiments"],
+    response_model=ExperimentRead,
     responses=error_responses(ExperimentNotFound),
 )
 def get_experiment(experiment_id: ExperimentIdPath, session: SessionDep, _: Viewer) -> ExperimentRead:
@@ -80,7 +87,9 @@ def get_experiment(experiment_id: ExperimentIdPath, session: SessionDep, _: View
 
 
 @router.patch(
-    "/experiments/{experiment_id}", tags=["experiments"], response_model=ExperimentRead,
+    "/experiments/{experiment_id}",
+    tags=["experiments"],
+    response_model=ExperimentRead,
     responses=error_responses(ExperimentNotFound, ExperimentConflict),
 )
 def update_experiment(
@@ -90,7 +99,9 @@ def update_experiment(
 
 
 @router.delete(
-    "/experiments/{experiment_id}", tags=["experiments"], status_code=status.HTTP_204_NO_CONTENT,
+    "/experiments/{experiment_id}",
+    tags=["experiments"],
+    status_code=status.HTTP_204_NO_CONTENT,
     responses=error_responses(ExperimentNotFound),
 )
 def archive_experiment(experiment_id: ExperimentIdPath, session: SessionDep, actor: Editor) -> None:
@@ -99,14 +110,19 @@ def archive_experiment(experiment_id: ExperimentIdPath, session: SessionDep, act
 
 
 @router.post(
-    "/experiments/{experiment_id}/runs", tags=["runs"], status_code=status.HTTP_201_CREATED,
-    response_model=RunRead, responses=error_responses(ExperimentNotFound, RunNotFound, InvalidState),
+    "/experiments/{experiment_id}/runs",
+    tags=["runs"],
+    status_code=status.HTTP_201_CREATED,
+    response_model=RunRead,
+    responses=error_responses(ExperimentNotFound, RunNotFound, InvalidState),
 )
 def create_run(experiment_id: ExperimentIdPath, body: RunCreate, session: SessionDep, actor: Editor) -> RunRead:
     return service.create_run(session, actor, experiment_id, body)
 
 
-@router.post("/runs/search", tags=["runs"], response_model=RunList, responses=error_responses(InvalidFilter, InvalidInput))
+@router.post(
+    "/runs/search", tags=["runs"], response_model=RunList, responses=error_responses(InvalidFilter, InvalidInput)
+)
 def search_runs(body: RunSearch, session: SessionDep, _: Viewer) -> RunList:
     runs, next_token = service.search_runs(session, body)
     return RunList(runs=runs, next_page_token=next_token)
@@ -125,7 +141,9 @@ def update_run(run_id: RunIdPath, body: RunUpdate, session: SessionDep, actor: E
 
 
 @router.post(
-    "/runs/{run_id}/log-batch", tags=["runs"], status_code=status.HTTP_204_NO_CONTENT,
+    "/runs/{run_id}/log-batch",
+    tags=["runs"],
+    status_code=status.HTTP_204_NO_CONTENT,
     responses=error_responses(RunNotFound, LimitExceeded, ParamConflict, InvalidState),
 )
 def log_batch(run_id: RunIdPath, body: LogBatch, session: SessionDep, actor: Editor) -> None:
@@ -134,7 +152,9 @@ def log_batch(run_id: RunIdPath, body: LogBatch, session: SessionDep, actor: Edi
 
 
 @router.get(
-    "/runs/{run_id}/metrics/{key:path}", tags=["runs"], response_model=MetricHistory,
+    "/runs/{run_id}/metrics/{key:path}",
+    tags=["runs"],
+    response_model=MetricHistory,
     responses=error_responses(RunNotFound, MetricNotFound),
 )
 def get_metric_history(
@@ -142,31 +162,51 @@ def get_metric_history(
     key: Annotated[str, Path(max_length=250)],
     session: SessionDep,
     _: Viewer,
-    max_points: Annotated[int | None, Query(ge=1, le=100_000, description="Thin the history to this many points.")] = None,
+    max_points: Annotated[
+        int | None, Query(ge=1, le=100_000, description="Thin the history to this many points.")
+    ] = None,
 ) -> MetricHistory:
     points, downsampled = service.metric_history(session, run_id, key, max_points)
     return MetricHistory(key=key, points=points, downsampled=downsampled)
 
 
 @router.get(
-    "/runs/{run_id}/artifacts", tags=["artifacts"], response_model=ArtifactList,
+    "/runs/{run_id}/artifacts",
+    tags=["artifacts"],
+    response_model=ArtifactList,
     responses=error_responses(RunNotFound, InvalidPath),
 )
 def list_artifacts(
-    run_id: RunIdPath, session: SessionDep, store: StoreDep, _: Viewer,
+    run_id: RunIdPath,
+    session: SessionDep,
+    store: StoreDep,
+    _: Viewer,
     path: Annotated[str | None, Query(max_length=1024, description="A folder inside the run's artifacts.")] = None,
 ) -> ArtifactList:
     return artifacts.list_artifacts(session, store, run_id, path)
 
 
 @router.put(
-    "/runs/{run_id}/artifacts/{path:path}", tags=["artifacts"], status_code=status.HTTP_201_CREATED,
-    response_model=ArtifactStored, responses=error_responses(RunNotFound, InvalidPath, PayloadTooLarge),
-    openapi_extra={"requestBody": {"required": True, "content": {"application/octet-stream": {"schema": {"type": "string", "format": "binary"}}}}},
+    "/runs/{run_id}/artifacts/{path:path}",
+    tags=["artifacts"],
+    status_code=status.HTTP_201_CREATED,
+    response_model=ArtifactStored,
+    responses=error_responses(RunNotFound, InvalidPath, PayloadTooLarge),
+    openapi_extra={
+        "requestBody": {
+            "required": True,
+            "content": {"application/octet-stream": {"schema": {"type": "string", "format": "binary"}}},
+        }
+    },
 )
 async def upload_artifact(
-    run_id: RunIdPath, path: str, request: Request, session: SessionDep, store: StoreDep,
-    settings: SettingsDep, actor: Editor,
+    run_id: RunIdPath,
+    path: str,
+    request: Request,
+    session: SessionDep,
+    store: StoreDep,
+    settings: SettingsDep,
+    actor: Editor,
 ) -> ArtifactStored:
     """Store the raw request body as the artifact at `path`, streamed, replacing any earlier one."""
     artifacts.artifact_key(run_id, path)  # refuse a bad path before reading a byte
@@ -176,10 +216,17 @@ async def upload_artifact(
 
 
 @router.get(
-    "/runs/{run_id}/artifacts/{path:path}", tags=["artifacts"], response_class=StreamingResponse,
-    responses={200: {"content": {"application/octet-stream": {}}}, **error_responses(RunNotFound, ArtifactNotFound, InvalidPath)},
+    "/runs/{run_id}/artifacts/{path:path}",
+    tags=["artifacts"],
+    response_class=StreamingResponse,
+    responses={
+        200: {"content": {"application/octet-stream": {}}},
+        **error_responses(RunNotFound, ArtifactNotFound, InvalidPath),
+    },
 )
-def download_artifact(run_id: RunIdPath, path: str, session: SessionDep, store: StoreDep, _: Viewer) -> StreamingResponse:
+def download_artifact(
+    run_id: RunIdPath, path: str, session: SessionDep, store: StoreDep, _: Viewer
+) -> StreamingResponse:
     chunks, size = artifacts.open_artifact(session, store, run_id, path)
     filename = path.rsplit("/", 1)[-1]
     return StreamingResponse(

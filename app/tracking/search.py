@@ -1,11 +1,11 @@
 """The run filter grammar, parsed into plain conditions (never SQL strings).
 
-    filter    := condition ( AND condition )*
-    condition := entity "." key comparator value
-    entity    := metrics | params | tags | attributes   (singular forms too)
-    key       := bare-key | `quoted key` | "quoted key"
-    comparator:= = | != | < | <= | > | >= | LIKE | ILIKE | IN | NOT IN
-    value     := number | 'string' | "string" | ( value, ... )
+filter    := condition ( AND condition )*
+condition := entity "." key comparator value
+entity    := metrics | params | tags | attributes   (singular forms too)
+key       := bare-key | `quoted key` | "quoted key"
+comparator:= = | != | < | <= | > | >= | LIKE | ILIKE | IN | NOT IN
+value     := number | 'string' | "string" | ( value, ... )
 """
 
 import re
@@ -18,10 +18,17 @@ Entity = Literal["metrics", "params", "tags", "attributes"]
 Value = float | str | tuple[float | str, ...]
 
 _ENTITY_ALIASES: dict[str, Entity] = {
-    "metrics": "metrics", "metric": "metrics",
-    "params": "params", "param": "params", "parameters": "params",
-    "tags": "tags", "tag": "tags",
-    "attributes": "attributes", "attribute": "attributes", "attr": "attributes", "run": "attributes",
+    "metrics": "metrics",
+    "metric": "metrics",
+    "params": "params",
+    "param": "params",
+    "parameters": "params",
+    "tags": "tags",
+    "tag": "tags",
+    "attributes": "attributes",
+    "attribute": "attributes",
+    "attr": "attributes",
+    "run": "attributes",
 }
 NUMERIC_COMPARATORS = frozenset({"=", "!=", "<", "<=", ">", ">="})
 STRING_COMPARATORS = frozenset({"=", "!=", "LIKE", "ILIKE", "IN", "NOT IN"})
@@ -66,7 +73,7 @@ class _Reader:
         self.pos = 0
 
     def fail(self, expected: str) -> InvalidFilter:
-        found = self.text[self.pos:self.pos + 20]
+        found = self.text[self.pos : self.pos + 20]
         shown = f"found {found!r}" if found else "found the end of the filter"
         return InvalidFilter(
             f"at position {self.pos}: expected {expected}, {shown}", position=self.pos, filter=self.text
@@ -90,7 +97,7 @@ class _Reader:
     def keyword(self, word: str) -> bool:
         self.skip_space()
         end = self.pos + len(word)
-        if self.text[self.pos:end].upper() == word and (end >= len(self.text) or not self.text[end].isalnum()):
+        if self.text[self.pos : end].upper() == word and (end >= len(self.text) or not self.text[end].isalnum()):
             self.pos = end
             return True
         return False
@@ -102,7 +109,7 @@ class _Reader:
         if end < 0:
             self.pos = start
             raise self.fail(f"a closing {quote}")
-        value = self.text[self.pos:end]
+        value = self.text[self.pos : end]
         self.pos = end + 1
         return value
 
@@ -114,14 +121,11 @@ class _Reader:
                 self.pos -= len(word)
             raise self.fail("metrics.<key>, params.<key>, tags.<key> or attributes.<name>")
         entity = _ENTITY_ALIASES[word.lower()]
-        if self.text[self.pos:self.pos + 1] != ".":
+        if self.text[self.pos : self.pos + 1] != ".":
             raise self.fail(f"'.' after {word!r}")
         self.pos += 1
-        char = self.text[self.pos:self.pos + 1]
-        if char in ("`", '"'):
-            key = self.quoted(char)
-        else:
-            key = self.match(_BARE_KEY) or ""
+        char = self.text[self.pos : self.pos + 1]
+        key = self.quoted(char) if char in ("`", '"') else self.match(_BARE_KEY) or ""
         if not key:
             raise self.fail(f"a key after '{word}.'")
         if entity == "attributes":
@@ -148,7 +152,7 @@ class _Reader:
 
     def scalar(self) -> float | str:
         self.skip_space()
-        char = self.text[self.pos:self.pos + 1]
+        char = self.text[self.pos : self.pos + 1]
         if char in ("'", '"'):
             return self.quoted(char)
         number = self.match(_NUMBER)
@@ -160,13 +164,13 @@ class _Reader:
         if comparator not in ("IN", "NOT IN"):
             return self.scalar()
         self.skip_space()
-        if self.text[self.pos:self.pos + 1] != "(":
+        if self.text[self.pos : self.pos + 1] != "(":
             raise self.fail("'(' to open the list after IN")
         self.pos += 1
         items = [self.scalar()]
         while True:
             self.skip_space()
-            char = self.text[self.pos:self.pos + 1]
+            char = self.text[self.pos : self.pos + 1]
             if char == ")":
                 self.pos += 1
                 return tuple(items)
@@ -186,7 +190,8 @@ def _check_types(reader: _Reader, start: int, entity: Entity, key: str, comparat
     if comparator not in allowed:
         raise InvalidFilter(
             f"at position {start}: {entity}.{key} takes {', '.join(sorted(allowed))}, not {comparator}",
-            position=start, filter=reader.text,
+            position=start,
+            filter=reader.text,
         )
     wanted = float if numeric else str
     if any(not isinstance(v, wanted) for v in values):

@@ -12,7 +12,15 @@ from app.audit import service as audit
 from app.context import Principal
 from app.db.base import utcnow
 from app.db.tables import Experiment, Run
-from app.errors import ExperimentNotFound, InvalidInput, InvalidState, LimitExceeded, MetricNotFound, ParamConflict, RunNotFound
+from app.errors import (
+    ExperimentNotFound,
+    InvalidInput,
+    InvalidState,
+    LimitExceeded,
+    MetricNotFound,
+    ParamConflict,
+    RunNotFound,
+)
 from app.pagination import decode_page_token, encode_page_token, int_from_cursor
 from app.tracking import repository
 from app.tracking.schemas import (
@@ -62,8 +70,11 @@ def list_experiments(
 ) -> tuple[Sequence[Experiment], str | None]:
     after_id = int_from_cursor(decode_page_token(page_token), "after_id")
     experiments = repository.list_experiments(
-        session, name=name, lifecycle_stage=None if lifecycle_stage == "all" else lifecycle_stage,
-        after_id=after_id, limit=max_results + 1,
+        session,
+        name=name,
+        lifecycle_stage=None if lifecycle_stage == "all" else lifecycle_stage,
+        after_id=after_id,
+        limit=max_results + 1,
     )
     if len(experiments) <= max_results:
         return experiments, None
@@ -109,10 +120,16 @@ def create_run(session: Session, actor: Principal, experiment_id: int, data: Run
     run = repository.add_run(
         session,
         Run(
-            id=uuid.uuid4().hex, experiment_id=experiment_id, name=data.name or _run_name(),
-            status=RunStatus.RUNNING.value, start_time=data.start_time or now_millis(),
-            user_id=actor.user_id, username=actor.username, parent_run_id=data.parent_run_id,
-            source_git_commit=data.source.git_commit, source_entry_point=data.source.entry_point,
+            id=uuid.uuid4().hex,
+            experiment_id=experiment_id,
+            name=data.name or _run_name(),
+            status=RunStatus.RUNNING.value,
+            start_time=data.start_time or now_millis(),
+            user_id=actor.user_id,
+            username=actor.username,
+            parent_run_id=data.parent_run_id,
+            source_git_commit=data.source.git_commit,
+            source_entry_point=data.source.entry_point,
             environment=data.environment,
         ),
     )
@@ -182,7 +199,11 @@ def log_batch(session: Session, actor: Principal, run_id: str, batch: LogBatch) 
     if batch.tags:
         repository.upsert_tags(session, run_id, {t.key: t.value for t in batch.tags})
     audit.record(
-        session, actor, "run.log_batch", "run", run_id,
+        session,
+        actor,
+        "run.log_batch",
+        "run",
+        run_id,
         {"metrics": len(batch.metrics), "params": len(batch.params), "tags": len(batch.tags)},
     )
 
@@ -207,7 +228,10 @@ def _log_metrics(session: Session, run_id: str, batch: LogBatch) -> None:
     latest: dict[str, dict[str, Any]] = {}
     for metric in batch.metrics:
         row = {
-            "run_id": run_id, "key": metric.key, "value": metric.value, "step": metric.step,
+            "run_id": run_id,
+            "key": metric.key,
+            "value": metric.value,
+            "step": metric.step,
             "timestamp": metric.timestamp if metric.timestamp is not None else default_ts,
         }
         rows.append(row)
@@ -243,13 +267,17 @@ def search_runs(session: Session, query: RunSearch) -> tuple[list[RunRead], str 
     order_by = parse_order_by(query.order_by)
     offset = int_from_cursor(decode_page_token(query.page_token), "offset") or 0
     runs = repository.search_runs(
-        session, experiment_ids=query.experiment_ids, conditions=conditions, order_by=order_by,
+        session,
+        experiment_ids=query.experiment_ids,
+        conditions=conditions,
+        order_by=order_by,
         lifecycle_stage=None if query.lifecycle_stage == "all" else query.lifecycle_stage,
-        offset=offset, limit=query.max_results + 1,
+        offset=offset,
+        limit=query.max_results + 1,
     )
     next_token = None
     if len(runs) > query.max_results:
-        runs = runs[:query.max_results]
+        runs = runs[: query.max_results]
         next_token = encode_page_token({"offset": offset + query.max_results})
     params, metrics, tags = repository.run_data(session, [run.id for run in runs])
     return [_read(run, params[run.id], metrics[run.id], tags[run.id]) for run in runs], next_token
@@ -257,9 +285,18 @@ def search_runs(session: Session, query: RunSearch) -> tuple[list[RunRead], str 
 
 def _read(run: Run, params: dict[str, str], metrics: dict[str, float], tags: dict[str, str]) -> RunRead:
     return RunRead(
-        id=run.id, experiment_id=run.experiment_id, name=run.name, status=RunStatus(run.status),
-        start_time=run.start_time, end_time=run.end_time, user=run.username, parent_run_id=run.parent_run_id,
+        id=run.id,
+        experiment_id=run.experiment_id,
+        name=run.name,
+        status=RunStatus(run.status),
+        start_time=run.start_time,
+        end_time=run.end_time,
+        user=run.username,
+        parent_run_id=run.parent_run_id,
         source=RunSource(git_commit=run.source_git_commit, entry_point=run.source_entry_point),
-        environment=run.environment, lifecycle_stage=run.lifecycle_stage,
-        params=params, metrics=metrics, tags=tags,
+        environment=run.environment,
+        lifecycle_stage=run.lifecycle_stage,
+        params=params,
+        metrics=metrics,
+        tags=tags,
     )

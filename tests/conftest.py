@@ -1,0 +1,137 @@
+"""Shared fixtures: the app on SQLite and on a throwaway Postgres database, clients and users.
+
+Every API test runs once per backend. Postgres and Redis are real servers on 127.0.0.1; under
+CI=true a missing one fails the run, elsewhere its tests skip with the reason."""
+
+import os
+import uuid
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import psycopg
+import pytest
+from fastapi import FastAPI
+from fastapi.testclient import TestClient
+
+from app.bootstrap import ensure_admin
+from app.db.migrate import upgrade_to_head
+from app.main import create_app
+from app.settings import Settings
+
+POSTGRES_ADMIN_URL = os.environ.get("SHIPYARD_TEST_POSTGRES", "postgresql://postgres@127.0.0.1:5432/postgres")
+IN_CI = os.environ.get("CI", "").lower() == "true"
+
+
+def service_missing(name: str, reason: str) -> None:
+    """Fail loudly in CI, skip elsewhere."""
+    message = f"{name} is not reachable: {reason}"
+    if IN_CI:
+        pytest.fail(message, pytrace=False)
+    pytest.skip(message)
+
+
+def _postgres_reachable() -> str | None:
+    try:
+        with psycopg.connect(POSTGRES_ADMIN_URL, connect_timeout=3):
+            return None
+    except psycopg.Error as exc:
+        return str(exc).strip()
+
+
+@pytest.fixture(scope="session")
+def postgres_database() -> Iterator[Callable[[], str]]:
+    """A factory of throwaway Postgres databases, all dropped at the end of the run."""
+    created: list[str] = []
+
+    def make() -> str:
+        problem = _postgres_reachable()
+        if problem:
+            service_missing("PostgreSQL on 127.0.0.1:5432", problem)
+        name = f"shipyard_test_{uuid.uuid4().hex[:12]}"
+        with psycopg.connect(POSTGRES_ADMIN_URL, autocommit=True) as conn:
+            conn.execute(f'CREATE DATABASE "{name}"')
+        created.append(name)
+        return POSTGRES_ADMIN_URL.rsplit("/", 1)[0] + f"/{name}"
+
+    yield make
+    for name in created:
+        with psycopg.connect(POSTGRES_ADMIN_URL, autocommit=True) as conn:
+            conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+@pytest.fixture(scope="session", params=["sqlite", "postgres"])
+def backend(request: pytest.FixtureRequest) -> str:
+    return str(request.param)
+
+
+@pytest.fixture(scope="session")
+def settings(backend: str, tmp_path_factory: pytest.TempPathFactory, postgres_database: Callable[[], str]) -> Settings:
+    data_dir = tmp_path_factory.mktemp(f"data-{backend}")
+    database_url = postgres_database() if backend == "postgres" else None
+    return Settings(
+        data_dir=data_dir,
+        database_url=database_url,
+        admin_password="admin-password-for-tests",
+        max_upload_bytes=20 * 1024 * 1024,
+        max_json_body_bytes=2 * 1024 * 1024,
+        log_json=False,
+    )
+
+
+@pytest.fixture(scope="session")
+def app(settings: Settings) -> FastAPI:
+    upgrade_to_head(settings)
+    application = create_app(settings)
+    ensure_admin(application.state.sessions, settings)
+    return application
+
+
+@pytest.fixture(scope="session")
+def admin_token(app: FastAPI, settings: Settings) -> str:
+    return read_credentials(settings.credentials_path)["token"]
+
+
+def read_credentials(path: Path) -> dict[str, str]:
+    values = {}
+    for line in path.read_text().splitlines():
+        key, sep, value = line.partition(" = ")
+        if sep:
+            values[key.strip()] = value.strip()
+    return values
+
+
+@pytest.fixture(scope="session")
+def client(app: FastAPI) -> Iterator[TestClient]:
+    with TestClient(app) as test_client:
+        yield test_client
+
+
+@pytest.fixture(scope="session")
+def admin(admin_token: str) -> dict[str, str]:
+    return {"Authorization": f"Bearer {admin_token}"}
+
+
+def _user_headers(client: TestClient, admin: dict[str, str], role: str) -> dict[str, str]:
+    username = f"{role}-{uuid.uuid4().hex[:8]}"
+    response = client.post("/api/v1/users", json={"username": username, "role": role}, headers=admin)
+    assert response.status_code == 201, response.text
+    token = client.post("/api/v1/auth/tokens", json={"username": username, "name": "tests"}, headers=admin).json()[
+        "token"
+    ]
+    return {"Authorization": f"Bearer {token}"}
+
+
+@pytest.fixture(scope="session")
+def editor(client: TestClient, admin: dict[str, str]) -> dict[str, str]:
+    return _user_headers(client, admin, "editor")
+
+
+@pytest.fixture(scope="session")
+def viewer(client: TestClient, admin: dict[str, str]) -> dict[str, str]:
+    return _user_headers(client, admin, "viewer")
+
+
+@pytest.fixture
+def unique() -> str:
+    """A fresh suffix: tests share one database per backend and must not collide."""
+    return uuid.uuid4().hex[:10]

@@ -1,0 +1,1 @@
+"""Celery workers: the Celery app and its thin tasks (which call app services)."""
