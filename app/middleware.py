@@ -79,6 +79,7 @@ class EdgeMiddleware:
                         "route": template,
                         "status": status_holder[0],
                         "duration_ms": round(elapsed * 1000, 2),
+                        "request_id": request_id,
                     }
                 },
             )

@@ -47,9 +47,7 @@ def environment(svc: Service) -> dict[str, str]:
     raw = svc.get("environment") or {}
     if isinstance(raw, list):
         raw = dict(item.split("=", 1) if "=" in item else (item, "") for item in raw)
-    return {
-        str(key): "" if value is None else interpolate(str(value)) for key, value in raw.items()
-    }
+    return {str(key): "" if value is None else interpolate(str(value)) for key, value in raw.items()}
 
 
 def command_args(svc: Service, key: str = "command") -> list[str]:
@@ -236,8 +234,7 @@ def test_depends_on_targets_are_defined(compose: Compose) -> None:
             assert target in services, f"service {name!r} depends on undefined service {target!r}"
             if condition == "service_healthy":
                 assert has_healthcheck(services[target] or {}), (
-                    f"service {name!r} waits for {target!r} to be healthy, "
-                    f"but {target!r} has no enabled healthcheck"
+                    f"service {name!r} waits for {target!r} to be healthy, but {target!r} has no enabled healthcheck"
                 )
 
 
@@ -260,8 +257,7 @@ def test_app_services_wait_for_their_backends(compose: Compose, name: str) -> No
     conditions = depends_on(service(compose, name))
     for backend in ("postgres", "redis"):
         assert conditions.get(backend) == "service_healthy", (
-            f"service {name!r} depends on {backend!r} with {conditions.get(backend)!r}, "
-            "not condition service_healthy"
+            f"service {name!r} depends on {backend!r} with {conditions.get(backend)!r}, not condition service_healthy"
         )
     assert conditions.get("minio-init") == "service_completed_successfully", (
         f"service {name!r} depends on 'minio-init' with {conditions.get('minio-init')!r}, "
@@ -281,15 +277,11 @@ def test_database_url_matches_postgres(compose: Compose) -> None:
     assert url.scheme.split("+", 1)[0] in {"postgresql", "postgres"}, (
         f"SHIPYARD_DATABASE_URL {raw!r} is not a PostgreSQL URL"
     )
-    assert url.hostname == "postgres", (
-        f"SHIPYARD_DATABASE_URL host {url.hostname!r} != service 'postgres'"
-    )
+    assert url.hostname == "postgres", f"SHIPYARD_DATABASE_URL host {url.hostname!r} != service 'postgres'"
     assert url_port(url, 5432) == port, (
         f"SHIPYARD_DATABASE_URL port {url_port(url, 5432)} != postgres container port {port}"
     )
-    assert unquote(url.username or "") == user, (
-        f"SHIPYARD_DATABASE_URL user {url.username!r} != POSTGRES_USER {user!r}"
-    )
+    assert unquote(url.username or "") == user, f"SHIPYARD_DATABASE_URL user {url.username!r} != POSTGRES_USER {user!r}"
     assert unquote(url.password or "") == env.get("POSTGRES_PASSWORD"), (
         "SHIPYARD_DATABASE_URL password != postgres POSTGRES_PASSWORD"
     )
@@ -304,9 +296,7 @@ def test_broker_url_points_at_redis(compose: Compose) -> None:
     port = int(option(command_args(service(compose, "redis")), "--port") or 6379)
     assert url.scheme in {"redis", "rediss"}, f"SHIPYARD_BROKER_URL {raw!r} is not a Redis URL"
     assert url.hostname == "redis", f"SHIPYARD_BROKER_URL host {url.hostname!r} != service 'redis'"
-    assert url_port(url, 6379) == port, (
-        f"SHIPYARD_BROKER_URL port {url_port(url, 6379)} != redis port {port}"
-    )
+    assert url_port(url, 6379) == port, f"SHIPYARD_BROKER_URL port {url_port(url, 6379)} != redis port {port}"
 
 
 def minio_api_port(compose: Compose) -> int:
@@ -319,9 +309,7 @@ def test_s3_endpoint_points_at_minio(compose: Compose) -> None:
     url = urlsplit(raw)
     port = minio_api_port(compose)
     console = option(command_args(service(compose, "minio")), "--console-address")
-    assert url.hostname == "minio", (
-        f"SHIPYARD_S3_ENDPOINT_URL host {url.hostname!r} != service 'minio'"
-    )
+    assert url.hostname == "minio", f"SHIPYARD_S3_ENDPOINT_URL host {url.hostname!r} != service 'minio'"
     assert url_port(url, 443 if url.scheme == "https" else 80) == port, (
         f"SHIPYARD_S3_ENDPOINT_URL port {url.port} != minio S3 API port {port}"
     )
@@ -346,8 +334,7 @@ def test_minio_init_creates_the_artifact_bucket(compose: Compose) -> None:
         alias, _, bucket = target.partition("/")
         created[bucket.split("/", 1)[0]] = alias
     assert artifact_uri.netloc in created, (
-        f"SHIPYARD_ARTIFACT_URI bucket {artifact_uri.netloc!r} is not one minio-init creates "
-        f"({sorted(created)})"
+        f"SHIPYARD_ARTIFACT_URI bucket {artifact_uri.netloc!r} is not one minio-init creates ({sorted(created)})"
     )
 
     alias = created[artifact_uri.netloc]
@@ -355,9 +342,7 @@ def test_minio_init_creates_the_artifact_bucket(compose: Compose) -> None:
     alias_args = aliases[alias]
     assert len(alias_args) >= 3, f"`mc alias set {alias}` lacks a URL or credentials: {alias_args}"
     alias_url = urlsplit(alias_args[0])
-    assert alias_url.hostname == "minio", (
-        f"minio-init alias {alias!r} host {alias_url.hostname!r} != 'minio'"
-    )
+    assert alias_url.hostname == "minio", f"minio-init alias {alias!r} host {alias_url.hostname!r} != 'minio'"
     api_port = minio_api_port(compose)
     assert alias_url.port == api_port, (
         f"minio-init alias {alias!r} port {alias_url.port} != minio S3 API port {api_port}"
@@ -365,9 +350,7 @@ def test_minio_init_creates_the_artifact_bucket(compose: Compose) -> None:
     assert alias_args[1] == minio_env.get("MINIO_ROOT_USER"), (
         f"minio-init access key {alias_args[1]!r} != minio MINIO_ROOT_USER"
     )
-    assert alias_args[2] == minio_env.get("MINIO_ROOT_PASSWORD"), (
-        "minio-init secret key != minio MINIO_ROOT_PASSWORD"
-    )
+    assert alias_args[2] == minio_env.get("MINIO_ROOT_PASSWORD"), "minio-init secret key != minio MINIO_ROOT_PASSWORD"
 
 
 @pytest.mark.parametrize("name", APP_SERVICES)
@@ -389,14 +372,10 @@ def test_api_publishes_its_listening_port(compose: Compose) -> None:
     assert args[:2] == ["shipyard", "server"], f"api command {args} does not run `shipyard server`"
     port = api_listen_port(compose)
     published = published_ports(api)
-    assert port in published, (
-        f"api listens on {port} but publishes container ports {sorted(published)}"
-    )
+    assert port in published, f"api listens on {port} but publishes container ports {sorted(published)}"
 
     env_port = environment(api).get("SHIPYARD_PORT")
-    assert env_port is None or int(env_port) == port, (
-        f"api SHIPYARD_PORT {env_port} != port {port} in its command"
-    )
+    assert env_port is None or int(env_port) == port, f"api SHIPYARD_PORT {env_port} != port {port} in its command"
 
     check = healthcheck_text(api)
     if check:
@@ -409,9 +388,7 @@ def test_api_publishes_its_listening_port(compose: Compose) -> None:
 
 def test_worker_runs_shipyard_worker(compose: Compose) -> None:
     args = command_args(service(compose, "worker"))
-    assert args[:2] == ["shipyard", "worker"], (
-        f"worker command {args} does not run `shipyard worker`"
-    )
+    assert args[:2] == ["shipyard", "worker"], f"worker command {args} does not run `shipyard worker`"
 
 
 def test_dockerfile_is_multi_stage() -> None:
@@ -436,22 +413,16 @@ def test_dockerfile_runs_as_non_root(runtime_stage: list[Instruction]) -> None:
 
 def dockerfile_port(runtime_stage: list[Instruction]) -> int:
     exposed = [
-        int(word.split("/", 1)[0])
-        for args in instruction_args(runtime_stage, "EXPOSE")
-        for word in args.split()
+        int(word.split("/", 1)[0]) for args in instruction_args(runtime_stage, "EXPOSE") for word in args.split()
     ]
     assert len(exposed) == 1, f"the runtime stage should EXPOSE exactly one port, not {exposed}"
     return exposed[0]
 
 
-def test_dockerfile_exposes_the_api_port(
-    compose: Compose, runtime_stage: list[Instruction]
-) -> None:
+def test_dockerfile_exposes_the_api_port(compose: Compose, runtime_stage: list[Instruction]) -> None:
     exposed = dockerfile_port(runtime_stage)
     api_port = api_listen_port(compose)
-    assert exposed == api_port, (
-        f"the Dockerfile EXPOSEs {exposed}, the compose api listens on {api_port}"
-    )
+    assert exposed == api_port, f"the Dockerfile EXPOSEs {exposed}, the compose api listens on {api_port}"
 
     env_port = stage_env(runtime_stage).get("SHIPYARD_PORT")
     assert env_port is None or int(env_port) == exposed, (
@@ -472,9 +443,7 @@ def test_dockerfile_healthcheck_hits_healthz(runtime_stage: list[Instruction]) -
         f"HEALTHCHECK calls port {url.group(1)}, but the Dockerfile EXPOSEs {exposed}"
     )
     program = command.split()[0].rsplit("/", 1)[-1]
-    assert program not in {"curl", "wget"}, (
-        f"HEALTHCHECK uses {program!r}, which python:3.11-slim does not ship"
-    )
+    assert program not in {"curl", "wget"}, f"HEALTHCHECK uses {program!r}, which python:3.11-slim does not ship"
 
 
 def test_dockerfile_cmd_runs_the_server(runtime_stage: list[Instruction]) -> None:
@@ -484,9 +453,7 @@ def test_dockerfile_cmd_runs_the_server(runtime_stage: list[Instruction]) -> Non
     cmds = instruction_args(runtime_stage, "CMD")
     assert cmds, "the runtime stage has no CMD"
     args = exec_form(cmds[-1])
-    assert args[:2] == ["shipyard", "server"], (
-        f"the Dockerfile CMD {args} does not run `shipyard server`"
-    )
+    assert args[:2] == ["shipyard", "server"], f"the Dockerfile CMD {args} does not run `shipyard server`"
 
 
 def test_dockerfile_shipyard_variables_are_settings_fields(

@@ -78,9 +78,7 @@ def test_validation_is_idempotent() -> None:
 
 
 def test_join_key_joins_validated_parts() -> None:
-    assert join_key("runs", "42", "artifacts", "plots/loss curve.png") == (
-        "runs/42/artifacts/plots/loss curve.png"
-    )
+    assert join_key("runs", "42", "artifacts", "plots/loss curve.png") == ("runs/42/artifacts/plots/loss curve.png")
 
 
 @pytest.mark.parametrize("parts", [(), ("runs", ""), ("runs", "../x"), ("runs", "/x"), ("a/",)])

@@ -1,0 +1,104 @@
+"""The HTTP edge: request ids, body limits and media types, health, readiness and metrics."""
+
+import json
+import logging
+
+import pytest
+from fastapi.testclient import TestClient
+
+from app.main import create_app
+from app.observability import JsonFormatter
+from app.settings import Settings
+
+
+def test_request_id_is_echoed_or_minted(client: TestClient) -> None:
+    assert client.get("/healthz", headers={"X-Request-ID": "abc-123"}).headers["x-request-id"] == "abc-123"
+    minted = client.get("/healthz", headers={"X-Request-ID": "bad id with spaces"}).headers["x-request-id"]
+    assert minted != "bad id with spaces"
+    assert len(minted) == 32
+
+
+def test_non_json_bodies_are_415(client: TestClient, editor: dict[str, str]) -> None:
+    for content_type in ("text/plain", "application/x-www-form-urlencoded", None):
+        headers = {**editor, **({"Content-Type": content_type} if content_type else {})}
+        response = client.post("/api/v1/experiments", content=b"name=x", headers=headers)
+        assert response.status_code == 415, content_type
+        assert response.headers["content-type"] == "application/problem+json"
+        assert response.json()["code"] == "unsupported_media_type"
+
+
+def test_invalid_json_is_422(client: TestClient, editor: dict[str, str]) -> None:
+    response = client.post(
+        "/api/v1/experiments", content=b"{not json", headers={**editor, "Content-Type": "application/json"}
+    )
+    assert response.status_code == 422
+
+
+def test_a_ten_megabyte_tag_is_413_at_once(client: TestClient, editor: dict[str, str], settings: Settings) -> None:
+    body = json.dumps({"name": "big", "tags": {"blob": "x" * 10 * 1024 * 1024}}).encode()
+    response = client.post("/api/v1/experiments", content=body, headers={**editor, "Content-Type": "application/json"})
+    assert response.status_code == 413
+    assert response.json()["code"] == "payload_too_large"
+
+    def chunked() -> object:
+        yield b'{"name": "big", "description": "'
+        for _ in range(12):
+            yield b"x" * (1024 * 1024)
+        yield b'"}'
+
+    streamed = client.post(
+        "/api/v1/experiments", content=chunked(), headers={**editor, "Content-Type": "application/json"}
+    )
+    assert streamed.status_code == 413
+
+
+def test_health_and_readiness(client: TestClient) -> None:
+    assert client.get("/healthz").json() == {"status": "ok"}
+    ready = client.get("/readyz")
+    assert ready.status_code == 200
+    assert ready.json()["checks"] == {"database": "ok", "artifact_store": "ok"}
+
+
+def test_readiness_fails_when_the_database_is_gone(tmp_path: object) -> None:
+    settings = Settings(data_dir=tmp_path, database_url="postgresql://nobody@127.0.0.1:1/none", log_json=False)
+    with TestClient(create_app(settings)) as broken:
+        response = broken.get("/readyz")
+    assert response.status_code == 503
+    assert response.json()["checks"]["database"] == "unavailable"
+
+
+def test_metrics_are_labelled_by_route_template(client: TestClient, editor: dict[str, str]) -> None:
+    client.get(f"/api/v1/runs/{'c' * 32}", headers=editor)
+    text = client.get("/metrics").text
+    assert 'route="/api/v1/runs/{run_id}"' in text
+    assert "c" * 32 not in text
+    assert "shipyard_http_request_duration_seconds_bucket" in text
+
+
+def test_metrics_can_require_a_token(tmp_path: object, settings: Settings) -> None:
+    private = settings.model_copy(update={"metrics_public": False})
+    with TestClient(create_app(private)) as guarded:
+        assert guarded.get("/metrics").status_code == 401
+
+
+def test_unknown_routes_and_methods_are_problems(client: TestClient, editor: dict[str, str]) -> None:
+    missing = client.get("/api/v1/nothing-here", headers=editor)
+    assert missing.status_code == 404
+    assert missing.headers["content-type"] == "application/problem+json"
+    wrong_method = client.put("/api/v1/audit", json={}, headers=editor)
+    assert wrong_method.status_code == 405
+    assert wrong_method.json()["code"] == "method_not_allowed"
+
+
+def test_access_log_is_structured_with_route_and_request_id(
+    client: TestClient, caplog: pytest.LogCaptureFixture
+) -> None:
+    with caplog.at_level(logging.INFO, logger="shipyard.access"):
+        client.get("/healthz", headers={"X-Request-ID": "log-check-1"})
+    record = next(r for r in caplog.records if r.name == "shipyard.access")
+    fields = record.fields  # type: ignore[attr-defined]
+    assert (fields["method"], fields["route"], fields["status"]) == ("GET", "/healthz", 200)
+    assert fields["request_id"] == "log-check-1"
+    line = json.loads(JsonFormatter().format(record))
+    assert line["route"] == "/healthz"
+    assert line["level"] == "info"
