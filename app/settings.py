@@ -19,20 +19,18 @@ class Settings(BaseSettings):
         default=None, description="Local folder or s3://bucket/prefix; default: <data dir>/artifacts."
     )
     s3_endpoint_url: str | None = Field(default=None, description="S3-compatible endpoint (MinIO); default: AWS.")
-    s3_region: str = "us-east-1"
+    s3_region: str = Field(default="us-east-1", description="Region for the S3 client.")
     broker_url: str | None = Field(default=None, description="Celery broker (Redis); unset: jobs run in-process.")
-    host: str = "127.0.0.1"
-    port: int = 8000
+    host: str = Field(default="127.0.0.1", description="Address the server listens on.")
+    port: int = Field(default=8000, ge=1, le=65535, description="Port the server listens on.")
     admin_password: str | None = Field(default=None, description="Password of the first admin; default: random.")
     max_upload_bytes: int = Field(default=5 * 1024**3, description="Largest artifact or dataset upload.")
     max_json_body_bytes: int = Field(default=8 * 1024**2, description="Largest JSON request body.")
     metrics_public: bool = Field(default=True, description="Serve /metrics without a token.")
-    protected_aliases: list[str] = Field(default_factory=lambda: ["production"])
-    allow_pickle: bool = False
-    log_level: str = "INFO"
-    log_json: bool = True
-    db_pool_size: int = 10
-    db_max_overflow: int = 20
+    log_level: str = Field(default="INFO", description="DEBUG, INFO, WARNING or ERROR.")
+    log_json: bool = Field(default=True, description="One JSON object per log line; false for plain text.")
+    db_pool_size: int = Field(default=10, description="Database connections kept open per process.")
+    db_max_overflow: int = Field(default=20, description="Extra connections allowed under load.")
 
     @field_validator("database_url", "artifact_uri", "broker_url", "s3_endpoint_url", "admin_password")
     @classmethod
