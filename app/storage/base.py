@@ -34,6 +34,7 @@ class ArtifactStore(Protocol):
         """Store the whole of `fileobj` (seekable, at position 0) under `key`, replacing it.
 
         Readers never see a half-written object; on error nothing new is left behind.
+        `fileobj` stays open: the caller owns it.
         """
         ...
 

@@ -58,7 +58,8 @@ class S3ArtifactStore:
     def put_file(self, key: str, fileobj: BinaryIO) -> None:
         # upload_fileobj streams from the file, in parts past the threshold, and aborts the
         # multipart upload on error, so no partial object becomes visible.
-        self._client.upload_fileobj(fileobj, self._bucket, self._object_key(key), Config=_TRANSFER)
+        target = self._object_key(key)
+        self._client.upload_fileobj(_KeepOpen(fileobj), self._bucket, target, Config=_TRANSFER)
 
     def open_stream(self, key: str, chunk_size: int = DEFAULT_CHUNK_SIZE) -> Iterator[bytes]:
         try:
@@ -125,6 +126,31 @@ class S3ArtifactStore:
 
     def _root_folder(self) -> str:
         return f"{self._prefix}/" if self._prefix else ""
+
+
+class _KeepOpen:
+    """Lends a file to s3transfer, which closes it after a single-part upload; the caller owns it."""
+
+    def __init__(self, fileobj: BinaryIO) -> None:
+        self._fileobj = fileobj
+
+    def read(self, size: int = -1) -> bytes:
+        return self._fileobj.read(size)
+
+    def seek(self, offset: int, whence: int = 0) -> int:
+        return self._fileobj.seek(offset, whence)
+
+    def tell(self) -> int:
+        return self._fileobj.tell()
+
+    def readable(self) -> bool:
+        return True
+
+    def seekable(self) -> bool:
+        return True
+
+    def close(self) -> None:
+        pass
 
 
 def _read_chunks(body: Any, chunk_size: int) -> Iterator[bytes]:

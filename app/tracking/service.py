@@ -30,7 +30,6 @@ from app.tracking.schemas import (
     ExperimentCreate,
     ExperimentUpdate,
     LogBatch,
-    MetricPoint,
     RunCreate,
     RunRead,
     RunSearch,
@@ -225,35 +224,40 @@ def _log_params(session: Session, run_id: str, params: Sequence[Any]) -> None:
 def _log_metrics(session: Session, run_id: str, batch: LogBatch) -> None:
     default_ts = now_millis()
     rows = []
-    latest: dict[str, dict[str, Any]] = {}
+    latest: dict[str, tuple[str, str, float, int, int]] = {}
     for metric in batch.metrics:
-        row = {
-            "run_id": run_id,
-            "key": metric.key,
-            "value": metric.value,
-            "step": metric.step,
-            "timestamp": metric.timestamp if metric.timestamp is not None else default_ts,
-        }
+        row = (
+            run_id,
+            metric.key,
+            metric.value,
+            metric.step,
+            default_ts if metric.timestamp is None else metric.timestamp,
+        )
         rows.append(row)
         best = latest.get(metric.key)
-        if best is None or (row["step"], row["timestamp"]) >= (best["step"], best["timestamp"]):
+        if best is None or (row[3], row[4]) >= (best[3], best[4]):
             latest[metric.key] = row
     repository.insert_metrics(session, rows)
-    repository.upsert_latest_metrics(session, list(latest.values()))
+    repository.upsert_latest_metrics(
+        session,
+        [{"run_id": r, "key": k, "value": v, "step": st, "timestamp": ts} for r, k, v, st, ts in latest.values()],
+    )
 
 
-def metric_history(session: Session, run_id: str, key: str, max_points: int | None) -> tuple[list[MetricPoint], bool]:
+def metric_history(
+    session: Session, run_id: str, key: str, max_points: int | None
+) -> tuple[Sequence[tuple[int, float, int]], bool]:
+    """(step, value, timestamp) points ordered by step, thinned to max_points when given."""
     points = repository.metric_history(session, run_id, key)
     if not points:
         ensure_run_exists(session, run_id)
         raise MetricNotFound(f"run {run_id} has no metric {key!r}")
-    downsampled = max_points is not None and len(points) > max_points
-    if downsampled and max_points is not None:
-        points = _downsample(points, max_points)
-    return [MetricPoint(step=s, value=v, timestamp=t) for s, v, t in points], downsampled
+    if max_points is not None and len(points) > max_points:
+        return _downsample(points, max_points), True
+    return points, False
 
 
-def _downsample(points: list[tuple[int, float, int]], max_points: int) -> list[tuple[int, float, int]]:
+def _downsample(points: Sequence[tuple[int, float, int]], max_points: int) -> list[tuple[int, float, int]]:
     """Evenly spaced points that always keep the first and the last."""
     if max_points == 1:
         return [points[-1]]

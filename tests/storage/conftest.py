@@ -23,8 +23,8 @@ S3_PREFIX = "team/artifacts"
 def s3_endpoint() -> Iterator[str]:
     """A real S3 API (moto) over HTTP, with fake credentials in boto3's default chain."""
     with pytest.MonkeyPatch.context() as env:
-        env.setenv("AWS_ACCESS_KEY_ID", "test")
-        env.setenv("AWS_SECRET_ACCESS_KEY", "test")
+        env.setenv("AWS_ACCESS_KEY_ID", "SHIPYARDFAKEKEYID")
+        env.setenv("AWS_SECRET_ACCESS_KEY", "shipyard-fake-secret-key")
         env.delenv("AWS_SESSION_TOKEN", raising=False)
         env.delenv("AWS_PROFILE", raising=False)
         # A developer's own AWS config or a proxy must not leak into these requests.

@@ -41,6 +41,14 @@ def test_put_replaces_an_existing_object(store: ArtifactStore) -> None:
     assert read_all(store, "a/b.txt") == b"second, longer"
 
 
+def test_put_leaves_the_callers_file_open(store: ArtifactStore) -> None:
+    upload = io.BytesIO(b"small")
+
+    store.put_file("small.txt", upload)
+
+    assert not upload.closed
+
+
 def test_empty_object(store: ArtifactStore) -> None:
     put_bytes(store, "empty.txt", b"")
 
