@@ -10,10 +10,13 @@ import time
 import uuid
 from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import Any
 
+import boto3
 import psycopg
 import pytest
 import uvicorn
+from moto.server import ThreadedMotoServer
 from fastapi import FastAPI
 from fastapi.testclient import TestClient
 
@@ -24,6 +27,7 @@ from app.settings import Settings
 
 POSTGRES_ADMIN_URL = os.environ.get("SHIPYARD_TEST_POSTGRES", "postgresql://postgres@127.0.0.1:5432/postgres")
 IN_CI = os.environ.get("CI", "").lower() == "true"
+S3_REGION = "us-east-1"
 
 
 def service_missing(name: str, reason: str) -> None:
@@ -162,3 +166,31 @@ def live_url(app: FastAPI) -> Iterator[str]:
     yield f"http://127.0.0.1:{port}"
     server.should_exit = True
     thread.join(timeout=10)
+
+
+@pytest.fixture(scope="session")
+def s3_endpoint() -> Iterator[str]:
+    """A real S3 API (moto) over HTTP, with fake credentials in boto3's default chain."""
+    with pytest.MonkeyPatch.context() as env:
+        env.setenv("AWS_ACCESS_KEY_ID", "SHIPYARDFAKEKEYID")
+        env.setenv("AWS_SECRET_ACCESS_KEY", "shipyard-fake-secret-key")
+        env.delenv("AWS_SESSION_TOKEN", raising=False)
+        env.delenv("AWS_PROFILE", raising=False)
+        # A developer's own AWS config or a proxy must not leak into these requests.
+        env.setenv("AWS_CONFIG_FILE", os.devnull)
+        env.setenv("AWS_SHARED_CREDENTIALS_FILE", os.devnull)
+        env.setenv("AWS_EC2_METADATA_DISABLED", "true")
+        env.setenv("NO_PROXY", "127.0.0.1,localhost")
+        env.setenv("no_proxy", "127.0.0.1,localhost")
+        server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
+        server.start()
+        host, port = server.get_host_and_port()
+        try:
+            yield f"http://{host}:{port}"
+        finally:
+            server.stop()
+
+
+@pytest.fixture(scope="session")
+def s3_client(s3_endpoint: str) -> Any:
+    return boto3.client("s3", endpoint_url=s3_endpoint, region_name=S3_REGION)

@@ -33,9 +33,7 @@ def create_store(settings: Settings) -> ArtifactStore:
     elif uri.startswith("file://"):
         store = _local_store(_file_uri_path(uri))
     elif "://" in uri:
-        raise ValueError(
-            f"artifact URI {uri!r} is not supported: use s3://bucket/prefix, file:// or a folder"
-        )
+        raise ValueError(f"artifact URI {uri!r} is not supported: use s3://bucket/prefix, file:// or a folder")
     else:
         store = _local_store(Path(uri).expanduser())
     logger.info("artifact store: %s", store.describe())

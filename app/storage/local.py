@@ -32,9 +32,7 @@ class LocalArtifactStore:
     def put_file(self, key: str, fileobj: BinaryIO) -> None:
         destination = self._path(key)
         created = _make_parents(destination.parent, key)
-        fd, partial_name = tempfile.mkstemp(
-            dir=destination.parent, prefix=_PARTIAL_PREFIX, suffix=_PARTIAL_SUFFIX
-        )
+        fd, partial_name = tempfile.mkstemp(dir=destination.parent, prefix=_PARTIAL_PREFIX, suffix=_PARTIAL_SUFFIX)
         partial = Path(partial_name)
         try:
             with os.fdopen(fd, "wb") as out:

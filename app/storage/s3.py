@@ -38,9 +38,7 @@ class S3ArtifactStore:
             s3={"addressing_style": "path"} if endpoint_url else None,
         )
         # Credentials come from boto3's default chain (environment, profile, instance role).
-        self._client: Any = boto3.session.Session().client(
-            "s3", endpoint_url=endpoint_url, config=config
-        )
+        self._client: Any = boto3.session.Session().client("s3", endpoint_url=endpoint_url, config=config)
 
     def describe(self) -> str:
         where = f"s3://{self._bucket}/{self._prefix}"
@@ -105,9 +103,7 @@ class S3ArtifactStore:
             if not keys:
                 continue
             # A page holds at most 1000 keys, the most one DeleteObjects call accepts.
-            response = self._client.delete_objects(
-                Bucket=self._bucket, Delete={"Objects": keys, "Quiet": True}
-            )
+            response = self._client.delete_objects(Bucket=self._bucket, Delete={"Objects": keys, "Quiet": True})
             errors = response.get("Errors", [])
             if errors:
                 first = errors[0]

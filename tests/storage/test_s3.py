@@ -87,9 +87,7 @@ def test_list_dir_paginates(s3_store: S3ArtifactStore, s3_client: Any, bucket: s
     assert bucket_keys(s3_client, bucket) == []
 
 
-def test_list_dir_skips_folder_markers(
-    s3_store: S3ArtifactStore, s3_client: Any, bucket: str
-) -> None:
+def test_list_dir_skips_folder_markers(s3_store: S3ArtifactStore, s3_client: Any, bucket: str) -> None:
     s3_client.put_object(Bucket=bucket, Key="team/artifacts/run/", Body=b"")
     s3_store.put_file("run/a.txt", io.BytesIO(b"a"))
 
