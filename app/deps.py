@@ -58,16 +58,23 @@ def _bearer_token(request: Request) -> str | None:
     return token.strip()
 
 
-def optional_principal(request: Request, session: SessionDep) -> Principal | None:
+def _authenticate(request: Request, token: str) -> Principal:
+    # A short read session of its own: on SQLite the request's write session holds the write
+    # lock from its first statement, and a token lookup need not be inside that.
+    with request.app.state.sessions(write=False) as session:
+        return auth_service.authenticate_token(session, token)
+
+
+def optional_principal(request: Request) -> Principal | None:
     token = _bearer_token(request)
-    return auth_service.authenticate_token(session, token) if token else None
+    return _authenticate(request, token) if token else None
 
 
-def current_principal(request: Request, session: SessionDep) -> Principal:
+def current_principal(request: Request) -> Principal:
     token = _bearer_token(request)
     if token is None:
         raise Unauthenticated("send 'Authorization: Bearer <token>'")
-    return auth_service.authenticate_token(session, token)
+    return _authenticate(request, token)
 
 
 def _role_checker(role: Role):  # type: ignore[no-untyped-def]

@@ -6,7 +6,7 @@ from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from pydantic import BaseModel
 
 from app.auth.security import Role
-from app.deps import SessionDep, SettingsDep, StoreDep, optional_principal
+from app.deps import SettingsDep, StoreDep, optional_principal
 from app.errors import Forbidden, Unauthenticated, error_responses
 from app.ops import service
 
@@ -38,11 +38,11 @@ def readyz(request: Request, store: StoreDep) -> JSONResponse:
     return JSONResponse(body.model_dump(), status_code=200 if ready else 503)
 
 
-def _metrics_access(settings: SettingsDep, request: Request, session: SessionDep) -> None:
+def _metrics_access(settings: SettingsDep, request: Request) -> None:
     """Public by default (Prometheus scrapes without a token); a setting makes it need a viewer."""
     if settings.metrics_public:
         return
-    principal = optional_principal(request, session)
+    principal = optional_principal(request)
     if principal is None:
         raise Unauthenticated("send 'Authorization: Bearer <token>'")
     if not principal.role.allows(Role.viewer):

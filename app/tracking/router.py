@@ -217,7 +217,8 @@ async def upload_artifact(
 ) -> ArtifactStored:
     """Store the raw request body as the artifact at `path`, streamed, replacing any earlier one."""
     artifacts.artifact_key(run_id, path)  # refuse a bad path before reading a byte
-    await run_in_threadpool(service.ensure_run_exists, session, run_id)
+    # The body is read before the database is touched: on SQLite a writer holds the write lock
+    # from its first statement, and a slow upload must not hold it.
     with await spool_upload(request.stream(), settings.max_upload_bytes) as upload:
         return await run_in_threadpool(artifacts.store_artifact, session, store, actor, run_id, path, upload)
 
