@@ -142,3 +142,31 @@ _STATUS_TEXT = {
     422: "Validation error",
     503: "Service unavailable",
 }
+
+
+class ModelNotFound(NotFound):
+    code = "model_not_found"
+
+
+class ModelVersionNotFound(NotFound):
+    code = "model_version_not_found"
+
+
+class AliasNotFound(NotFound):
+    code = "alias_not_found"
+
+
+class ModelConflict(Conflict):
+    code = "model_conflict"
+
+
+class AliasConflict(Conflict):
+    code = "alias_conflict"
+
+
+class UntrustedModel(AppError):
+    status, code, title = 400, "untrusted_model", "Untrusted model"
+
+
+class PickleRefused(AppError):
+    status, code, title = 400, "pickle_refused", "Pickle refused"

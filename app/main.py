@@ -13,6 +13,7 @@ from app.handlers import install_handlers
 from app.middleware import EdgeMiddleware
 from app.observability import HttpMetrics
 from app.ops.router import router as ops_router
+from app.registry.router import router as registry_router
 from app.settings import Settings, get_settings
 from app.storage import create_store
 from app.tracking.router import router as tracking_router
@@ -53,7 +54,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.store = create_store(settings)
     app.state.http_metrics = HttpMetrics()
 
-    for router in (auth_router, audit_router, tracking_router, ops_router):
+    for router in (auth_router, audit_router, tracking_router, registry_router, ops_router):
         app.include_router(router)
     install_handlers(app)
     app.add_middleware(

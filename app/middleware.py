@@ -19,12 +19,17 @@ logger = logging.getLogger("shipyard.access")
 
 _MUTATING = frozenset({"POST", "PUT", "PATCH", "DELETE"})
 _REQUEST_ID = re.compile(r"^[A-Za-z0-9._-]{1,64}$")
-# Routes that take a raw byte stream of any type and enforce the upload cap themselves.
-_STREAM_UPLOADS = (re.compile(r"^/api/v1/runs/[^/]+/artifacts/.+$"),)
+# Routes that take a raw byte stream (any non-JSON type) and enforce the upload cap themselves.
+_STREAM_UPLOADS = (
+    ("PUT", re.compile(r"^/api/v1/runs/[^/]+/artifacts/.+$")),
+    ("POST", re.compile(r"^/api/v1/models/[^/]+/versions$")),
+)
 
 
-def _is_upload(method: str, path: str) -> bool:
-    return method == "PUT" and any(p.match(path) for p in _STREAM_UPLOADS)
+def _is_upload(method: str, path: str, content_type: str) -> bool:
+    if _is_json(content_type):
+        return False
+    return any(method == verb and pattern.match(path) for verb, pattern in _STREAM_UPLOADS)
 
 
 def _is_json(content_type: str) -> bool:
@@ -62,7 +67,7 @@ class EdgeMiddleware:
             if refusal is not None:
                 await self._problem(send_with_id, *refusal)
             else:
-                await self._serve(scope, receive, send_with_id, method, path)
+                await self._serve(scope, receive, send_with_id, method, path, headers.get("content-type", ""))
         finally:
             elapsed = time.perf_counter() - started
             route = scope.get("route")
@@ -88,20 +93,22 @@ class EdgeMiddleware:
     def _refuse(self, method: str, path: str, headers: dict[str, str]) -> tuple[int, str, str, str] | None:
         if method not in _MUTATING:
             return None
-        upload = _is_upload(method, path)
+        content_type = headers.get("content-type", "")
+        upload = _is_upload(method, path, content_type)
         limit = self.max_upload_bytes if upload else self.max_json_body_bytes
         length = headers.get("content-length")
         if length is not None and length.isdigit() and int(length) > limit:
             return 413, "payload_too_large", "Payload too large", f"the body is {length} bytes; the limit is {limit}"
         has_body = (length is not None and length != "0") or "transfer-encoding" in headers
-        content_type = headers.get("content-type", "")
         if has_body and not upload and not _is_json(content_type):
             sent = content_type or "a body without a Content-Type"
             return 415, "unsupported_media_type", "Unsupported media type", f"this takes application/json, not {sent}"
         return None
 
-    async def _serve(self, scope: Scope, receive: Receive, send: Send, method: str, path: str) -> None:
-        if method not in _MUTATING or _is_upload(method, path):
+    async def _serve(
+        self, scope: Scope, receive: Receive, send: Send, method: str, path: str, content_type: str
+    ) -> None:
+        if method not in _MUTATING or _is_upload(method, path, content_type):
             await self.app(scope, receive, send)
             return
         # Count the bytes of a JSON body as they arrive: a chunked body has no Content-Length.

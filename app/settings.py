@@ -27,6 +27,10 @@ class Settings(BaseSettings):
     max_upload_bytes: int = Field(default=5 * 1024**3, description="Largest artifact or dataset upload.")
     max_json_body_bytes: int = Field(default=8 * 1024**2, description="Largest JSON request body.")
     metrics_public: bool = Field(default=True, description="Serve /metrics without a token.")
+    protected_aliases: list[str] = Field(
+        default_factory=lambda: ["production"], description="Aliases only an admin may move (the release approval)."
+    )
+    allow_pickle: bool = Field(default=False, description="Let admins register pickle/joblib models (unsafe).")
     log_level: str = Field(default="INFO", description="DEBUG, INFO, WARNING or ERROR.")
     log_json: bool = Field(default=True, description="One JSON object per log line; false for plain text.")
     db_pool_size: int = Field(default=10, description="Database connections kept open per process.")

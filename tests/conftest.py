@@ -9,6 +9,7 @@ import threading
 import time
 import uuid
 from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -16,9 +17,9 @@ import boto3
 import psycopg
 import pytest
 import uvicorn
-from moto.server import ThreadedMotoServer
 from fastapi import FastAPI
 from fastapi.testclient import TestClient
+from moto.server import ThreadedMotoServer
 
 from app.bootstrap import ensure_admin
 from app.db.migrate import upgrade_to_head
@@ -119,7 +120,7 @@ def admin(admin_token: str) -> dict[str, str]:
     return {"Authorization": f"Bearer {admin_token}"}
 
 
-def _user_headers(client: TestClient, admin: dict[str, str], role: str) -> dict[str, str]:
+def user_headers(client: TestClient, admin: dict[str, str], role: str) -> dict[str, str]:
     username = f"{role}-{uuid.uuid4().hex[:8]}"
     response = client.post("/api/v1/users", json={"username": username, "role": role}, headers=admin)
     assert response.status_code == 201, response.text
@@ -131,12 +132,12 @@ def _user_headers(client: TestClient, admin: dict[str, str], role: str) -> dict[
 
 @pytest.fixture(scope="session")
 def editor(client: TestClient, admin: dict[str, str]) -> dict[str, str]:
-    return _user_headers(client, admin, "editor")
+    return user_headers(client, admin, "editor")
 
 
 @pytest.fixture(scope="session")
 def viewer(client: TestClient, admin: dict[str, str]) -> dict[str, str]:
-    return _user_headers(client, admin, "viewer")
+    return user_headers(client, admin, "viewer")
 
 
 @pytest.fixture
@@ -151,9 +152,9 @@ def free_port() -> int:
         return int(sock.getsockname()[1])
 
 
-@pytest.fixture(scope="session")
-def live_url(app: FastAPI) -> Iterator[str]:
-    """The same app served by uvicorn on 127.0.0.1, for tests that need real concurrent HTTP."""
+@contextmanager
+def serve_in_thread(app: FastAPI) -> Iterator[str]:
+    """The app served by uvicorn on 127.0.0.1 in this process, for real concurrent HTTP."""
     port = free_port()
     server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_config=None, access_log=False))
     thread = threading.Thread(target=server.run, daemon=True)
@@ -163,9 +164,17 @@ def live_url(app: FastAPI) -> Iterator[str]:
         if time.monotonic() > deadline:
             raise RuntimeError("uvicorn did not start")
         time.sleep(0.05)
-    yield f"http://127.0.0.1:{port}"
-    server.should_exit = True
-    thread.join(timeout=10)
+    try:
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        server.should_exit = True
+        thread.join(timeout=10)
+
+
+@pytest.fixture(scope="session")
+def live_url(app: FastAPI) -> Iterator[str]:
+    with serve_in_thread(app) as url:
+        yield url
 
 
 @pytest.fixture(scope="session")

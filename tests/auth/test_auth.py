@@ -97,7 +97,8 @@ def test_user_creation_generates_a_password_once_and_refuses_duplicates(
     created = client.post("/api/v1/users", json={"username": f"u-{unique}", "role": "editor"}, headers=admin)
     assert created.status_code == 201
     password = created.json()["password"]
-    assert password and len(password) >= 16
+    assert password
+    assert len(password) >= 16
     login = client.post("/api/v1/auth/tokens", json={"username": f"u-{unique}", "password": password})
     assert login.status_code == 201
     again = client.post("/api/v1/users", json={"username": f"u-{unique}"}, headers=admin)

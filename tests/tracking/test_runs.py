@@ -133,7 +133,8 @@ def test_metric_history_is_complete_ordered_and_can_be_downsampled(client: TestC
     steps = [p["step"] for p in thin["points"]]
     assert thin["downsampled"] is True
     assert len(steps) == 100
-    assert steps[0] == 0 and steps[-1] == 2999
+    assert steps[0] == 0
+    assert steps[-1] == 2999
     assert steps == sorted(steps)
     missing = client.get(f"/api/v1/runs/{run['id']}/metrics/nope", headers=editor)
     assert missing.status_code == 404

@@ -2,6 +2,21 @@
 
 from app.db.tables.audit import AuditEvent
 from app.db.tables.auth import ApiToken, User
+from app.db.tables.registry import ModelAlias, ModelVersion, RegisteredModel, RunDataset
 from app.db.tables.tracking import Experiment, LatestMetric, Metric, Param, Run, RunTag
 
-__all__ = ["ApiToken", "AuditEvent", "Experiment", "LatestMetric", "Metric", "Param", "Run", "RunTag", "User"]
+__all__ = [
+    "ApiToken",
+    "AuditEvent",
+    "Experiment",
+    "LatestMetric",
+    "Metric",
+    "ModelAlias",
+    "ModelVersion",
+    "Param",
+    "RegisteredModel",
+    "Run",
+    "RunDataset",
+    "RunTag",
+    "User",
+]
