@@ -170,3 +170,19 @@ class UntrustedModel(AppError):
 
 class PickleRefused(AppError):
     status, code, title = 400, "pickle_refused", "Pickle refused"
+
+
+class DatasetNotFound(NotFound):
+    code = "dataset_not_found"
+
+
+class DatasetConflict(Conflict):
+    code = "dataset_conflict"
+
+
+class JobNotFound(NotFound):
+    code = "job_not_found"
+
+
+class InvalidSpec(AppError):
+    status, code, title = 400, "invalid_spec", "Invalid job spec"

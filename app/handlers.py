@@ -10,6 +10,7 @@ from sqlalchemy.exc import DBAPIError, OperationalError
 from starlette.exceptions import HTTPException
 
 from app.errors import PROBLEM_CONTENT_TYPE, AppError, problem_body
+from app.route_methods import routed_methods
 
 logger = logging.getLogger("shipyard.errors")
 
@@ -53,11 +54,26 @@ async def handle_validation_error(request: Request, exc: Exception) -> JSONRespo
 
 async def handle_http_exception(request: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, HTTPException)
+    if exc.status_code == 400 and isinstance(exc.__cause__, UnicodeDecodeError):
+        # FastAPI's own parse failure for a JSON body that is not UTF-8: invalid JSON, so 422 as for any other.
+        error = {"loc": ["body"], "msg": "the body is not UTF-8 encoded JSON", "type": "json_invalid"}
+        detail = f"invalid body: {error['msg']}"
+        body = problem_body(422, "validation_error", "Validation error", detail, request.url.path, errors=[error])
+        return _problem(422, body)
     code, title = _HTTP_CODES.get(exc.status_code, ("http_error", "HTTP error"))
     detail = exc.detail if isinstance(exc.detail, str) else title
     if exc.status_code == 404 and detail == "Not Found":
         detail = f"no route matches {request.url.path}"
-    return _problem(exc.status_code, problem_body(exc.status_code, code, title, detail, request.url.path), exc.headers)
+    headers = dict(exc.headers or {})
+    if exc.status_code == 405:
+        # Starlette names only the first route whose path matched; a path served by several routes
+        # (GET and POST /experiments) answers all their methods.
+        allowed = routed_methods(request.scope)
+        headers["Allow"] = ", ".join(allowed)
+        detail = f"{request.method} is not allowed on {request.url.path}; allowed: {headers['Allow']}"
+    return _problem(
+        exc.status_code, problem_body(exc.status_code, code, title, detail, request.url.path), headers or None
+    )
 
 
 async def handle_database_unavailable(request: Request, exc: Exception) -> JSONResponse:

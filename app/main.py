@@ -1,5 +1,7 @@
 """create_app(): settings, stores, routers, middleware and exception handlers."""
 
+import os
+import socket
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
@@ -8,8 +10,13 @@ from fastapi import FastAPI
 
 from app.audit.router import router as audit_router
 from app.auth.router import router as auth_router
+from app.datasets.router import router as datasets_router
 from app.db.session import SessionFactory, create_db_engine
 from app.handlers import install_handlers
+from app.jobs.handlers import build_runtime
+from app.jobs.queue import CeleryJobQueue, EmbeddedJobQueue, JobQueue
+from app.jobs.router import router as jobs_router
+from app.jobs.runner import Reconciler, run_job
 from app.middleware import EdgeMiddleware
 from app.observability import HttpMetrics
 from app.ops.router import router as ops_router
@@ -37,10 +44,20 @@ PROBLEM_SCHEMA = {
 def create_app(settings: Settings | None = None) -> FastAPI:
     settings = settings or get_settings()
     engine = create_db_engine(settings)
+    sessions = SessionFactory(engine)
+    store = create_store(settings)
+    runtime = build_runtime(sessions, store, settings, create_job_queue(settings))
+    if isinstance(runtime.queue, EmbeddedJobQueue):
+        worker = f"{socket.gethostname()}:{os.getpid()}:embedded"
+        runtime.queue.bind(lambda job_id: run_job(runtime, job_id, worker))
+    reconciler = Reconciler(runtime)
 
     @asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
+        reconciler.start()
         yield
+        reconciler.stop()
+        runtime.queue.close()
         engine.dispose()
 
     app = FastAPI(
@@ -50,11 +67,21 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         lifespan=lifespan,
     )
     app.state.settings = settings
-    app.state.sessions = SessionFactory(engine)
-    app.state.store = create_store(settings)
+    app.state.sessions = sessions
+    app.state.store = store
+    app.state.job_queue = runtime.queue
+    app.state.job_runtime = runtime
     app.state.http_metrics = HttpMetrics()
 
-    for router in (auth_router, audit_router, tracking_router, registry_router, ops_router):
+    for router in (
+        auth_router,
+        audit_router,
+        tracking_router,
+        registry_router,
+        datasets_router,
+        jobs_router,
+        ops_router,
+    ):
         app.include_router(router)
     install_handlers(app)
     app.add_middleware(
@@ -65,6 +92,13 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     )
     _add_problem_schema(app)
     return app
+
+
+def create_job_queue(settings: Settings) -> JobQueue:
+    """Celery on the broker when one is configured, else threads in this process."""
+    if settings.broker_url:
+        return CeleryJobQueue(settings.broker_url)
+    return EmbeddedJobQueue(settings.job_threads)
 
 
 def _add_problem_schema(app: FastAPI) -> None:

@@ -14,15 +14,18 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from app.context import request_id_var
 from app.errors import PROBLEM_CONTENT_TYPE, problem_body
 from app.observability import HttpMetrics
+from app.route_methods import routes
 
 logger = logging.getLogger("shipyard.access")
 
 _MUTATING = frozenset({"POST", "PUT", "PATCH", "DELETE"})
+_CONVERTOR = re.compile(r"\{(\w+):[^}]+\}")
 _REQUEST_ID = re.compile(r"^[A-Za-z0-9._-]{1,64}$")
 # Routes that take a raw byte stream (any non-JSON type) and enforce the upload cap themselves.
 _STREAM_UPLOADS = (
     ("PUT", re.compile(r"^/api/v1/runs/[^/]+/artifacts/.+$")),
     ("POST", re.compile(r"^/api/v1/models/[^/]+/versions$")),
+    ("POST", re.compile(r"^/api/v1/datasets/[^/]+/versions$")),
 )
 
 
@@ -63,7 +66,7 @@ class EdgeMiddleware:
             await send(message)
 
         try:
-            refusal = self._refuse(method, path, headers)
+            refusal = self._refuse(scope, method, path, headers)
             if refusal is not None:
                 await self._problem(send_with_id, *refusal)
             else:
@@ -71,7 +74,8 @@ class EdgeMiddleware:
         finally:
             elapsed = time.perf_counter() - started
             route = scope.get("route")
-            template = getattr(route, "path", None) or "unmatched"
+            # `{path:path}` -> `{path}`: the label names the parameter, not how it is matched.
+            template = _CONVERTOR.sub(r"{\1}", getattr(route, "path", None) or "unmatched")
             self.metrics.observe(method, template, status_holder[0], elapsed)
             logger.info(
                 "%s %s %s",
@@ -90,7 +94,9 @@ class EdgeMiddleware:
             )
             request_id_var.reset(token)
 
-    def _refuse(self, method: str, path: str, headers: dict[str, str]) -> tuple[int, str, str, str] | None:
+    def _refuse(
+        self, scope: Scope, method: str, path: str, headers: dict[str, str]
+    ) -> tuple[int, str, str, str] | None:
         if method not in _MUTATING:
             return None
         content_type = headers.get("content-type", "")
@@ -100,7 +106,8 @@ class EdgeMiddleware:
         if length is not None and length.isdigit() and int(length) > limit:
             return 413, "payload_too_large", "Payload too large", f"the body is {length} bytes; the limit is {limit}"
         has_body = (length is not None and length != "0") or "transfer-encoding" in headers
-        if has_body and not upload and not _is_json(content_type):
+        # Only where a route takes this method: elsewhere routing answers 404 or 405, which say more.
+        if has_body and not upload and not _is_json(content_type) and routes(scope, method):
             sent = content_type or "a body without a Content-Type"
             return 415, "unsupported_media_type", "Unsupported media type", f"this takes application/json, not {sent}"
         return None

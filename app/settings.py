@@ -31,6 +31,15 @@ class Settings(BaseSettings):
         default_factory=lambda: ["production"], description="Aliases only an admin may move (the release approval)."
     )
     allow_pickle: bool = Field(default=False, description="Let admins register pickle/joblib models (unsafe).")
+    job_threads: int = Field(default=2, ge=1, le=64, description="Threads running jobs in the embedded mode.")
+    job_lease_seconds: float = Field(default=30, gt=0, description="A worker's lease on a job; renewed by heartbeat.")
+    job_requeue_after_seconds: float = Field(
+        default=15, ge=0, description="A job still queued this long is sent to the workers again."
+    )
+    broker_visibility_timeout_seconds: int = Field(
+        default=3600, ge=1, description="Redis redelivers a task not acknowledged within this time."
+    )
+    job_reconcile_seconds: float = Field(default=5, gt=0, description="How often the reconciler runs.")
     log_level: str = Field(default="INFO", description="DEBUG, INFO, WARNING or ERROR.")
     log_json: bool = Field(default=True, description="One JSON object per log line; false for plain text.")
     db_pool_size: int = Field(default=10, description="Database connections kept open per process.")

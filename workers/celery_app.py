@@ -1,19 +1,25 @@
 """The Celery app, configured from Shipyard settings. The job row in the database is the
-truth; the broker only wakes a worker, so tasks ack late and are never prefetched in bulk."""
+truth; the broker only wakes a worker, so tasks ack late, are re-queued when a worker dies,
+and are never prefetched in bulk."""
 
 import sys
 
 from celery import Celery
 
 from app.db.migrate import upgrade_to_head
+from app.db.session import SessionFactory, create_db_engine
+from app.jobs.handlers import build_runtime
+from app.jobs.queue import RECONCILE_TASK, CeleryJobQueue
 from app.observability import configure_logging
 from app.settings import Settings, get_settings
-
-TASK_MODULES: list[str] = []
+from app.storage import create_store
+from workers.tasks import register_tasks
 
 
 def create_celery(settings: Settings) -> Celery:
-    celery = Celery("shipyard", broker=settings.broker_url, include=TASK_MODULES)
+    if not settings.broker_url:
+        raise ValueError("the workers need SHIPYARD_BROKER_URL (e.g. redis://127.0.0.1:6379/0)")
+    celery = Celery("shipyard", broker=settings.broker_url)
     celery.conf.update(
         task_acks_late=True,
         task_reject_on_worker_lost=True,
@@ -22,16 +28,35 @@ def create_celery(settings: Settings) -> Celery:
         accept_content=["json"],
         broker_connection_retry_on_startup=True,
         worker_hijack_root_logger=False,
+        broker_transport_options={"visibility_timeout": settings.broker_visibility_timeout_seconds},
+        beat_schedule={
+            "reconcile-jobs": {"task": RECONCILE_TASK, "schedule": settings.job_reconcile_seconds},
+        },
     )
+    runtime = build_runtime(
+        SessionFactory(create_db_engine(settings)),
+        create_store(settings),
+        settings,
+        CeleryJobQueue(settings.broker_url),
+    )
+    register_tasks(celery, runtime)
     return celery
+
+
+def _start(argv: list[str]) -> None:
+    settings = get_settings()
+    if not settings.broker_url:
+        sys.exit("this needs SHIPYARD_BROKER_URL (e.g. redis://127.0.0.1:6379/0)")
+    configure_logging(settings.log_level, settings.log_json)
+    upgrade_to_head(settings)
+    create_celery(settings).start(argv)
 
 
 def main(argv: list[str] | None = None) -> None:
     """`shipyard worker`: migrate, then run a Celery worker on the configured broker."""
-    settings = get_settings()
-    if not settings.broker_url:
-        sys.exit("shipyard worker needs SHIPYARD_BROKER_URL (e.g. redis://127.0.0.1:6379/0)")
-    configure_logging(settings.log_level, settings.log_json)
-    upgrade_to_head(settings)
-    celery = create_celery(settings)
-    celery.worker_main(["worker", "--loglevel", settings.log_level.lower(), *(argv or [])])
+    _start(["worker", "--loglevel", get_settings().log_level.lower(), *(argv or [])])
+
+
+def beat(argv: list[str] | None = None) -> None:
+    """`shipyard beat`: the schedules, starting with the job reconciler."""
+    _start(["beat", "--loglevel", get_settings().log_level.lower(), *(argv or [])])

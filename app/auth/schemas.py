@@ -3,7 +3,7 @@
 from datetime import datetime
 from typing import Annotated
 
-from pydantic import BaseModel, ConfigDict, Field, StringConstraints
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, Strict, StringConstraints
 
 from app.auth.security import Role
 
@@ -12,15 +12,25 @@ Password = Annotated[str, StringConstraints(min_length=8, max_length=256)]
 TokenName = Annotated[str, StringConstraints(min_length=1, max_length=128)]
 
 
-class StrictBody(BaseModel):
-    """Request bodies refuse unknown fields, so a typo is a 422 rather than silently ignored."""
+def _integral(value: object) -> object:
+    # JSON Schema counts 5.0 as the integer 5 (strict mode alone would refuse it); true and "5" stay refused.
+    return int(value) if isinstance(value, float) and value.is_integer() else value
 
-    model_config = ConfigDict(extra="forbid")
+
+# For every integer in a request body: the JSON number 5.0 is the integer 5.
+JsonInt = BeforeValidator(_integral)
+
+
+class StrictBody(BaseModel):
+    """Request bodies refuse unknown fields, so a typo is a 422 rather than silently ignored, and
+    take JSON types as the schema states them: no `true` or `"5"` for an integer, no 5 for a string."""
+
+    model_config = ConfigDict(extra="forbid", strict=True)
 
 
 class UserCreate(StrictBody):
     username: Username
-    role: Role = Role.viewer
+    role: Annotated[Role, Strict(False)] = Role.viewer
     password: Password | None = Field(default=None, description="Omit to have one generated and returned once.")
 
 
@@ -48,7 +58,7 @@ class TokenCreate(StrictBody):
         default=None, description="Log in with a password; omit when an admin mints a token for the user."
     )
     name: TokenName = "default"
-    expires_in_days: int | None = Field(default=None, ge=1, le=3650)
+    expires_in_days: Annotated[int, JsonInt] | None = Field(default=None, ge=1, le=3650)
 
 
 class TokenRead(BaseModel):

@@ -2,7 +2,10 @@
 manifest. Loading trusts only an allow-list of types, so a model file can never run code."""
 
 import hashlib
+import json
+import platform
 import zipfile
+from importlib import metadata
 from pathlib import Path
 from typing import Any, Literal
 
@@ -134,3 +137,35 @@ def load_model_file(model_path: Path) -> Any:
         return sio.load(model_path, trusted=trusted)
     except Exception as exc:
         raise ModelFormatError(f"{model_path.name} does not load: {exc}") from exc
+
+
+def save_model_folder(
+    estimator: Any, folder: Path, *, signature: dict[str, Any], input_example: Any, extra: dict[str, Any]
+) -> Manifest:
+    """Write `estimator` as a model folder (skops file + manifest), as training jobs register it."""
+    folder.mkdir(parents=True, exist_ok=True)
+    model_path = folder / MODEL_FILE
+    sio.dump(estimator, model_path)
+    example = json.loads(input_example.head(5).to_json(orient="split", index=False, date_format="iso"))
+    manifest = Manifest.model_validate(
+        {
+            "flavor": "sklearn",
+            "model_file": MODEL_FILE,
+            "estimator": f"{type(estimator).__module__}.{type(estimator).__qualname__}",
+            "python_version": platform.python_version(),
+            "library_versions": {name: _version_of(name) for name in ("scikit-learn", "skops", "numpy", "pandas")},
+            "signature": signature,
+            "input_example": {"columns": [str(c) for c in example["columns"]], "data": example["data"]},
+            "artifacts": {MODEL_FILE: sha256_file(model_path)},
+            **extra,
+        }
+    )
+    (folder / MANIFEST_FILE).write_text(manifest.model_dump_json(indent=2))
+    return manifest
+
+
+def _version_of(package: str) -> str:
+    try:
+        return metadata.version(package)
+    except metadata.PackageNotFoundError:
+        return "unknown"

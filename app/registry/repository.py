@@ -6,7 +6,7 @@ from sqlalchemy import select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from app.db.tables import ModelAlias, ModelVersion, RegisteredModel, RunDataset
+from app.db.tables import ModelAlias, ModelEvaluation, ModelVersion, RegisteredModel, RunDataset
 from app.errors import ModelConflict
 
 
@@ -147,4 +147,18 @@ def version_numbers(session: Session, version_ids: Sequence[int]) -> dict[int, i
 def run_datasets(session: Session, run_id: str) -> Sequence[RunDataset]:
     return session.scalars(
         select(RunDataset).where(RunDataset.run_id == run_id).order_by(RunDataset.dataset_name)
+    ).all()
+
+
+def add_evaluation(session: Session, evaluation: ModelEvaluation) -> None:
+    """Once per job: a duplicate attempt of the same job adds nothing."""
+    exists = session.scalars(select(ModelEvaluation.id).where(ModelEvaluation.job_id == evaluation.job_id)).first()
+    if exists is None:
+        session.add(evaluation)
+        session.flush()
+
+
+def evaluations_of(session: Session, version_id: int) -> Sequence[ModelEvaluation]:
+    return session.scalars(
+        select(ModelEvaluation).where(ModelEvaluation.model_version_id == version_id).order_by(ModelEvaluation.id)
     ).all()

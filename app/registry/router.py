@@ -173,7 +173,9 @@ async def create_version(
     raise UnsupportedMediaType(f"send application/json (from a run) or application/zip (a model folder), not {media}")
 
 
-@router.get("/models/{name}/versions", response_model=VersionList, responses=error_responses(ModelNotFound))
+@router.get(
+    "/models/{name}/versions", response_model=VersionList, responses=error_responses(ModelNotFound, InvalidInput)
+)
 def list_versions(
     name: NamePath,
     session: SessionDep,
@@ -213,19 +215,21 @@ def update_version(
 
 
 @router.delete(
-    "/models/{name}/versions/{version}",
+    "/models/{name}/versions/{ref}",
     status_code=status.HTTP_204_NO_CONTENT,
     responses=error_responses(ModelNotFound, ModelVersionNotFound, AliasConflict),
 )
 def delete_version(
     name: NamePath,
-    version: Annotated[int, Path(ge=1, le=2**31 - 1)],
+    # Named `ref` like the GET and PATCH of this path (OpenAPI has one template per path), but
+    # only a version number: a delete never goes through an alias.
+    ref: Annotated[int, Path(ge=1, le=2**31 - 1, description="A version number.")],
     session: SessionDep,
     store: StoreDep,
     actor: Editor,
 ) -> None:
     """Delete a version and its files; refused while an alias points at it."""
-    service.delete_version(session, store, actor, name, version)
+    service.delete_version(session, store, actor, name, ref)
 
 
 @router.get(

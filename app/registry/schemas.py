@@ -6,15 +6,14 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 
-from app.auth.schemas import StrictBody
-from app.tracking.schemas import Description, Key, RunId, RunRead, TagValue
+from app.auth.schemas import JsonInt, StrictBody
+from app.tracking.schemas import Description, RunId, RunRead, Tags
 
 # Names go into URLs and storage keys: no slashes, no dots alone, nothing to decode.
 ModelName = Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,127}$")]
 # Lower case, digits, _ and -, not all digits (a bare number means a version).
 AliasName = Annotated[str, StringConstraints(max_length=64, pattern=r"^[a-z0-9_-]*[a-z_-][a-z0-9_-]*$")]
 ModelCard = Annotated[str, StringConstraints(max_length=100_000)]
-Tags = Annotated[dict[Key, TagValue], Field(max_length=100)]
 ArtifactPath = Annotated[str, StringConstraints(min_length=1, max_length=1024)]
 
 
@@ -102,7 +101,7 @@ class VersionList(BaseModel):
 
 
 class AliasSet(StrictBody):
-    version: Annotated[int, Field(ge=1, le=2**31 - 1)]
+    version: Annotated[int, JsonInt, Field(ge=1, le=2**31 - 1)]
 
 
 class AliasRead(BaseModel):

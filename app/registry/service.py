@@ -3,7 +3,7 @@
 import tempfile
 from collections.abc import Sequence
 from pathlib import Path
-from typing import BinaryIO
+from typing import Any, BinaryIO
 
 from sqlalchemy.orm import Session
 
@@ -11,7 +11,7 @@ from app.audit import service as audit
 from app.auth.security import Role
 from app.context import Principal
 from app.db.base import utcnow
-from app.db.tables import ModelVersion, RegisteredModel
+from app.db.tables import ModelEvaluation, ModelVersion, RegisteredModel
 from app.errors import (
     AliasConflict,
     AliasNotFound,
@@ -59,6 +59,14 @@ def _get_model(session: Session, name: str) -> RegisteredModel:
     model = repository.get_model_by_name(session, name)
     if model is None:
         raise ModelNotFound(f"no registered model named {name!r}")
+    return model
+
+
+def get_or_create_model(session: Session, actor: Principal, name: str) -> RegisteredModel:
+    model = repository.get_model_by_name(session, name)
+    if model is None:
+        create_model(session, actor, ModelCreate(name=name))
+        model = _get_model(session, name)
     return model
 
 
@@ -230,6 +238,37 @@ def create_version_from_file(
             description="",
             tags={},
         )
+    return _version_read(session, model, version)
+
+
+def create_version_from_folder(
+    session: Session,
+    store: ArtifactStore,
+    actor: Principal,
+    name: str,
+    folder: Path,
+    *,
+    run_id: str,
+    source_path: str,
+    metrics: dict[str, float],
+    tags: dict[str, str],
+) -> VersionRead:
+    """Register a model folder written on this side (a training job's model), validated like any other."""
+    model = get_or_create_model(session, actor, name)
+    version = _register_folder(
+        session,
+        store,
+        actor,
+        model,
+        folder,
+        run_id=run_id,
+        source_path=source_path,
+        allow_pickle=False,
+        description="",
+        tags=tags,
+    )
+    version.metrics = dict(metrics)
+    session.flush()
     return _version_read(session, model, version)
 
 
@@ -432,7 +471,56 @@ def lineage(session: Session, name: str, ref: str) -> Lineage:
             for d in repository.run_datasets(session, run.id)
         ]
     return Lineage(
-        model=name, version=version.version, source_run=run, experiment=experiment, datasets=datasets, evaluations=[]
+        model=name,
+        version=version.version,
+        source_run=run,
+        experiment=experiment,
+        datasets=datasets,
+        evaluations=[
+            {
+                "job_id": e.job_id,
+                "dataset": f"{e.dataset_name}@{e.dataset_version}",
+                "metrics": e.metrics,
+                "baseline": e.baseline,
+                "deltas": e.deltas,
+                "gates": e.gates,
+                "passed": e.passed,
+                "fairness": e.fairness,
+                "created_at": e.created_at.isoformat(),
+            }
+            for e in repository.evaluations_of(session, version.id)
+        ],
+    )
+
+
+def record_evaluation(
+    session: Session,
+    version_id: int,
+    job_id: str,
+    *,
+    dataset: str,
+    dataset_version: int,
+    metrics: dict[str, Any],
+    baseline: dict[str, Any] | None,
+    deltas: dict[str, float] | None,
+    gates: list[dict[str, Any]],
+    passed: bool | None,
+    fairness: dict[str, Any] | None,
+) -> None:
+    repository.add_evaluation(
+        session,
+        ModelEvaluation(
+            model_version_id=version_id,
+            job_id=job_id,
+            dataset_name=dataset,
+            dataset_version=dataset_version,
+            metrics=metrics,
+            baseline=baseline,
+            deltas=deltas,
+            gates=gates,
+            passed=passed,
+            fairness=fairness,
+        ),
     )
 
 

@@ -5,6 +5,7 @@ import hashlib
 import tempfile
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
+from pathlib import Path
 from types import TracebackType
 from typing import BinaryIO, cast
 
@@ -63,3 +64,18 @@ async def spool_upload(chunks: AsyncIterator[bytes], max_bytes: int) -> SpooledU
         raise
     # SpooledTemporaryFile offers the whole binary file interface but is not typed as BinaryIO.
     return SpooledUpload(file=cast(BinaryIO, spooled), size=size, sha256=digest.hexdigest())
+
+
+async def save_upload(chunks: AsyncIterator[bytes], max_bytes: int, path: Path) -> tuple[int, str]:
+    """Stream `chunks` into the file at `path` (for tools that need a path, like a CSV reader);
+    return (size, SHA-256). PayloadTooLarge as soon as the stream passes `max_bytes`."""
+    digest = hashlib.sha256()
+    size = 0
+    with path.open("wb") as out:
+        async for chunk in chunks:
+            size += len(chunk)
+            if size > max_bytes:
+                raise PayloadTooLarge(f"upload is larger than the limit of {max_bytes} bytes")
+            digest.update(chunk)
+            await asyncio.to_thread(out.write, chunk)
+    return size, digest.hexdigest()

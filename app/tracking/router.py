@@ -7,6 +7,7 @@ from fastapi import APIRouter, Path, Query, Request, Response, status
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import StreamingResponse
 from pydantic_core import to_json
+from starlette.convertors import StringConvertor, register_url_convertor
 
 from app.deps import API_PREFIX, Editor, SessionDep, SettingsDep, StoreDep, Viewer
 from app.errors import (
@@ -42,6 +43,15 @@ from app.tracking.schemas import (
     RunUpdate,
 )
 
+
+class _RunIdSegment(StringConvertor):
+    """Any segment but `search`: /runs/search is the search resource, so a GET or PATCH of it is a 405,
+    not a 422 for a malformed run id. Other malformed ids still reach the route's 422."""
+
+    regex = "(?!search$)[^/]+"
+
+
+register_url_convertor("run_id", _RunIdSegment())
 router = APIRouter(prefix=API_PREFIX)
 RunIdPath = Annotated[str, Path(pattern=r"^[0-9a-f]{32}$", description="A run id (32 hex characters).")]
 ExperimentIdPath = Annotated[int, Path(ge=1, le=2**62)]
@@ -129,13 +139,13 @@ def search_runs(body: RunSearch, session: SessionDep, _: Viewer) -> RunList:
     return RunList(runs=runs, next_page_token=next_token)
 
 
-@router.get("/runs/{run_id}", tags=["runs"], response_model=RunRead, responses=error_responses(RunNotFound))
+@router.get("/runs/{run_id:run_id}", tags=["runs"], response_model=RunRead, responses=error_responses(RunNotFound))
 def get_run(run_id: RunIdPath, session: SessionDep, _: Viewer) -> RunRead:
     return service.get_run(session, run_id)
 
 
 @router.patch(
-    "/runs/{run_id}", tags=["runs"], response_model=RunRead, responses=error_responses(RunNotFound, InvalidInput)
+    "/runs/{run_id:run_id}", tags=["runs"], response_model=RunRead, responses=error_responses(RunNotFound, InvalidInput)
 )
 def update_run(run_id: RunIdPath, body: RunUpdate, session: SessionDep, actor: Editor) -> RunRead:
     return service.update_run(session, actor, run_id, body)

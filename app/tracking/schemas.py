@@ -4,9 +4,9 @@ from datetime import datetime
 from enum import StrEnum
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, StringConstraints
+from pydantic import BaseModel, ConfigDict, Field, Strict, StringConstraints
 
-from app.auth.schemas import StrictBody
+from app.auth.schemas import JsonInt, StrictBody
 
 # MLflow's limits for names and values, so clients written for it fit.
 Name = Annotated[str, StringConstraints(min_length=1, max_length=256)]
@@ -15,9 +15,11 @@ ParamValue = Annotated[str, StringConstraints(max_length=6000)]
 TagValue = Annotated[str, StringConstraints(max_length=8000)]
 Description = Annotated[str, StringConstraints(max_length=10000)]
 RunId = Annotated[str, StringConstraints(pattern=r"^[0-9a-f]{32}$")]
-Millis = Annotated[int, Field(ge=0, le=2**53)]
-Step = Annotated[int, Field(ge=-(2**53), le=2**53)]
-Tags = Annotated[dict[Key, TagValue], Field(max_length=100)]
+Millis = Annotated[int, JsonInt, Field(ge=0, le=2**53)]
+Step = Annotated[int, JsonInt, Field(ge=-(2**53), le=2**53)]
+# pydantic describes the keys with patternProperties only, which leaves any other key (with any
+# value) open in the OpenAPI schema; additionalProperties=false makes it say what is validated.
+Tags = Annotated[dict[Key, TagValue], Field(max_length=100, json_schema_extra={"additionalProperties": False})]
 
 MAX_BATCH_METRICS = 1000
 MAX_BATCH_PARAMS = 100
@@ -46,7 +48,7 @@ class ExperimentUpdate(StrictBody):
     name: Name | None = None
     description: Description | None = None
     tags: Tags | None = None
-    lifecycle_stage: LifecycleStage | None = None
+    lifecycle_stage: Annotated[LifecycleStage, Strict(False)] | None = None
 
 
 class ExperimentRead(BaseModel):
@@ -82,7 +84,7 @@ class RunCreate(StrictBody):
 
 class RunUpdate(StrictBody):
     name: Name | None = None
-    status: RunStatus | None = None
+    status: Annotated[RunStatus, Strict(False)] | None = None
     end_time: Millis | None = None
 
 
@@ -145,12 +147,12 @@ class MetricHistory(BaseModel):
 
 
 class RunSearch(StrictBody):
-    experiment_ids: Annotated[list[int], Field(max_length=100)] = Field(default_factory=list)
+    experiment_ids: Annotated[list[Annotated[int, JsonInt]], Field(max_length=100)] = Field(default_factory=list)
     filter: Annotated[str, StringConstraints(max_length=4000)] = ""
     order_by: Annotated[list[Annotated[str, StringConstraints(max_length=300)]], Field(max_length=10)] = Field(
         default_factory=list
     )
-    max_results: Annotated[int, Field(ge=1, le=1000)] = 100
+    max_results: Annotated[int, JsonInt, Field(ge=1, le=1000)] = 100
     page_token: Annotated[str, StringConstraints(max_length=512)] | None = None
     lifecycle_stage: Literal["active", "deleted", "all"] = "active"
 

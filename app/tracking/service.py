@@ -111,6 +111,10 @@ def _run_name() -> str:
 
 
 def create_run(session: Session, actor: Principal, experiment_id: int, data: RunCreate) -> RunRead:
+    return _create_run(session, actor, experiment_id, data, uuid.uuid4().hex)
+
+
+def _create_run(session: Session, actor: Principal, experiment_id: int, data: RunCreate, run_id: str) -> RunRead:
     experiment = get_experiment(session, experiment_id)
     if experiment.lifecycle_stage != "active":
         raise InvalidState(f"experiment {experiment_id} is archived; restore it before adding runs")
@@ -119,7 +123,7 @@ def create_run(session: Session, actor: Principal, experiment_id: int, data: Run
     run = repository.add_run(
         session,
         Run(
-            id=uuid.uuid4().hex,
+            id=run_id,
             experiment_id=experiment_id,
             name=data.name or _run_name(),
             status=RunStatus.RUNNING.value,
@@ -136,6 +140,16 @@ def create_run(session: Session, actor: Principal, experiment_id: int, data: Run
         repository.upsert_tags(session, run.id, dict(data.tags))
     audit.record(session, actor, "run.create", "run", run.id, {"experiment_id": experiment_id})
     return _read(run, {}, {}, dict(data.tags))
+
+
+def ensure_run(session: Session, actor: Principal, experiment_name: str, run_id: str, data: RunCreate) -> RunRead:
+    """The run with this id, created in the named experiment (made if missing) the first time:
+    a retried job finds the run its earlier attempt made instead of adding another."""
+    if repository.get_run(session, run_id) is not None:
+        return get_run(session, run_id)
+    found = repository.list_experiments(session, name=experiment_name, lifecycle_stage=None, after_id=None, limit=1)
+    experiment = found[0] if found else create_experiment(session, actor, ExperimentCreate(name=experiment_name))
+    return _create_run(session, actor, experiment.id, data, run_id)
 
 
 def _get_run_row(session: Session, run_id: str) -> Run:

@@ -2,16 +2,21 @@
 
 from app.db.tables.audit import AuditEvent
 from app.db.tables.auth import ApiToken, User
+from app.db.tables.jobs import Dataset, DatasetVersion, Job, ModelEvaluation
 from app.db.tables.registry import ModelAlias, ModelVersion, RegisteredModel, RunDataset
 from app.db.tables.tracking import Experiment, LatestMetric, Metric, Param, Run, RunTag
 
 __all__ = [
     "ApiToken",
     "AuditEvent",
+    "Dataset",
+    "DatasetVersion",
     "Experiment",
+    "Job",
     "LatestMetric",
     "Metric",
     "ModelAlias",
+    "ModelEvaluation",
     "ModelVersion",
     "Param",
     "RegisteredModel",

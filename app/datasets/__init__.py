@@ -1,0 +1,1 @@
+"""Versioned datasets: content-addressed Parquet in the artifact store, with schema and profile."""

@@ -1,0 +1,79 @@
+"""HTTP endpoints for jobs."""
+
+from typing import Annotated
+
+from fastapi import APIRouter, Header, Path, Query, Request, Response, status
+
+from app.deps import API_PREFIX, Editor, SessionDep, Viewer
+from app.errors import (
+    AliasNotFound,
+    DatasetNotFound,
+    InvalidInput,
+    InvalidSpec,
+    JobNotFound,
+    ModelNotFound,
+    ModelVersionNotFound,
+    error_responses,
+)
+from app.jobs import service
+from app.jobs.schemas import JobCreate, JobList, JobRead, JobStatus, JobType
+from app.training.service import check_job_spec
+
+router = APIRouter(prefix=API_PREFIX, tags=["jobs"])
+JobIdPath = Annotated[str, Path(pattern=r"^[0-9a-f]{32}$")]
+
+
+@router.post(
+    "/jobs",
+    status_code=status.HTTP_201_CREATED,
+    response_model=JobRead,
+    responses={
+        200: {"model": JobRead, "description": "A job with this Idempotency-Key exists: that job."},
+        **error_responses(InvalidSpec, DatasetNotFound, ModelNotFound, ModelVersionNotFound, AliasNotFound),
+    },
+)
+def submit_job(
+    body: JobCreate,
+    request: Request,
+    response: Response,
+    session: SessionDep,
+    actor: Editor,
+    idempotency_key: Annotated[str | None, Header(max_length=128, pattern=r"^[\x21-\x7e]+$")] = None,
+) -> JobRead:
+    """Queue a `train` or `evaluate` job. The spec is checked now: a bad one is a 400 naming what is wrong."""
+    job, created = service.submit_job(
+        session, request.app.state.job_queue, actor, body, idempotency_key=idempotency_key, check_spec=check_job_spec
+    )
+    if not created:
+        response.status_code = status.HTTP_200_OK
+    return JobRead.model_validate(job)
+
+
+@router.get("/jobs", response_model=JobList, responses=error_responses(InvalidInput))
+def list_jobs(
+    session: SessionDep,
+    _: Viewer,
+    status_filter: Annotated[JobStatus | None, Query(alias="status")] = None,
+    job_type: Annotated[JobType | None, Query(alias="type")] = None,
+    page_token: Annotated[str | None, Query(max_length=512)] = None,
+    max_results: Annotated[int, Query(ge=1, le=1000)] = 50,
+) -> JobList:
+    jobs, next_token = service.list_jobs(
+        session,
+        status=status_filter.value if status_filter else None,
+        job_type=job_type.value if job_type else None,
+        page_token=page_token,
+        max_results=max_results,
+    )
+    return JobList(jobs=[JobRead.model_validate(j) for j in jobs], next_page_token=next_token)
+
+
+@router.get("/jobs/{job_id}", response_model=JobRead, responses=error_responses(JobNotFound))
+def get_job(job_id: JobIdPath, session: SessionDep, _: Viewer) -> JobRead:
+    """Status, progress (0..1) and message, attempts, result or error, and the tail of the job's log."""
+    return JobRead.model_validate(service.get_job(session, job_id))
+
+
+@router.post("/jobs/{job_id}/cancel", response_model=JobRead, responses=error_responses(JobNotFound))
+def cancel_job(job_id: JobIdPath, session: SessionDep, actor: Editor) -> JobRead:
+    return JobRead.model_validate(service.cancel_job(session, actor, job_id))

@@ -1,0 +1,233 @@
+"""Running one job attempt: claim the row, keep the lease alive, call the handler for its
+type, and record the outcome only while this attempt's fencing token is current. Also the
+reconciler, which re-enqueues what the broker lost and fails what ran out of attempts."""
+
+import logging
+import threading
+import traceback
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from datetime import timedelta
+from typing import Any
+
+from botocore.exceptions import BotoCoreError
+from sqlalchemy import update
+from sqlalchemy.exc import OperationalError
+from sqlalchemy.orm import Session
+
+from app.auth.security import Role
+from app.context import Principal
+from app.db.base import utcnow
+from app.db.session import SessionFactory
+from app.db.tables import Job
+from app.errors import AppError, ServiceUnavailable
+from app.jobs import repository
+from app.jobs.context import JobCancelled, JobContext, LeaseLost
+from app.jobs.queue import JobQueue, enqueue_after_commit
+from app.ml.errors import SpecError
+from app.settings import Settings
+from app.storage import ArtifactStore
+
+logger = logging.getLogger("shipyard.jobs")
+
+# Failures worth another attempt: the database or the store was briefly unreachable.
+TRANSIENT = (OperationalError, ServiceUnavailable, BotoCoreError, ConnectionError, TimeoutError)
+
+
+@dataclass
+class JobRuntime:
+    """Everything a job needs, assembled once by the server or the worker process."""
+
+    sessions: SessionFactory
+    store: ArtifactStore
+    settings: Settings
+    queue: JobQueue
+    handlers: Mapping[str, Callable[["JobRuntime", JobContext], None]]
+
+    @property
+    def lease(self) -> timedelta:
+        return timedelta(seconds=self.settings.job_lease_seconds)
+
+
+def succeed(runtime: JobRuntime, session: Session, ctx: JobContext, result: dict[str, Any]) -> None:
+    """The handler's last write, in the same transaction as its effects: if another worker took
+    the job meanwhile, LeaseLost rolls the effects back with it."""
+    now = utcnow()
+    done = repository.finish(
+        session,
+        ctx.job_id,
+        ctx.token,
+        now,
+        {
+            "status": "succeeded",
+            "progress": 1.0,
+            "message": "done",
+            "result": result,
+            "finished_at": now,
+            "log_tail": ctx.log_tail(),
+            "error": None,
+        },
+    )
+    if not done:
+        raise LeaseLost(f"job {ctx.job_id} is no longer ours; its result is dropped")
+
+
+def run_job(runtime: JobRuntime, job_id: str, worker: str) -> None:
+    with runtime.sessions.begin() as session:
+        token = repository.claim(session, job_id, worker, utcnow(), runtime.lease)
+        if token is None:
+            logger.info("job %s not claimed by %s: done, not due, or held by a live worker", job_id, worker)
+            return
+        job = repository.get_job(session, job_id)
+        assert job is not None
+        ctx = JobContext(
+            job_id=job.id,
+            job_type=job.type,
+            spec=dict(job.spec),
+            attempt=job.attempts,
+            token=token,
+            actor=Principal(user_id=None, username=job.created_by, role=Role.editor),
+            _report=lambda fraction, message, log: _report(runtime, job_id, token, fraction, message, log),
+        )
+        max_attempts = job.max_attempts
+    heartbeat = _Heartbeat(runtime, ctx)
+    heartbeat.start()
+    try:
+        ctx.progress(0.0, f"started (attempt {ctx.attempt} on {worker})")
+        runtime.handlers[ctx.job_type](runtime, ctx)
+    except JobCancelled:
+        _finish(runtime, ctx, {"status": "cancelled", "message": "cancelled", "finished_at": utcnow()})
+    except LeaseLost as exc:
+        logger.warning("%s", exc)
+    except (SpecError, AppError) as exc:
+        if isinstance(exc, ServiceUnavailable):
+            _retry_or_fail(runtime, ctx, exc, max_attempts)
+        else:
+            _finish(runtime, ctx, {"status": "failed", "error": _summary(exc), "finished_at": utcnow()})
+    except TRANSIENT as exc:
+        _retry_or_fail(runtime, ctx, exc, max_attempts)
+    except Exception as exc:
+        ctx.log(traceback.format_exc(limit=5))
+        _finish(runtime, ctx, {"status": "failed", "error": _summary(exc), "finished_at": utcnow()})
+    finally:
+        heartbeat.stop()
+
+
+def _summary(exc: BaseException) -> str:
+    detail = exc.detail if isinstance(exc, AppError) else str(exc)
+    return f"{type(exc).__name__}: {detail}"[:2000]
+
+
+def _retry_or_fail(runtime: JobRuntime, ctx: JobContext, exc: BaseException, max_attempts: int) -> None:
+    if ctx.attempt >= max_attempts:
+        _finish(runtime, ctx, {"status": "failed", "error": _summary(exc), "finished_at": utcnow()})
+        return
+    delay = timedelta(seconds=min(2**ctx.attempt, 60))
+    ctx.log(f"transient error, retrying in {delay.seconds}s: {_summary(exc)}")
+    _finish(
+        runtime,
+        ctx,
+        {
+            "status": "queued",
+            "not_before": utcnow() + delay,
+            "error": _summary(exc),
+            "message": f"retrying after a transient error (attempt {ctx.attempt})",
+        },
+    )
+
+
+def _finish(runtime: JobRuntime, ctx: JobContext, fields: dict[str, Any]) -> None:
+    try:
+        with runtime.sessions.begin() as session:
+            if not repository.finish(session, ctx.job_id, ctx.token, utcnow(), {**fields, "log_tail": ctx.log_tail()}):
+                logger.warning("job %s: outcome %s dropped, the job is no longer ours", ctx.job_id, fields["status"])
+    except TRANSIENT:
+        # The database is down: the lease will expire and the reconciler decides what happens next.
+        logger.exception("job %s: could not record its outcome", ctx.job_id)
+
+
+def _report(runtime: JobRuntime, job_id: str, token: int, fraction: float, message: str, log: str) -> bool | None:
+    with runtime.sessions.begin() as session:
+        return repository.renew(
+            session, job_id, token, utcnow(), runtime.lease, {"progress": fraction, "message": message, "log_tail": log}
+        )
+
+
+class _Heartbeat:
+    """Renews the lease while the handler is busy between checkpoints (a long fit)."""
+
+    def __init__(self, runtime: JobRuntime, ctx: JobContext) -> None:
+        self._runtime, self._ctx = runtime, ctx
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._beat, name=f"heartbeat-{ctx.job_id}", daemon=True)
+
+    def start(self) -> None:
+        self._thread.start()
+
+    def stop(self) -> None:
+        self._stop.set()
+        self._thread.join(timeout=5)
+
+    def _beat(self) -> None:
+        interval = max(self._runtime.settings.job_lease_seconds / 3, 0.2)
+        while not self._stop.wait(interval):
+            try:
+                with self._runtime.sessions.begin() as session:
+                    cancel = repository.renew(
+                        session, self._ctx.job_id, self._ctx.token, utcnow(), self._runtime.lease, {}
+                    )
+            except TRANSIENT:
+                logger.warning("job %s: heartbeat failed", self._ctx.job_id)
+                continue
+            if cancel is None:
+                return
+            if cancel:
+                self._ctx.cancel_seen = True
+
+
+def reconcile(runtime: JobRuntime) -> list[str]:
+    """Fail jobs out of attempts; re-enqueue jobs still queued a while or on an expired lease."""
+    now = utcnow()
+    requeue_after = timedelta(seconds=runtime.settings.job_requeue_after_seconds)
+    with runtime.sessions.begin() as session:
+        failed = repository.fail_exhausted(session, now)
+        due = repository.due_for_enqueue(session, now, now - requeue_after)
+        if due:
+            # Stamp them so the next pass does not send the same ids again straight away.
+            session.execute(update(Job).where(Job.id.in_(due), Job.status == "queued").values(updated_at=now))
+        for job_id in due:
+            enqueue_after_commit(session, runtime.queue, job_id)
+    if failed:
+        logger.warning("jobs failed after their last attempt: %s", ", ".join(failed))
+    return due
+
+
+class Reconciler:
+    """The server's periodic reconcile, on a daemon thread (one per process, however many
+    times the app's lifespan starts)."""
+
+    def __init__(self, runtime: JobRuntime) -> None:
+        self._runtime = runtime
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+
+    def start(self) -> None:
+        if self._thread is not None and self._thread.is_alive():
+            return
+        self._stop.clear()
+        self._thread = threading.Thread(target=self._loop, name="shipyard-reconciler", daemon=True)
+        self._thread.start()
+
+    def stop(self) -> None:
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join(timeout=5)
+
+    def _loop(self) -> None:
+        while True:
+            try:
+                reconcile(self._runtime)
+            except Exception:
+                logger.exception("reconcile pass failed")
+            if self._stop.wait(self._runtime.settings.job_reconcile_seconds):
+                return

@@ -1,0 +1,95 @@
+"""Job use cases for the API: submit (checked, idempotent, enqueued after commit), read, list, cancel."""
+
+import uuid
+from collections.abc import Callable
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy.orm import Session
+
+from app.audit import service as audit
+from app.context import Principal
+from app.db.base import utcnow
+from app.db.tables import Job
+from app.errors import InvalidInput, JobNotFound
+from app.jobs import repository
+from app.jobs.queue import JobQueue, enqueue_after_commit
+from app.jobs.schemas import FINISHED, JobCreate, JobStatus
+from app.pagination import decode_page_token, encode_page_token
+
+SpecCheck = Callable[[Session, str, dict[str, Any]], dict[str, Any]]
+
+
+def submit_job(
+    session: Session,
+    queue: JobQueue,
+    actor: Principal,
+    data: JobCreate,
+    *,
+    idempotency_key: str | None,
+    check_spec: SpecCheck,
+) -> tuple[Job, bool]:
+    """(job, created). The same Idempotency-Key again returns the first job, not a second one."""
+    if idempotency_key:
+        existing = repository.get_by_idempotency_key(session, idempotency_key)
+        if existing is not None:
+            return existing, False
+    spec = check_spec(session, data.type.value, data.spec)
+    job = repository.add_job(
+        session,
+        Job(
+            id=uuid.uuid4().hex,
+            type=data.type.value,
+            spec=spec,
+            status=JobStatus.queued.value,
+            max_attempts=data.max_attempts,
+            idempotency_key=idempotency_key,
+            created_by=actor.username,
+            message="queued",
+        ),
+    )
+    if job is None:  # the same key won a race with this request
+        assert idempotency_key is not None
+        found = repository.get_by_idempotency_key(session, idempotency_key)
+        assert found is not None
+        return found, False
+    audit.record(session, actor, "job.submit", "job", job.id, {"type": job.type})
+    enqueue_after_commit(session, queue, job.id)
+    return job, True
+
+
+def get_job(session: Session, job_id: str) -> Job:
+    job = repository.get_job(session, job_id)
+    if job is None:
+        raise JobNotFound(f"no job with id {job_id}")
+    return job
+
+
+def list_jobs(
+    session: Session, *, status: str | None, job_type: str | None, page_token: str | None, max_results: int
+) -> tuple[list[Job], str | None]:
+    cursor = decode_page_token(page_token)
+    before = None
+    if cursor is not None:
+        try:
+            before = datetime.fromisoformat(str(cursor.get("before")))
+        except ValueError as exc:
+            raise InvalidInput("page_token is not a token this server issued", field="page_token") from exc
+    jobs = list(repository.list_jobs(session, status=status, job_type=job_type, before=before, limit=max_results + 1))
+    next_token = None
+    if len(jobs) > max_results:
+        jobs = jobs[:max_results]
+        next_token = encode_page_token({"before": jobs[-1].created_at.isoformat()})
+    return jobs, next_token
+
+
+def cancel_job(session: Session, actor: Principal, job_id: str) -> Job:
+    """Queued: cancelled at once. Running: stops at its next progress checkpoint."""
+    job = get_job(session, job_id)
+    if JobStatus(job.status) not in FINISHED:
+        now = utcnow()
+        if not repository.cancel_queued(session, job_id, now):
+            repository.request_cancel(session, job_id, now)
+        audit.record(session, actor, "job.cancel", "job", job_id)
+        session.refresh(job)
+    return job

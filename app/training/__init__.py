@@ -1,0 +1,1 @@
+"""Training and evaluation jobs: spec checks at submit time, and the job handlers."""

@@ -1,0 +1,288 @@
+"""Training and evaluation as jobs. Specs are checked when the job is submitted (a bad spec is a
+400 at once); the handlers compute everything first and write every effect in one final
+transaction with the job's completion, so a retried or duplicated attempt leaves exactly one
+run, one model version and one evaluation."""
+
+import io
+import json
+import tempfile
+import uuid
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+from sqlalchemy.orm import Session
+
+from app.datasets import service as datasets
+from app.errors import InvalidSpec, ModelVersionNotFound
+from app.jobs.context import JobContext
+from app.jobs.runner import JobRuntime, succeed
+from app.ml.errors import SpecError
+from app.ml.evaluation import check_gates, deltas, evaluate, parse_gates
+from app.ml.model_io import load_model_file, save_model_folder, sha256_file, validate_model_folder
+from app.ml.training import TrainResult, TrainSpec, check_spec, environment, train
+from app.registry import packaging
+from app.registry import service as registry
+from app.registry.schemas import VersionFile, VersionStatus
+from app.storage import ArtifactStore, join_key
+from app.tracking import service as tracking
+from app.tracking.schemas import LogBatch, MetricIn, ParamIn, RunCreate, RunSource, RunStatus, RunUpdate, TagIn
+from app.training.schemas import EvaluateSpec
+
+_RUN_NAMESPACE = uuid.UUID("5b1d8c4e-2f0a-4c69-9d7e-3a6f1b2c8e90")
+
+
+def job_run_id(job_id: str, part: str = "run") -> str:
+    """Runs made by a job have ids derived from it, so every attempt finds the same run."""
+    return uuid.uuid5(_RUN_NAMESPACE, f"{job_id}/{part}").hex
+
+
+def _spec_error(exc: SpecError | ValueError) -> InvalidSpec:
+    extra = dict(getattr(exc, "extra", {}) or {})
+    field = getattr(exc, "field", None)
+    return InvalidSpec(str(exc), **({"field": field} if field else {}), **extra)
+
+
+def check_job_spec(session: Session, job_type: str, spec: dict[str, Any]) -> dict[str, Any]:
+    """Validate a spec against what exists now; return it normalised. InvalidSpec (400) if not."""
+    try:
+        if job_type == "train":
+            train_spec = TrainSpec.model_validate(spec)
+            _, version = datasets.resolve(session, train_spec.dataset)
+            check_spec(train_spec, [column["name"] for column in version.schema])
+            return train_spec.model_dump(mode="json")
+        evaluate_spec = EvaluateSpec.model_validate(spec)
+        parse_gates(evaluate_spec.gates)
+        _ready_version(session, evaluate_spec.model)
+        if evaluate_spec.baseline:
+            _ready_version(session, evaluate_spec.baseline)
+        datasets.resolve(session, evaluate_spec.dataset)
+        return evaluate_spec.model_dump(mode="json")
+    except (SpecError, ValueError) as exc:
+        raise _spec_error(exc) from exc
+
+
+def _split_ref(ref: str) -> tuple[str, str]:
+    ref = ref.removeprefix("models:/")
+    for separator in ("@", "/"):
+        if separator in ref:
+            name, _, version = ref.partition(separator)
+            return name, version
+    return ref, "latest"
+
+
+def _ready_version(session: Session, ref: str) -> Any:
+    name, version_ref = _split_ref(ref)
+    model, version = registry.resolve_version(session, name, version_ref)
+    if version.status != VersionStatus.READY.value:
+        raise ModelVersionNotFound(f"{ref} is {version.status}, not READY")
+    return model, version
+
+
+# ---- train -------------------------------------------------------------------------------------
+
+
+def run_train(runtime: JobRuntime, ctx: JobContext) -> None:
+    spec = TrainSpec.model_validate(ctx.spec)
+    run_id = job_run_id(ctx.job_id)
+    with runtime.sessions.begin() as session:
+        dataset, version = datasets.resolve(session, spec.dataset)
+        tracking.ensure_run(
+            session,
+            ctx.actor,
+            spec.experiment,
+            run_id,
+            RunCreate(
+                name=f"train-{ctx.job_id[:8]}",
+                tags={"shipyard.job_id": ctx.job_id},
+                source=RunSource(entry_point=f"shipyard job {ctx.job_id}"),
+                environment=environment(),
+            ),
+        )
+        datasets.link_run(session, ctx.actor, run_id, f"{dataset.name}@{version.version}", "training")
+    ctx.progress(0.05, f"loading {dataset.name}@{version.version}")
+    frame = datasets.load_frame(runtime.store, version)
+    resolved = check_spec(spec, [str(c) for c in frame.columns])
+    result = train(resolved, frame, progress=lambda fraction, message: ctx.progress(0.1 + 0.8 * fraction, message))
+    ctx.progress(0.92, "saving the model")
+    with tempfile.TemporaryDirectory(prefix="shipyard-train-") as tmp:
+        folder = Path(tmp) / "model"
+        save_model_folder(
+            result.model,
+            folder,
+            signature={"inputs": result.input_schema, "outputs": result.output_schema},
+            input_example=result.input_example,
+            extra={"task": result.task, "target": resolved.target},
+        )
+        ctx.progress(0.95, "recording the run and the model")
+        with runtime.sessions.begin() as session:
+            outcome = _record_training(runtime, session, ctx, spec, run_id, result, folder)
+            succeed(runtime, session, ctx, outcome)
+
+
+def _record_training(
+    runtime: JobRuntime,
+    session: Session,
+    ctx: JobContext,
+    spec: TrainSpec,
+    run_id: str,
+    result: TrainResult,
+    folder: Path,
+) -> dict[str, Any]:
+    params = {
+        "estimator": result.estimator,
+        "target": spec.target,
+        "test_size": str(spec.split.test_size),
+        "seed": str(spec.split.seed),
+        **{k: _text(v) for k, v in result.params.items()},
+    }
+    tracking.log_batch(
+        session,
+        ctx.actor,
+        run_id,
+        LogBatch(
+            params=[ParamIn(key=k[:250], value=v[:6000]) for k, v in params.items()],
+            metrics=[MetricIn(key=k, value=v) for k, v in result.metrics.items()],
+            tags=[
+                TagIn(key="shipyard.task", value=result.task),
+                TagIn(key="shipyard.rows.train", value=str(result.train_rows)),
+            ],
+        ),
+    )
+    _put_json(runtime.store, run_id, "feature_importance.json", result.feature_importance)
+    if result.confusion_matrix is not None:
+        _put_json(runtime.store, run_id, "confusion_matrix.json", result.confusion_matrix)
+    for index, candidate in enumerate(result.candidates or []):
+        child_id = job_run_id(ctx.job_id, f"candidate-{index}")
+        run = tracking.ensure_run(
+            session, ctx.actor, spec.experiment, child_id, RunCreate(name=f"candidate-{index}", parent_run_id=run_id)
+        )
+        tracking.log_batch(
+            session,
+            ctx.actor,
+            run.id,
+            LogBatch(
+                params=[ParamIn(key=k[:250], value=_text(v)[:6000]) for k, v in candidate["params"].items()],
+                metrics=[
+                    MetricIn(key="cv_score_mean", value=candidate["mean_score"]),
+                    MetricIn(key="cv_score_std", value=candidate["std_score"]),
+                ]
+                if candidate.get("mean_score") is not None
+                else [],
+            ),
+        )
+        tracking.update_run(session, ctx.actor, run.id, RunUpdate(status=RunStatus.FINISHED))
+    for path in sorted(p for p in folder.rglob("*") if p.is_file()):
+        with path.open("rb") as handle:
+            runtime.store.put_file(join_key("runs", run_id, "artifacts", "model", path.name), handle)
+    outcome: dict[str, Any] = {
+        "run_id": run_id,
+        "metrics": result.metrics,
+        "task": result.task,
+        "best_params": result.best_params,
+        "warnings": result.warnings,
+    }
+    if spec.register_as:
+        version = registry.create_version_from_folder(
+            session,
+            runtime.store,
+            ctx.actor,
+            spec.register_as,
+            folder,
+            run_id=run_id,
+            source_path="model",
+            metrics=result.metrics,
+            tags={"shipyard.job_id": ctx.job_id},
+        )
+        outcome["model"] = {"name": version.model, "version": version.version, "status": version.status.value}
+        if spec.alias and version.status == VersionStatus.READY:
+            registry.set_alias(
+                session, ctx.actor, version.model, spec.alias, version.version, runtime.settings.protected_aliases
+            )
+    tracking.update_run(session, ctx.actor, run_id, RunUpdate(status=RunStatus.FINISHED))
+    return outcome
+
+
+def _text(value: Any) -> str:
+    return value if isinstance(value, str) else json.dumps(value, default=str)
+
+
+def _put_json(store: ArtifactStore, run_id: str, name: str, value: Any) -> None:
+    store.put_file(join_key("runs", run_id, "artifacts", name), io.BytesIO(json.dumps(value, default=str).encode()))
+
+
+# ---- evaluate ----------------------------------------------------------------------------------
+
+
+def run_evaluate(runtime: JobRuntime, ctx: JobContext) -> None:
+    spec = EvaluateSpec.model_validate(ctx.spec)
+    with runtime.sessions.begin(write=False) as session:
+        _, version = _ready_version(session, spec.model)
+        version_id, files, prefix = version.id, list(version.files), version.storage_prefix
+        manifest = dict(version.manifest or {})
+        data_set, data_version = datasets.resolve(session, spec.dataset)
+        data_ref = f"{data_set.name}@{data_version.version}"
+        baseline = _ready_version(session, spec.baseline)[1] if spec.baseline else None
+        baseline_files = (list(baseline.files), baseline.storage_prefix) if baseline is not None else None
+    target = spec.target or manifest.get("target")
+    if not target:
+        raise InvalidSpec("the model does not say which column it predicts; give `target`", field="target")
+    task = manifest.get("task")
+    ctx.progress(0.1, "loading the model and the data")
+    frame = datasets.load_frame(runtime.store, data_version)
+    model = _load(runtime.store, files, prefix)
+    ctx.progress(0.4, f"scoring {spec.model} on {spec.dataset}")
+    report = _score(model, frame, target, task, spec.sensitive)
+    baseline_metrics = None
+    if baseline_files is not None:
+        ctx.progress(0.7, f"scoring the baseline {spec.baseline}")
+        baseline_metrics = _score(_load(runtime.store, *baseline_files), frame, target, task, None)["metrics"]
+    gates = [vars(r) for r in check_gates(parse_gates(spec.gates), report["metrics"], baseline_metrics)]
+    passed = all(g["passed"] for g in gates)
+    outcome = {
+        "model": spec.model,
+        "dataset": data_ref,
+        "metrics": report["metrics"],
+        "baseline": spec.baseline,
+        "baseline_metrics": baseline_metrics,
+        "deltas": deltas(report["metrics"], baseline_metrics) if baseline_metrics else None,
+        "gates": gates,
+        "passed": passed,
+        "fairness": report.get("fairness"),
+        "rows": report["rows"],
+    }
+    ctx.progress(0.95, "recording the evaluation")
+    with runtime.sessions.begin() as session:
+        registry.record_evaluation(
+            session,
+            version_id,
+            ctx.job_id,
+            dataset=data_ref.partition("@")[0],
+            dataset_version=data_version.version,
+            metrics=report["metrics"],
+            baseline={"model": spec.baseline, "metrics": baseline_metrics} if spec.baseline else None,
+            deltas=outcome["deltas"],
+            gates=gates,
+            passed=passed if gates else None,
+            fairness=report.get("fairness"),
+        )
+        succeed(runtime, session, ctx, outcome)
+
+
+def _load(store: ArtifactStore, files: list[dict[str, Any]], prefix: str) -> Any:
+    """Download a READY version, check each file against the SHA-256 the registry recorded, load it."""
+    with tempfile.TemporaryDirectory(prefix="shipyard-eval-") as tmp:
+        folder = Path(tmp)
+        packaging.download_prefix(store, prefix, folder)
+        for item in (VersionFile.model_validate(f) for f in files):
+            if sha256_file(folder.joinpath(*item.path.split("/"))) != item.sha256:
+                raise InvalidSpec(f"{item.path} of the model no longer matches its recorded SHA-256")
+        manifest = validate_model_folder(folder)
+        return load_model_file(folder / manifest.model_file)
+
+
+def _score(model: Any, frame: pd.DataFrame, target: str, task: Any, sensitive: str | None) -> dict[str, Any]:
+    try:
+        return evaluate(model, frame, target, task, sensitive=sensitive)
+    except (SpecError, KeyError, ValueError) as exc:
+        raise InvalidSpec(f"cannot evaluate on this dataset: {exc}") from exc

@@ -1,0 +1,22 @@
+"""Thin Celery tasks: take a job id, hand it to the same runner the embedded mode uses."""
+
+import os
+import socket
+
+from celery import Celery
+
+from app.jobs.queue import RECONCILE_TASK, RUN_TASK
+from app.jobs.runner import JobRuntime, reconcile, run_job
+
+
+def register_tasks(celery: Celery, runtime: JobRuntime) -> None:
+    worker = f"{socket.gethostname()}:{os.getpid()}"
+
+    # Tasks are registered on the app by the decorator; the functions need no other reference.
+    @celery.task(name=RUN_TASK, acks_late=True, reject_on_worker_lost=True, ignore_result=True)
+    def run(job_id: str) -> None:
+        run_job(runtime, job_id, worker)
+
+    @celery.task(name=RECONCILE_TASK, ignore_result=True)
+    def reconcile_jobs() -> list[str]:
+        return reconcile(runtime)
