@@ -1,0 +1,1 @@
+"""The `shipyard` command line: typer commands over the SDK, plus the launchers of the server side."""

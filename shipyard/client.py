@@ -1,0 +1,703 @@
+"""`shipyard.Client`: the REST API as typed methods over one keep-alive `httpx.Client`.
+
+Any `httpx.Client` can be injected (Starlette's TestClient runs the server in-process in tests)."""
+
+import os
+import tempfile
+from collections.abc import Iterable, Iterator, Mapping, Sequence
+from importlib import metadata
+from pathlib import Path
+from types import TracebackType
+from typing import IO, Any, Self
+from urllib.parse import quote
+
+import httpx
+
+from shipyard import config
+from shipyard.errors import ExperimentConflict, ShipyardError, TransportError, error_for
+from shipyard.schemas import (
+    ArtifactFile,
+    Experiment,
+    Identity,
+    Metric,
+    MetricPoint,
+    Page,
+    Run,
+    RunStatus,
+    StoredArtifact,
+    Token,
+    User,
+)
+
+API_PREFIX = "/api/v1"
+DEFAULT_TIMEOUT = httpx.Timeout(30.0, connect=10.0)
+# The server's limits: a page of a listing, and what one log-batch request may carry.
+MAX_PAGE_SIZE = 1000
+MAX_BATCH_METRICS = 1000
+MAX_BATCH_PARAMS = 100
+MAX_BATCH_TAGS = 100
+STREAM_CHUNK_BYTES = 1024 * 1024
+
+try:
+    SDK_VERSION = metadata.version("shipyard-mlops")
+except metadata.PackageNotFoundError:
+    SDK_VERSION = "0+unknown"
+
+
+def _segment(value: str) -> str:
+    """One URL path segment: nothing the caller passes may add or climb path levels."""
+    return quote(str(value), safe="")
+
+
+def _relpath(value: str) -> str:
+    """A relative path (artifact path, metric key) kept as several segments."""
+    return quote(value.strip("/"), safe="/")
+
+
+def _text(value: object) -> str:
+    return value if isinstance(value, str) else str(value)
+
+
+def _join(directory: str | None, name: str) -> str:
+    directory = (directory or "").strip("/")
+    return f"{directory}/{name}" if directory else name
+
+
+def _chunks(handle: IO[bytes]) -> Iterator[bytes]:
+    while chunk := handle.read(STREAM_CHUNK_BYTES):
+        yield chunk
+
+
+class Client:
+    """A client of one Shipyard server.
+
+    Args:
+        url: the server's base URL; default ``SHIPYARD_URL``, else ``http://127.0.0.1:8000``
+            (with an injected `http_client` that has a ``base_url``, that one).
+        token: the API token; default ``SHIPYARD_TOKEN``, else ``~/.shipyard/credentials``,
+            else ``<SHIPYARD_DATA_DIR or ./shipyard-data>/credentials``.
+        http_client: an `httpx.Client` to send the requests with (not closed by `close`);
+            by default the client opens its own keep-alive connection pool.
+        timeout: seconds (or an `httpx.Timeout`) per request; default 30 s, or the
+            injected client's own timeout.
+
+    Every method raises a `shipyard.errors.ShipyardError` subclass chosen by the problem
+    ``code`` of an error answer, or `TransportError` when the server cannot be reached.
+    """
+
+    def __init__(
+        self,
+        url: str | None = None,
+        token: str | None = None,
+        *,
+        http_client: httpx.Client | None = None,
+        timeout: float | httpx.Timeout | None = None,
+    ) -> None:
+        injected_base = str(http_client.base_url).rstrip("/") if http_client is not None else ""
+        self.url = config.resolve_url(url) if url or not injected_base else injected_base
+        self._token = config.resolve_token(token)
+        # The connection pool's own timeout applies unless the caller set one for this client.
+        self._timeout: httpx.Timeout | None = None
+        if timeout is not None and http_client is not None:
+            self._timeout = timeout if isinstance(timeout, httpx.Timeout) else httpx.Timeout(timeout)
+        self._owns_http = http_client is None
+        self._http = http_client if http_client is not None else httpx.Client(
+            timeout=DEFAULT_TIMEOUT if timeout is None else timeout
+        )
+
+    def __repr__(self) -> str:
+        return f"<shipyard.Client url={self.url!r}>"
+
+    def __enter__(self) -> Self:
+        return self
+
+    def __exit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        self.close()
+
+    def close(self) -> None:
+        """Close the connection pool, unless the `httpx.Client` was injected (its owner closes it)."""
+        if self._owns_http:
+            self._http.close()
+
+    # -- plumbing ---------------------------------------------------------------------------
+
+    def _headers(self, extra: Mapping[str, str] | None = None) -> dict[str, str]:
+        headers = {"Accept": "application/json", "User-Agent": f"shipyard-sdk/{SDK_VERSION}"}
+        if self._token:
+            headers["Authorization"] = f"Bearer {self._token}"
+        headers.update(extra or {})
+        return headers
+
+    def _endpoint(self, path: str, prefix: str = API_PREFIX) -> str:
+        return f"{self.url}{prefix}{path}"
+
+    def _request(
+        self,
+        method: str,
+        path: str,
+        *,
+        json: Any = None,
+        params: Mapping[str, Any] | None = None,
+        content: Iterable[bytes] | bytes | None = None,
+        headers: Mapping[str, str] | None = None,
+        prefix: str = API_PREFIX,
+    ) -> httpx.Response:
+        query = {k: v for k, v in (params or {}).items() if v is not None}
+        try:
+            response = self._http.request(
+                method,
+                self._endpoint(path, prefix),
+                json=json,
+                params=query or None,
+                content=content,
+                headers=self._headers(headers),
+                timeout=self._timeout or httpx.USE_CLIENT_DEFAULT,
+            )
+        except httpx.TransportError as exc:
+            raise TransportError(f"cannot reach the Shipyard server at {self.url}: {exc}") from exc
+        if response.is_error:
+            raise self._error(response)
+        return response
+
+    @staticmethod
+    def _error(response: httpx.Response) -> ShipyardError:
+        try:
+            body = response.json()
+        except ValueError:
+            body = None
+        if not isinstance(body, dict):
+            body = {"detail": response.text.strip()[:500] or response.reason_phrase}
+        return error_for(response.status_code, body, response.headers.get("x-request-id"))
+
+    def _paginate(
+        self, path: str, items_key: str, params: Mapping[str, Any], max_results: int | None, page_token: str | None
+    ) -> tuple[list[dict[str, Any]], str | None]:
+        if max_results is not None and max_results < 1:
+            raise ValueError("max_results must be at least 1")
+        items: list[dict[str, Any]] = []
+        token = page_token
+        while True:
+            wanted = MAX_PAGE_SIZE if max_results is None else min(max_results - len(items), MAX_PAGE_SIZE)
+            data = self._request("GET", path, params={**params, "max_results": wanted, "page_token": token}).json()
+            items.extend(data[items_key])
+            token = data.get("next_page_token")
+            if not token or (max_results is not None and len(items) >= max_results):
+                return items, token
+
+    # -- operations -------------------------------------------------------------------------
+
+    def health(self) -> dict[str, Any]:
+        """The server's liveness answer (``GET /healthz``, no token needed).
+
+        Returns:
+            The JSON body, ``{"status": "ok"}`` when the server is up.
+
+        Raises:
+            TransportError: the server cannot be reached.
+        """
+        result: dict[str, Any] = self._request("GET", "/healthz", prefix="").json()
+        return result
+
+    # -- experiments ------------------------------------------------------------------------
+
+    def create_experiment(
+        self, name: str, *, description: str = "", tags: Mapping[str, object] | None = None
+    ) -> Experiment:
+        """Create an experiment.
+
+        Args:
+            name: unique name (1..256 characters).
+            description: free text.
+            tags: string tags; values are converted with ``str``.
+
+        Returns:
+            The new `Experiment`.
+
+        Raises:
+            ExperimentConflict: an experiment (active or archived) already has this name.
+            Forbidden: the token's role is below editor.
+        """
+        body = {"name": name, "description": description, "tags": {k: _text(v) for k, v in (tags or {}).items()}}
+        return Experiment.from_json(self._request("POST", "/experiments", json=body).json())
+
+    def get_experiment(self, experiment_id: int) -> Experiment:
+        """Fetch an experiment by id.
+
+        Returns:
+            The `Experiment`.
+
+        Raises:
+            ExperimentNotFound: no experiment has this id.
+        """
+        return Experiment.from_json(self._request("GET", f"/experiments/{int(experiment_id)}").json())
+
+    def get_experiment_by_name(self, name: str) -> Experiment | None:
+        """Find an experiment by its exact name, archived ones included.
+
+        Returns:
+            The `Experiment`, or None when no experiment has this name.
+        """
+        found = self.list_experiments(name=name, lifecycle_stage="all", max_results=1)
+        return found[0] if found else None
+
+    def list_experiments(
+        self,
+        *,
+        name: str | None = None,
+        lifecycle_stage: str = "active",
+        max_results: int | None = None,
+        page_token: str | None = None,
+    ) -> Page[Experiment]:
+        """List experiments, oldest first, following the server's pages.
+
+        Args:
+            name: only the experiment with this exact name.
+            lifecycle_stage: ``active`` (default), ``archived`` or ``all``.
+            max_results: stop after this many; None fetches them all.
+            page_token: continue a listing from an earlier `Page.next_page_token`.
+
+        Returns:
+            A `Page` of experiments; its ``next_page_token`` is set when more remain.
+
+        Raises:
+            InvalidInput: a malformed page token or stage.
+        """
+        items, token = self._paginate(
+            "/experiments", "experiments", {"name": name, "lifecycle_stage": lifecycle_stage}, max_results, page_token
+        )
+        return Page([Experiment.from_json(item) for item in items], token)
+
+    def get_or_create_experiment(
+        self, name: str, *, description: str = "", tags: Mapping[str, object] | None = None
+    ) -> Experiment:
+        """The experiment named `name`, created (with `description` and `tags`) when missing.
+
+        Safe against a concurrent creator: a conflict on create falls back on the lookup.
+
+        Returns:
+            The existing or new `Experiment` (an archived one is returned as it is).
+        """
+        existing = self.get_experiment_by_name(name)
+        if existing is not None:
+            return existing
+        try:
+            return self.create_experiment(name, description=description, tags=tags)
+        except ExperimentConflict:
+            found = self.get_experiment_by_name(name)
+            if found is None:
+                raise
+            return found
+
+    def update_experiment(
+        self,
+        experiment_id: int,
+        *,
+        name: str | None = None,
+        description: str | None = None,
+        tags: Mapping[str, object] | None = None,
+        lifecycle_stage: str | None = None,
+    ) -> Experiment:
+        """Change an experiment's name, description, tags (replaced as a whole) or stage.
+
+        Returns:
+            The updated `Experiment`.
+
+        Raises:
+            ExperimentNotFound: no experiment has this id.
+            ExperimentConflict: the new name is taken.
+        """
+        body: dict[str, Any] = {"name": name, "description": description, "lifecycle_stage": lifecycle_stage}
+        if tags is not None:
+            body["tags"] = {k: _text(v) for k, v in tags.items()}
+        body = {k: v for k, v in body.items() if v is not None}
+        return Experiment.from_json(self._request("PATCH", f"/experiments/{int(experiment_id)}", json=body).json())
+
+    def archive_experiment(self, experiment_id: int) -> None:
+        """Archive an experiment (its runs are kept; ``update_experiment(id, lifecycle_stage="active")`` restores it).
+
+        Raises:
+            ExperimentNotFound: no experiment has this id.
+        """
+        self._request("DELETE", f"/experiments/{int(experiment_id)}")
+
+    # -- runs -------------------------------------------------------------------------------
+
+    def create_run(
+        self,
+        experiment_id: int,
+        *,
+        name: str | None = None,
+        tags: Mapping[str, object] | None = None,
+        parent_run_id: str | None = None,
+        start_time: int | None = None,
+        source: Mapping[str, str | None] | None = None,
+        environment: Mapping[str, Any] | None = None,
+    ) -> Run:
+        """Start a run (status RUNNING) in an experiment.
+
+        Args:
+            experiment_id: the experiment to log into.
+            name: a display name; the server picks one when None.
+            tags: string tags.
+            parent_run_id: the run this one is nested in.
+            start_time: milliseconds since the epoch; default the server's clock.
+            source: ``{"git_commit": ..., "entry_point": ...}``.
+            environment: Python version, platform, package versions.
+
+        Returns:
+            The new `Run`.
+
+        Raises:
+            ExperimentNotFound: no experiment has this id.
+            RunNotFound: the parent run does not exist.
+            InvalidState: the experiment is archived.
+        """
+        body: dict[str, Any] = {"tags": {k: _text(v) for k, v in (tags or {}).items()}}
+        optional = {
+            "name": name,
+            "parent_run_id": parent_run_id,
+            "start_time": start_time,
+            "source": {k: v for k, v in source.items() if v is not None} if source else None,
+            "environment": dict(environment) if environment is not None else None,
+        }
+        body.update({k: v for k, v in optional.items() if v is not None})
+        return Run.from_json(self._request("POST", f"/experiments/{int(experiment_id)}/runs", json=body).json())
+
+    def get_run(self, run_id: str) -> Run:
+        """Fetch a run with its params, latest metrics and tags.
+
+        Raises:
+            RunNotFound: no run has this id.
+        """
+        return Run.from_json(self._request("GET", f"/runs/{_segment(run_id)}").json())
+
+    def update_run(
+        self, run_id: str, *, status: RunStatus | None = None, end_time: int | None = None, name: str | None = None
+    ) -> Run:
+        """Change a run's status, end time or name; a terminal status sets the end time if absent.
+
+        Returns:
+            The updated `Run`.
+
+        Raises:
+            RunNotFound: no run has this id.
+            InvalidInput: the change is not allowed.
+        """
+        body = {k: v for k, v in {"status": status, "end_time": end_time, "name": name}.items() if v is not None}
+        return Run.from_json(self._request("PATCH", f"/runs/{_segment(run_id)}", json=body).json())
+
+    def log_batch(
+        self,
+        run_id: str,
+        metrics: Sequence[Metric] = (),
+        params: Mapping[str, object] | None = None,
+        tags: Mapping[str, object] | None = None,
+    ) -> None:
+        """Log metrics, params and tags to a run.
+
+        Within the server's limits (1,000 metrics, 100 params, 100 tags) this is one
+        all-or-nothing request; beyond them it is split into several requests in order.
+
+        Args:
+            run_id: the run.
+            metrics: `Metric` points.
+            params: parameter values (converted with ``str``); a param is written once.
+            tags: tag values (converted with ``str``); a tag may be overwritten.
+
+        Raises:
+            RunNotFound: no run has this id.
+            ParamConflict: a param was logged before with a different value.
+            LimitExceeded, ValidationError: a key or value the server refuses.
+        """
+        metric_items = [metric.to_json() for metric in metrics]
+        param_items = [{"key": k, "value": _text(v)} for k, v in (params or {}).items()]
+        tag_items = [{"key": k, "value": _text(v)} for k, v in (tags or {}).items()]
+        requests = max(
+            -(-len(metric_items) // MAX_BATCH_METRICS),
+            -(-len(param_items) // MAX_BATCH_PARAMS),
+            -(-len(tag_items) // MAX_BATCH_TAGS),
+        )
+        for i in range(requests):
+            body = {
+                "metrics": metric_items[i * MAX_BATCH_METRICS : (i + 1) * MAX_BATCH_METRICS],
+                "params": param_items[i * MAX_BATCH_PARAMS : (i + 1) * MAX_BATCH_PARAMS],
+                "tags": tag_items[i * MAX_BATCH_TAGS : (i + 1) * MAX_BATCH_TAGS],
+            }
+            self._request("POST", f"/runs/{_segment(run_id)}/log-batch", json=body)
+
+    def get_metric_history(self, run_id: str, key: str, max_points: int | None = None) -> list[MetricPoint]:
+        """Every point logged for a metric, ordered by step then timestamp.
+
+        Args:
+            run_id: the run.
+            key: the metric's key.
+            max_points: thin the history to at most this many points (server-side).
+
+        Returns:
+            The `MetricPoint` list.
+
+        Raises:
+            RunNotFound: no run has this id.
+            MetricNotFound: the run has no such metric.
+        """
+        data = self._request(
+            "GET", f"/runs/{_segment(run_id)}/metrics/{_relpath(key)}", params={"max_points": max_points}
+        ).json()
+        return [MetricPoint.from_json(point) for point in data["points"]]
+
+    def search_runs(
+        self,
+        experiment_ids: Sequence[int] | None = None,
+        filter: str = "",
+        order_by: Sequence[str] | str | None = None,
+        max_results: int = 1000,
+        page_token: str | None = None,
+    ) -> Page[Run]:
+        """Find runs, fetching as many server pages as `max_results` needs.
+
+        Args:
+            experiment_ids: the experiments to search; None or empty searches all.
+            filter: e.g. ``"metrics.f1 > 0.8 and params.model = 'rf' and attributes.status = 'FINISHED'"``.
+            order_by: e.g. ``["metrics.f1 DESC", "attributes.start_time ASC"]``.
+            max_results: at most this many runs (any number; pages hold 1,000).
+            page_token: continue from an earlier `Page.next_page_token`.
+
+        Returns:
+            A `Page` of runs; ``next_page_token`` is set when more match.
+
+        Raises:
+            InvalidFilter: the filter or order_by is malformed (the detail gives the position).
+        """
+        if max_results < 1:
+            raise ValueError("max_results must be at least 1")
+        orders = [order_by] if isinstance(order_by, str) else list(order_by or [])
+        runs: list[Run] = []
+        token = page_token
+        while True:
+            body: dict[str, Any] = {
+                "experiment_ids": [int(i) for i in experiment_ids or []],
+                "filter": filter or "",
+                "order_by": orders,
+                "max_results": min(max_results - len(runs), MAX_PAGE_SIZE),
+            }
+            if token:
+                body["page_token"] = token
+            data = self._request("POST", "/runs/search", json=body).json()
+            runs.extend(Run.from_json(item) for item in data["runs"])
+            token = data.get("next_page_token")
+            if not token or len(runs) >= max_results:
+                return Page(runs, token)
+
+    # -- artifacts --------------------------------------------------------------------------
+
+    def log_artifact(
+        self, run_id: str, local_path: str | os.PathLike[str], artifact_path: str | None = None
+    ) -> StoredArtifact:
+        """Upload a file to a run's artifacts, streamed from disk.
+
+        Args:
+            run_id: the run.
+            local_path: the file to upload.
+            artifact_path: the folder inside the run's artifacts; the file keeps its name.
+
+        Returns:
+            What the server stored: path, size and SHA-256.
+
+        Raises:
+            FileNotFoundError: `local_path` is not a file.
+            InvalidPath: the artifact path is refused.
+            PayloadTooLarge: the file exceeds the server's upload limit.
+        """
+        source = Path(local_path)
+        if not source.is_file():
+            raise FileNotFoundError(f"not a file: {source}")
+        destination = _join(artifact_path, source.name)
+        # An explicit length keeps httpx from chunked encoding, so the server can refuse early.
+        headers = {"Content-Type": "application/octet-stream", "Content-Length": str(source.stat().st_size)}
+        with source.open("rb") as handle:
+            response = self._request(
+                "PUT",
+                f"/runs/{_segment(run_id)}/artifacts/{_relpath(destination)}",
+                content=_chunks(handle),
+                headers=headers,
+            )
+        return StoredArtifact.from_json(response.json())
+
+    def log_artifacts(
+        self, run_id: str, local_dir: str | os.PathLike[str], artifact_path: str | None = None
+    ) -> list[StoredArtifact]:
+        """Upload every file under a folder, keeping the relative layout.
+
+        Args:
+            run_id: the run.
+            local_dir: the folder to upload (symlinked folders are not followed).
+            artifact_path: the folder inside the run's artifacts to put them in.
+
+        Returns:
+            One `StoredArtifact` per file, in path order.
+
+        Raises:
+            NotADirectoryError: `local_dir` is not a folder.
+            InvalidPath, PayloadTooLarge: as for `log_artifact`.
+        """
+        root = Path(local_dir)
+        if not root.is_dir():
+            raise NotADirectoryError(f"not a directory: {root}")
+        stored: list[StoredArtifact] = []
+        for folder, dirs, files in os.walk(root):
+            dirs.sort()
+            relative = Path(folder).relative_to(root).as_posix()
+            target = _join(artifact_path, relative) if relative != "." else artifact_path
+            for name in sorted(files):
+                stored.append(self.log_artifact(run_id, Path(folder) / name, target))
+        return stored
+
+    def list_artifacts(self, run_id: str, path: str | None = None) -> list[ArtifactFile]:
+        """The files and folders directly inside a folder of a run's artifacts.
+
+        Args:
+            run_id: the run.
+            path: the folder; None for the root.
+
+        Returns:
+            `ArtifactFile` entries whose paths are relative to the artifact root.
+
+        Raises:
+            RunNotFound: no run has this id.
+            InvalidPath: the path is refused.
+        """
+        data = self._request("GET", f"/runs/{_segment(run_id)}/artifacts", params={"path": path}).json()
+        return [ArtifactFile.from_json(item) for item in data["files"]]
+
+    def download_artifact(self, run_id: str, path: str, dest: str | os.PathLike[str] = ".") -> Path:
+        """Download one artifact file, streamed to disk.
+
+        Args:
+            run_id: the run.
+            path: the artifact's path inside the run's artifacts.
+            dest: a folder to save into (under the artifact's file name), or a file path.
+
+        Returns:
+            The path of the written file; it only appears once complete.
+
+        Raises:
+            ArtifactNotFound: the run has no such file.
+            RunNotFound: no run has this id.
+        """
+        target = Path(dest)
+        if target.is_dir():
+            target = target / path.rstrip("/").rsplit("/", 1)[-1]
+        target.parent.mkdir(parents=True, exist_ok=True)
+        url = self._endpoint(f"/runs/{_segment(run_id)}/artifacts/{_relpath(path)}")
+        try:
+            with self._http.stream(
+                "GET", url, headers=self._headers({"Accept": "*/*"}), timeout=self._timeout or httpx.USE_CLIENT_DEFAULT
+            ) as response:
+                if response.is_error:
+                    response.read()
+                    raise self._error(response)
+                fd, partial = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".part", dir=target.parent)
+                try:
+                    with os.fdopen(fd, "wb") as handle:
+                        for chunk in response.iter_bytes(STREAM_CHUNK_BYTES):
+                            handle.write(chunk)
+                    os.replace(partial, target)
+                except BaseException:
+                    Path(partial).unlink(missing_ok=True)
+                    raise
+        except httpx.TransportError as exc:
+            raise TransportError(f"cannot reach the Shipyard server at {self.url}: {exc}") from exc
+        return target
+
+    # -- users and tokens -------------------------------------------------------------------
+
+    def whoami(self) -> Identity:
+        """Who the token belongs to.
+
+        Raises:
+            Unauthenticated: no token, or an unknown, expired or revoked one.
+        """
+        return Identity.from_json(self._request("GET", "/auth/whoami").json())
+
+    def create_user(self, username: str, role: str = "viewer", password: str | None = None) -> User:
+        """Create a user (admin only).
+
+        Args:
+            username: letters, digits and ``_.@-``, up to 64.
+            role: ``viewer``, ``editor`` or ``admin``.
+            password: at least 8 characters; None has the server generate one.
+
+        Returns:
+            The new `User`; ``password`` holds the generated password, shown only here.
+
+        Raises:
+            UserConflict: the username is taken.
+            Forbidden: the token is not an admin's.
+        """
+        body: dict[str, Any] = {"username": username, "role": role}
+        if password is not None:
+            body["password"] = password
+        return User.from_json(self._request("POST", "/users", json=body).json())
+
+    def list_users(self) -> list[User]:
+        """Every user (admin only).
+
+        Raises:
+            Forbidden: the token is not an admin's.
+        """
+        return [User.from_json(item) for item in self._request("GET", "/users").json()["users"]]
+
+    def create_token(
+        self,
+        username: str,
+        *,
+        name: str = "default",
+        expires_in_days: int | None = None,
+        password: str | None = None,
+    ) -> Token:
+        """Mint an API token: with the user's `password` (a login), or as an admin for any user.
+
+        Args:
+            username: whose token it is.
+            name: a label to recognise it by.
+            expires_in_days: lifetime; None never expires.
+            password: log in as `username` instead of using this client's admin token.
+
+        Returns:
+            The `Token`; its ``token`` secret is shown only here.
+
+        Raises:
+            Unauthenticated: wrong password, or no token and no password.
+            Forbidden: minting for someone else without being admin.
+            UserNotFound: no such user.
+        """
+        body: dict[str, Any] = {"username": username, "name": name}
+        if expires_in_days is not None:
+            body["expires_in_days"] = expires_in_days
+        if password is not None:
+            body["password"] = password
+        return Token.from_json(self._request("POST", "/auth/tokens", json=body).json())
+
+    def list_tokens(self, username: str | None = None) -> list[Token]:
+        """API tokens, revoked ones included (admin only); never their secrets.
+
+        Args:
+            username: only this user's tokens.
+
+        Raises:
+            UserNotFound: no such user.
+            Forbidden: the token is not an admin's.
+        """
+        data = self._request("GET", "/auth/tokens", params={"username": username}).json()
+        return [Token.from_json(item) for item in data["tokens"]]
+
+    def revoke_token(self, token_id: int) -> None:
+        """Revoke an API token (admin only); requests with it are refused from then on.
+
+        Raises:
+            TokenNotFound: no token has this id.
+            Forbidden: the token is not an admin's.
+        """
+        self._request("DELETE", f"/auth/tokens/{int(token_id)}")

@@ -1,0 +1,202 @@
+"""Exceptions raised by the SDK: one class per problem `code` the server answers with.
+
+The server's stable `code` picks the class; an unknown code falls back on the HTTP status."""
+
+from collections.abc import Mapping
+from typing import Any
+
+
+class ShipyardError(Exception):
+    """A request the server refused or could not be made.
+
+    Attributes:
+        status: HTTP status of the answer (0 when no answer came back).
+        code: the stable machine-readable problem code, e.g. ``run_not_found``.
+        detail: the human-readable explanation from the server.
+        problem: the whole problem+json body, with any extra fields such as ``errors``.
+        request_id: the server's ``X-Request-ID``, to quote when reporting a bug.
+    """
+
+    default_status = 0
+    default_code = "error"
+
+    def __init__(
+        self,
+        detail: str,
+        *,
+        status: int | None = None,
+        code: str | None = None,
+        problem: Mapping[str, Any] | None = None,
+        request_id: str | None = None,
+    ) -> None:
+        super().__init__(detail)
+        self.detail = detail
+        self.status = self.default_status if status is None else status
+        self.code = code or self.default_code
+        self.problem: dict[str, Any] = dict(problem or {})
+        self.request_id = request_id
+
+    def __str__(self) -> str:
+        return f"{self.detail} ({self.code}, HTTP {self.status})" if self.status else self.detail
+
+
+class TransportError(ShipyardError):
+    """The server could not be reached or the connection broke (no HTTP answer)."""
+
+    default_code = "transport_error"
+
+
+class NoActiveRun(ShipyardError):
+    """A fluent `shipyard.log_*` call was made with no run started."""
+
+    default_code = "no_active_run"
+
+
+class InvalidInput(ShipyardError):
+    default_status, default_code = 400, "invalid_input"
+
+
+class InvalidFilter(InvalidInput):
+    default_code = "invalid_filter"
+
+
+class LimitExceeded(InvalidInput):
+    default_code = "limit_exceeded"
+
+
+class InvalidPath(InvalidInput):
+    default_code = "invalid_path"
+
+
+class ValidationError(InvalidInput):
+    """422: the request body or query did not match the schema; ``errors`` names the fields."""
+
+    default_status, default_code = 422, "validation_error"
+
+    @property
+    def errors(self) -> list[dict[str, Any]]:
+        found = self.problem.get("errors")
+        return list(found) if isinstance(found, list) else []
+
+
+class Unauthenticated(ShipyardError):
+    default_status, default_code = 401, "unauthenticated"
+
+
+class Forbidden(ShipyardError):
+    default_status, default_code = 403, "forbidden"
+
+
+class NotFound(ShipyardError):
+    default_status, default_code = 404, "not_found"
+
+
+class ExperimentNotFound(NotFound):
+    default_code = "experiment_not_found"
+
+
+class RunNotFound(NotFound):
+    default_code = "run_not_found"
+
+
+class ArtifactNotFound(NotFound):
+    default_code = "artifact_not_found"
+
+
+class MetricNotFound(NotFound):
+    default_code = "metric_not_found"
+
+
+class UserNotFound(NotFound):
+    default_code = "user_not_found"
+
+
+class TokenNotFound(NotFound):
+    default_code = "token_not_found"
+
+
+class Conflict(ShipyardError):
+    default_status, default_code = 409, "conflict"
+
+
+class InvalidState(Conflict):
+    default_code = "invalid_state"
+
+
+class ExperimentConflict(Conflict):
+    default_code = "experiment_conflict"
+
+
+class UserConflict(Conflict):
+    default_code = "user_conflict"
+
+
+class ParamConflict(Conflict):
+    default_code = "param_conflict"
+
+
+class PayloadTooLarge(ShipyardError):
+    default_status, default_code = 413, "payload_too_large"
+
+
+class UnsupportedMediaType(ShipyardError):
+    default_status, default_code = 415, "unsupported_media_type"
+
+
+class ServerError(ShipyardError):
+    default_status, default_code = 500, "internal_error"
+
+
+class ServiceUnavailable(ServerError):
+    default_status, default_code = 503, "service_unavailable"
+
+
+_BY_CODE: dict[str, type[ShipyardError]] = {
+    cls.default_code: cls
+    for cls in (
+        InvalidInput,
+        InvalidFilter,
+        LimitExceeded,
+        InvalidPath,
+        ValidationError,
+        Unauthenticated,
+        Forbidden,
+        NotFound,
+        ExperimentNotFound,
+        RunNotFound,
+        ArtifactNotFound,
+        MetricNotFound,
+        UserNotFound,
+        TokenNotFound,
+        Conflict,
+        InvalidState,
+        ExperimentConflict,
+        UserConflict,
+        ParamConflict,
+        PayloadTooLarge,
+        UnsupportedMediaType,
+        ServerError,
+        ServiceUnavailable,
+    )
+}
+# Codes this SDK does not know yet (newer servers, other resources) still land in the right family.
+_BY_STATUS: dict[int, type[ShipyardError]] = {
+    400: InvalidInput,
+    401: Unauthenticated,
+    403: Forbidden,
+    404: NotFound,
+    409: Conflict,
+    413: PayloadTooLarge,
+    415: UnsupportedMediaType,
+    422: ValidationError,
+    503: ServiceUnavailable,
+}
+
+
+def error_for(status: int, problem: Mapping[str, Any] | None, request_id: str | None = None) -> ShipyardError:
+    """The exception for an error answer: by the problem's ``code``, else by the HTTP status."""
+    body = dict(problem or {})
+    code = body.get("code") if isinstance(body.get("code"), str) else None
+    cls = _BY_CODE.get(code or "") or _BY_STATUS.get(status) or (ServerError if status >= 500 else ShipyardError)
+    detail = body.get("detail") or body.get("title") or f"HTTP {status}"
+    return cls(str(detail), status=status, code=code, problem=body, request_id=request_id)
