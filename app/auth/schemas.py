@@ -17,7 +17,8 @@ def _integral(value: object) -> object:
     return int(value) if isinstance(value, float) and value.is_integer() else value
 
 
-# For every integer in a request body: the JSON number 5.0 is the integer 5.
+# For every integer in a request body: the JSON number 5.0 is the integer 5. Put it after any Field
+# constraints in the Annotated: before them, pydantic writes `ge`/`le` into the schema, not `minimum`.
 JsonInt = BeforeValidator(_integral)
 
 
@@ -58,7 +59,7 @@ class TokenCreate(StrictBody):
         default=None, description="Log in with a password; omit when an admin mints a token for the user."
     )
     name: TokenName = "default"
-    expires_in_days: Annotated[int, JsonInt] | None = Field(default=None, ge=1, le=3650)
+    expires_in_days: Annotated[int, Field(ge=1, le=3650), JsonInt] | None = None
 
 
 class TokenRead(BaseModel):

@@ -1,6 +1,14 @@
-"""The job types this platform runs, and the runtime that runs them, assembled in one place."""
+"""The job types this platform runs, and the runtime that runs them, assembled in one place.
 
-from collections.abc import Callable
+Handlers are named by module and function and imported when a job of their type is first
+checked or run: training code pulls in scikit-learn (~100 MB), which an API process that only
+tracks, registers and uploads should not hold."""
+
+import importlib
+from collections.abc import Callable, Iterator, Mapping
+from typing import Any
+
+from sqlalchemy.orm import Session
 
 from app.db.session import SessionFactory
 from app.jobs.context import JobContext
@@ -8,10 +16,37 @@ from app.jobs.queue import JobQueue
 from app.jobs.runner import JobRuntime
 from app.settings import Settings
 from app.storage import ArtifactStore
-from app.training.service import run_evaluate, run_train
 
-HANDLERS: dict[str, Callable[[JobRuntime, JobContext], None]] = {"train": run_train, "evaluate": run_evaluate}
+TRAINING = "app.training.service"
+HANDLER_NAMES = {"train": (TRAINING, "run_train"), "evaluate": (TRAINING, "run_evaluate")}
+
+Handler = Callable[[JobRuntime, JobContext], None]
+
+
+def _load(module: str, name: str) -> Any:
+    return getattr(importlib.import_module(module), name)
+
+
+class _Handlers(Mapping[str, Handler]):
+    """job type -> handler, each imported on first use."""
+
+    def __getitem__(self, job_type: str) -> Handler:
+        module, name = HANDLER_NAMES[job_type]
+        handler: Handler = _load(module, name)
+        return handler
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(HANDLER_NAMES)
+
+    def __len__(self) -> int:
+        return len(HANDLER_NAMES)
+
+
+def check_job_spec(session: Session, job_type: str, spec: dict[str, Any]) -> dict[str, Any]:
+    """The spec check of the job type's module (a bad spec is a 400 when it is submitted)."""
+    check: Callable[[Session, str, dict[str, Any]], dict[str, Any]] = _load(TRAINING, "check_job_spec")
+    return check(session, job_type, spec)
 
 
 def build_runtime(sessions: SessionFactory, store: ArtifactStore, settings: Settings, queue: JobQueue) -> JobRuntime:
-    return JobRuntime(sessions=sessions, store=store, settings=settings, queue=queue, handlers=HANDLERS)
+    return JobRuntime(sessions=sessions, store=store, settings=settings, queue=queue, handlers=_Handlers())

@@ -16,8 +16,8 @@ from app.errors import (
     error_responses,
 )
 from app.jobs import service
+from app.jobs.handlers import check_job_spec
 from app.jobs.schemas import JobCreate, JobList, JobRead, JobStatus, JobType
-from app.training.service import check_job_spec
 
 router = APIRouter(prefix=API_PREFIX, tags=["jobs"])
 JobIdPath = Annotated[str, Path(pattern=r"^[0-9a-f]{32}$")]

@@ -6,7 +6,7 @@ from typing import Annotated, Any
 
 from pydantic import BaseModel, ConfigDict, Field, Strict
 
-from app.auth.schemas import StrictBody
+from app.auth.schemas import JsonInt, StrictBody
 
 
 class JobType(StrEnum):
@@ -30,7 +30,7 @@ class JobCreate(StrictBody):
     spec: dict[str, Any] = Field(
         description="What to do; its shape depends on the type (see the docs of train/evaluate)."
     )
-    max_attempts: int = Field(default=3, ge=1, le=10)
+    max_attempts: Annotated[int, Field(ge=1, le=10), JsonInt] = 3
 
 
 class JobRead(BaseModel):

@@ -9,9 +9,10 @@ from importlib import metadata
 from pathlib import Path
 from typing import Any, Literal
 
-import skops.io as sio
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
+# skops is imported by the functions that read or write model files: it pulls in scikit-learn
+# (~100 MB and ~2 s), which the API process should pay only once it validates or loads a model.
 MANIFEST_FILE = "model.json"
 MODEL_FILE = "model.skops"
 # Beyond what skops trusts by default, types from these packages may appear in a model;
@@ -82,6 +83,8 @@ def looks_like_pickle(path: Path) -> bool:
 
 
 def untrusted_types(model_path: Path) -> list[str]:
+    import skops.io as sio
+
     if not zipfile.is_zipfile(model_path):
         raise ModelFormatError(f"{model_path.name} is not a skops file")
     try:
@@ -127,6 +130,8 @@ def validate_model_folder(folder: Path) -> Manifest:
 
 
 def load_model_file(model_path: Path) -> Any:
+    import skops.io as sio
+
     refused = untrusted_types(model_path)
     if refused:
         raise ModelFormatError(
@@ -143,6 +148,8 @@ def save_model_folder(
     estimator: Any, folder: Path, *, signature: dict[str, Any], input_example: Any, extra: dict[str, Any]
 ) -> Manifest:
     """Write `estimator` as a model folder (skops file + manifest), as training jobs register it."""
+    import skops.io as sio
+
     folder.mkdir(parents=True, exist_ok=True)
     model_path = folder / MODEL_FILE
     sio.dump(estimator, model_path)

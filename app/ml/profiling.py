@@ -1,6 +1,7 @@
 """Reading uploaded tables and describing them (schema and profile), plus a chunked CSV → Parquet
 conversion and a column-at-a-time Parquet profile so a large upload is never held in memory whole."""
 
+import ctypes
 import math
 import re
 from collections.abc import Iterator
@@ -11,17 +12,29 @@ from typing import Any, Literal
 import numpy as np
 import pandas as pd
 import pyarrow as pa
+import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from app.ml.errors import SpecError
+
+
+def _load_libc() -> ctypes.CDLL | None:
+    try:
+        libc = ctypes.CDLL("libc.so.6")
+    except OSError:
+        return None
+    return libc if hasattr(libc, "malloc_trim") else None
+
 
 ColumnType = Literal["integer", "float", "boolean", "string", "datetime", "category"]
 TableFormat = Literal["csv", "parquet"]
 
 QUANTILES = {"p5": 0.05, "p25": 0.25, "p50": 0.5, "p75": 0.75, "p95": 0.95}
 TOP_VALUES = 10
-DEFAULT_CHUNK_ROWS = 200_000
+DEFAULT_CHUNK_ROWS = 100_000
 
+# glibc's malloc_trim, where there is one (Linux); elsewhere freed memory is left to the allocator.
+_LIBC = _load_libc()
 _PARSER_LINE = re.compile(r"\bline (\d+)")
 # The C parser reports an unterminated quote by 0-based row, counting the header as row 0.
 _PARSER_ROW = re.compile(r"\bstarting at row (\d+)")
@@ -87,16 +100,79 @@ def profile_of(df: pd.DataFrame) -> dict[str, Any]:
     }
 
 
+def release_memory() -> None:
+    """Hand freed memory back to the OS: Arrow's pool and glibc's malloc both keep it for reuse,
+    so a long-lived server would otherwise carry the high-water mark of its largest upload."""
+    pa.default_memory_pool().release_unused()
+    if _LIBC is not None:
+        _LIBC.malloc_trim(0)
+
+
 def profile_parquet(path: Path) -> dict[str, Any]:
     """The same result as profile_of(pandas.read_parquet(path)), read one column at a time: memory
-    is bounded by the largest single column, not the file."""
+    is bounded by the largest single column, not the file. Numeric columns are summarised from
+    one NumPy array (no pandas copies), since a profile of a large upload must stay small."""
     parquet = _open_parquet(path)
     names = parquet.schema_arrow.names
     profiles: dict[str, Any] = {}
     for name in names:
-        series = parquet.read(columns=[name], use_pandas_metadata=True).to_pandas()[name]
-        profiles[str(name)] = profile_column(series)
+        column = parquet.read(columns=[name], use_pandas_metadata=True).column(0)
+        if pa.types.is_integer(column.type) or pa.types.is_floating(column.type):
+            profiles[str(name)] = _numeric_column_profile(column)
+        elif pa.types.is_string(column.type) or pa.types.is_large_string(column.type):
+            profiles[str(name)] = _text_column_profile(column)
+        else:
+            series = pa.table({name: column}).to_pandas()[name]
+            profiles[str(name)] = profile_column(series)
+        del column
+        release_memory()
     return {"rows": parquet.metadata.num_rows, "columns": len(names), "column_profiles": profiles}
+
+
+def _numeric_column_profile(column: pa.ChunkedArray) -> dict[str, Any]:
+    """Arrow kernels work chunk by chunk on the column as read: no pandas or NumPy copies."""
+    rows = len(column)
+    is_float = pa.types.is_floating(column.type)
+    nans = int(pc.sum(pc.is_nan(column)).as_py() or 0) if rows and is_float else 0
+    nulls = column.null_count + nans
+    kind: ColumnType = "integer" if pa.types.is_integer(column.type) and column.null_count == 0 else "float"
+    profile: dict[str, Any] = {"type": kind, "nulls": nulls, "null_fraction": nulls / rows if rows else 0.0}
+    if nulls == rows:
+        profile.update({"min": None, "max": None, "mean": None, "std": None, "quantiles": dict.fromkeys(QUANTILES)})
+        return profile
+    # Each step copies the column, so only the ones this column needs.
+    present = pc.if_else(pc.is_nan(column), None, column) if nans else column
+    present = pc.drop_null(present) if nulls else present
+    extremes = pc.min_max(column if kind == "integer" else present)
+    quantiles = pc.quantile(present, q=list(QUANTILES.values()), interpolation="linear").to_pylist()
+    profile.update(
+        {
+            "min": _plain(extremes["min"].as_py()),
+            "max": _plain(extremes["max"].as_py()),
+            "mean": _finite(pc.mean(present).as_py()),
+            "std": _finite(pc.stddev(present, ddof=1).as_py()),
+            "quantiles": {key: _finite(q) for key, q in zip(QUANTILES, quantiles, strict=True)},
+        }
+    )
+    return profile
+
+
+def _text_column_profile(column: pa.ChunkedArray) -> dict[str, Any]:
+    """Counted and ranked by Arrow on the column as read, never as millions of Python strings."""
+    rows = len(column)
+    nulls = column.null_count
+    counts = pc.value_counts(pc.drop_null(column))
+    table = pa.table({"value": counts.field("values"), "count": counts.field("counts")})
+    # Ties ordered by value so the same data always gives the same list.
+    order = pc.sort_indices(table, sort_keys=[("count", "descending"), ("value", "ascending")])
+    top = table.take(order[:TOP_VALUES]).to_pylist()
+    return {
+        "type": "string",
+        "nulls": nulls,
+        "null_fraction": nulls / rows if rows else 0.0,
+        "distinct": len(table),
+        "top_values": [{"value": item["value"], "count": int(item["count"])} for item in top],
+    }
 
 
 def profile_column(series: pd.Series) -> dict[str, Any]:
@@ -150,6 +226,7 @@ def csv_to_parquet_chunks(source: Path, dest: Path, chunk_rows: int = DEFAULT_CH
         raise
     if writer is not None:
         writer.close()
+    release_memory()
     return ParquetConversion(rows=rows, chunks=chunks, columns=[str(name) for name in probe.columns])
 
 
@@ -199,7 +276,8 @@ def _read_parquet(path: Path) -> pd.DataFrame:
 
 def _open_parquet(path: Path) -> pq.ParquetFile:
     try:
-        return pq.ParquetFile(path)
+        # Read a column's pages as they are needed, not the whole column chunk up front.
+        return pq.ParquetFile(path, pre_buffer=False, buffer_size=1024 * 1024)
     except (pa.ArrowException, OSError) as exc:
         raise SpecError(f"not a readable Parquet file: {exc}", field="file") from exc
 
@@ -270,7 +348,7 @@ def _first_misfit(series: pd.Series, arrow_type: pa.DataType) -> int | None:
 def _numeric_stats(values: pd.Series) -> dict[str, Any]:
     if len(values) == 0:
         return {"min": None, "max": None, "mean": None, "std": None, "quantiles": dict.fromkeys(QUANTILES)}
-    floats = values.astype("float64")
+    floats = values.astype("float64", copy=False)
     # An infinite value makes some results inf - inf; those come out as None, no warning needed.
     with np.errstate(invalid="ignore"):
         quantiles = floats.quantile(list(QUANTILES.values()))

@@ -101,7 +101,7 @@ class VersionList(BaseModel):
 
 
 class AliasSet(StrictBody):
-    version: Annotated[int, JsonInt, Field(ge=1, le=2**31 - 1)]
+    version: Annotated[int, Field(ge=1, le=2**31 - 1), JsonInt]
 
 
 class AliasRead(BaseModel):

@@ -15,8 +15,8 @@ ParamValue = Annotated[str, StringConstraints(max_length=6000)]
 TagValue = Annotated[str, StringConstraints(max_length=8000)]
 Description = Annotated[str, StringConstraints(max_length=10000)]
 RunId = Annotated[str, StringConstraints(pattern=r"^[0-9a-f]{32}$")]
-Millis = Annotated[int, JsonInt, Field(ge=0, le=2**53)]
-Step = Annotated[int, JsonInt, Field(ge=-(2**53), le=2**53)]
+Millis = Annotated[int, Field(ge=0, le=2**53), JsonInt]
+Step = Annotated[int, Field(ge=-(2**53), le=2**53), JsonInt]
 # pydantic describes the keys with patternProperties only, which leaves any other key (with any
 # value) open in the OpenAPI schema; additionalProperties=false makes it say what is validated.
 Tags = Annotated[dict[Key, TagValue], Field(max_length=100, json_schema_extra={"additionalProperties": False})]
@@ -152,7 +152,7 @@ class RunSearch(StrictBody):
     order_by: Annotated[list[Annotated[str, StringConstraints(max_length=300)]], Field(max_length=10)] = Field(
         default_factory=list
     )
-    max_results: Annotated[int, JsonInt, Field(ge=1, le=1000)] = 100
+    max_results: Annotated[int, Field(ge=1, le=1000), JsonInt] = 100
     page_token: Annotated[str, StringConstraints(max_length=512)] | None = None
     lifecycle_stage: Literal["active", "deleted", "all"] = "active"
 

@@ -1,6 +1,7 @@
 """Reading tables, schema and profile, and the chunked CSV → Parquet conversion."""
 
 import json
+import math
 from pathlib import Path
 
 import numpy as np
@@ -160,6 +161,16 @@ def test_chunked_conversion_round_trips_like_pandas(tmp_path: Path) -> None:
     pd.testing.assert_frame_equal(pd.read_parquet(dest), pd.read_csv(source))
 
 
+def same_up_to_rounding(left: object, right: object) -> bool:
+    if isinstance(left, dict) and isinstance(right, dict):
+        return left.keys() == right.keys() and all(same_up_to_rounding(left[k], right[k]) for k in left)
+    if isinstance(left, list) and isinstance(right, list):
+        return len(left) == len(right) and all(same_up_to_rounding(a, b) for a, b in zip(left, right, strict=True))
+    if isinstance(left, float) and isinstance(right, float):
+        return math.isclose(left, right, rel_tol=1e-12, abs_tol=1e-12)
+    return left == right
+
+
 def test_streamed_profile_equals_in_memory_profile(tmp_path: Path) -> None:
     source = tmp_path / "big.csv"
     big_frame(600).to_csv(source, index=False)
@@ -168,7 +179,8 @@ def test_streamed_profile_equals_in_memory_profile(tmp_path: Path) -> None:
 
     streamed = profile_parquet(dest)
 
-    assert streamed == profile_of(pd.read_parquet(dest))
+    # Arrow's kernels and pandas may round the last bit of a quantile differently.
+    assert same_up_to_rounding(streamed, profile_of(pd.read_parquet(dest)))
     assert schema_from_profile(streamed) == schema_of(pd.read_csv(source))
 
 
