@@ -109,15 +109,23 @@ def _upsert(session: Session, table: Any) -> Any:
 METRIC = cast(Table, Metric.__table__)
 
 
-_INSERT_METRIC = "INSERT INTO metric (run_id, key, value, step, timestamp) VALUES ({0}, {0}, {0}, {0}, {0})"
+_INSERT_METRIC = "INSERT INTO metric (run_id, key, value, step, timestamp) VALUES (?, ?, ?, ?, ?)"
+# Postgres takes the whole batch as five arrays in one statement: one round trip, one plan.
+_INSERT_METRIC_ARRAYS = (
+    "INSERT INTO metric (run_id, key, value, step, timestamp) "
+    "SELECT * FROM unnest(%s::varchar[], %s::varchar[], %s::float8[], %s::bigint[], %s::bigint[])"
+)
 
 
 def insert_metrics(session: Session, rows: list[tuple[str, str, float, int, int]]) -> None:
-    """(run_id, key, value, step, timestamp) rows, handed to the driver's executemany as they are:
-    building 1,000 parameter dicts through the SQL compiler took longer than the insert."""
+    """(run_id, key, value, step, timestamp) rows, handed to the driver as they are: building
+    1,000 parameter dicts through the SQL compiler took longer than the insert itself."""
     connection = session.connection()
-    placeholder = "?" if connection.dialect.paramstyle == "qmark" else "%s"
-    connection.exec_driver_sql(_INSERT_METRIC.format(placeholder), rows)
+    if connection.dialect.name == "postgresql":
+        columns = [list(column) for column in zip(*rows, strict=True)]
+        connection.exec_driver_sql(_INSERT_METRIC_ARRAYS, tuple(columns))
+    else:
+        connection.exec_driver_sql(_INSERT_METRIC, rows)
 
 
 def upsert_latest_metrics(session: Session, rows: list[dict[str, Any]]) -> None:

@@ -116,9 +116,6 @@ def upgrade() -> None:
         sa.ForeignKeyConstraint(["run_id"], ["run.id"], name=op.f("fk_latest_metric_run_id_run"), ondelete="CASCADE"),
         sa.PrimaryKeyConstraint("run_id", "key", name=op.f("pk_latest_metric")),
     )
-    with op.batch_alter_table("latest_metric", schema=None) as batch_op:
-        batch_op.create_index("ix_latest_metric_key_value", ["key", "value"], unique=False)
-
     op.create_table(
         "metric",
         sa.Column("id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), nullable=False),
@@ -160,9 +157,6 @@ def downgrade() -> None:
         batch_op.drop_index("ix_metric_run_id_key_step")
 
     op.drop_table("metric")
-    with op.batch_alter_table("latest_metric", schema=None) as batch_op:
-        batch_op.drop_index("ix_latest_metric_key_value")
-
     op.drop_table("latest_metric")
     with op.batch_alter_table("run", schema=None) as batch_op:
         batch_op.drop_index(batch_op.f("ix_run_parent_run_id"))

@@ -74,8 +74,9 @@ class Metric(Base):
 class LatestMetric(Base):
     """The point with the highest (step, timestamp) per run and key: what search and order_by see."""
 
+    # Looked up by its primary key (run_id, key) only: a (key, value) index tempted Postgres into
+    # scanning every run's values per run when its statistics lagged behind a bulk load.
     __tablename__ = "latest_metric"
-    __table_args__ = (Index("ix_latest_metric_key_value", "key", "value"),)
 
     run_id: Mapped[str] = mapped_column(ForeignKey("run.id", ondelete="CASCADE"), primary_key=True)
     key: Mapped[str] = mapped_column(String(250), primary_key=True)
