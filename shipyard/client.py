@@ -3,18 +3,30 @@
 Any `httpx.Client` can be injected (Starlette's TestClient runs the server in-process in tests)."""
 
 import os
-import tempfile
-from collections.abc import Iterable, Iterator, Mapping, Sequence
-from importlib import metadata
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from types import TracebackType
-from typing import IO, Any, Self
-from urllib.parse import quote
+from typing import Any, Self
 
 import httpx
 
 from shipyard import config
-from shipyard.errors import ExperimentConflict, ShipyardError, TransportError, error_for
+from shipyard._base import (
+    API_PREFIX,
+    DEFAULT_TIMEOUT,
+    MAX_PAGE_SIZE,
+    SDK_VERSION,
+    STREAM_CHUNK_BYTES,
+    ClientBase,
+    join_path,
+    relpath,
+    segment,
+    text,
+)
+from shipyard._datasets import DatasetsMixin
+from shipyard._jobs import JobsMixin
+from shipyard._registry import RegistryMixin
+from shipyard.errors import ExperimentConflict
 from shipyard.schemas import (
     ArtifactFile,
     Experiment,
@@ -29,46 +41,24 @@ from shipyard.schemas import (
     User,
 )
 
-API_PREFIX = "/api/v1"
-DEFAULT_TIMEOUT = httpx.Timeout(30.0, connect=10.0)
-# The server's limits: a page of a listing, and what one log-batch request may carry.
-MAX_PAGE_SIZE = 1000
+__all__ = [
+    "API_PREFIX",
+    "MAX_BATCH_METRICS",
+    "MAX_BATCH_PARAMS",
+    "MAX_BATCH_TAGS",
+    "MAX_PAGE_SIZE",
+    "SDK_VERSION",
+    "STREAM_CHUNK_BYTES",
+    "Client",
+]
+
+# What one log-batch request may carry (the server's limits).
 MAX_BATCH_METRICS = 1000
 MAX_BATCH_PARAMS = 100
 MAX_BATCH_TAGS = 100
-STREAM_CHUNK_BYTES = 1024 * 1024
-
-try:
-    SDK_VERSION = metadata.version("shipyard-mlops")
-except metadata.PackageNotFoundError:
-    SDK_VERSION = "0+unknown"
 
 
-def _segment(value: str) -> str:
-    """One URL path segment: nothing the caller passes may add or climb path levels."""
-    return quote(str(value), safe="")
-
-
-def _relpath(value: str) -> str:
-    """A relative path (artifact path, metric key) kept as several segments."""
-    return quote(value.strip("/"), safe="/")
-
-
-def _text(value: object) -> str:
-    return value if isinstance(value, str) else str(value)
-
-
-def _join(directory: str | None, name: str) -> str:
-    directory = (directory or "").strip("/")
-    return f"{directory}/{name}" if directory else name
-
-
-def _chunks(handle: IO[bytes]) -> Iterator[bytes]:
-    while chunk := handle.read(STREAM_CHUNK_BYTES):
-        yield chunk
-
-
-class Client:
+class Client(RegistryMixin, DatasetsMixin, JobsMixin, ClientBase):
     """A client of one Shipyard server.
 
     Args:
@@ -97,12 +87,14 @@ class Client:
         self.url = config.resolve_url(url) if url or not injected_base else injected_base
         self._token = config.resolve_token(token)
         # The connection pool's own timeout applies unless the caller set one for this client.
-        self._timeout: httpx.Timeout | None = None
+        self._timeout = None
         if timeout is not None and http_client is not None:
             self._timeout = timeout if isinstance(timeout, httpx.Timeout) else httpx.Timeout(timeout)
         self._owns_http = http_client is None
-        self._http = http_client if http_client is not None else httpx.Client(
-            timeout=DEFAULT_TIMEOUT if timeout is None else timeout
+        self._http = (
+            http_client
+            if http_client is not None
+            else httpx.Client(timeout=DEFAULT_TIMEOUT if timeout is None else timeout)
         )
 
     def __repr__(self) -> str:
@@ -120,71 +112,6 @@ class Client:
         """Close the connection pool, unless the `httpx.Client` was injected (its owner closes it)."""
         if self._owns_http:
             self._http.close()
-
-    # -- plumbing ---------------------------------------------------------------------------
-
-    def _headers(self, extra: Mapping[str, str] | None = None) -> dict[str, str]:
-        headers = {"Accept": "application/json", "User-Agent": f"shipyard-sdk/{SDK_VERSION}"}
-        if self._token:
-            headers["Authorization"] = f"Bearer {self._token}"
-        headers.update(extra or {})
-        return headers
-
-    def _endpoint(self, path: str, prefix: str = API_PREFIX) -> str:
-        return f"{self.url}{prefix}{path}"
-
-    def _request(
-        self,
-        method: str,
-        path: str,
-        *,
-        json: Any = None,
-        params: Mapping[str, Any] | None = None,
-        content: Iterable[bytes] | bytes | None = None,
-        headers: Mapping[str, str] | None = None,
-        prefix: str = API_PREFIX,
-    ) -> httpx.Response:
-        query = {k: v for k, v in (params or {}).items() if v is not None}
-        try:
-            response = self._http.request(
-                method,
-                self._endpoint(path, prefix),
-                json=json,
-                params=query or None,
-                content=content,
-                headers=self._headers(headers),
-                timeout=self._timeout or httpx.USE_CLIENT_DEFAULT,
-            )
-        except httpx.TransportError as exc:
-            raise TransportError(f"cannot reach the Shipyard server at {self.url}: {exc}") from exc
-        if response.is_error:
-            raise self._error(response)
-        return response
-
-    @staticmethod
-    def _error(response: httpx.Response) -> ShipyardError:
-        try:
-            body = response.json()
-        except ValueError:
-            body = None
-        if not isinstance(body, dict):
-            body = {"detail": response.text.strip()[:500] or response.reason_phrase}
-        return error_for(response.status_code, body, response.headers.get("x-request-id"))
-
-    def _paginate(
-        self, path: str, items_key: str, params: Mapping[str, Any], max_results: int | None, page_token: str | None
-    ) -> tuple[list[dict[str, Any]], str | None]:
-        if max_results is not None and max_results < 1:
-            raise ValueError("max_results must be at least 1")
-        items: list[dict[str, Any]] = []
-        token = page_token
-        while True:
-            wanted = MAX_PAGE_SIZE if max_results is None else min(max_results - len(items), MAX_PAGE_SIZE)
-            data = self._request("GET", path, params={**params, "max_results": wanted, "page_token": token}).json()
-            items.extend(data[items_key])
-            token = data.get("next_page_token")
-            if not token or (max_results is not None and len(items) >= max_results):
-                return items, token
 
     # -- operations -------------------------------------------------------------------------
 
@@ -219,7 +146,7 @@ class Client:
             ExperimentConflict: an experiment (active or archived) already has this name.
             Forbidden: the token's role is below editor.
         """
-        body = {"name": name, "description": description, "tags": {k: _text(v) for k, v in (tags or {}).items()}}
+        body = {"name": name, "description": description, "tags": {k: text(v) for k, v in (tags or {}).items()}}
         return Experiment.from_json(self._request("POST", "/experiments", json=body).json())
 
     def get_experiment(self, experiment_id: int) -> Experiment:
@@ -310,7 +237,7 @@ class Client:
         """
         body: dict[str, Any] = {"name": name, "description": description, "lifecycle_stage": lifecycle_stage}
         if tags is not None:
-            body["tags"] = {k: _text(v) for k, v in tags.items()}
+            body["tags"] = {k: text(v) for k, v in tags.items()}
         body = {k: v for k, v in body.items() if v is not None}
         return Experiment.from_json(self._request("PATCH", f"/experiments/{int(experiment_id)}", json=body).json())
 
@@ -354,7 +281,7 @@ class Client:
             RunNotFound: the parent run does not exist.
             InvalidState: the experiment is archived.
         """
-        body: dict[str, Any] = {"tags": {k: _text(v) for k, v in (tags or {}).items()}}
+        body: dict[str, Any] = {"tags": {k: text(v) for k, v in (tags or {}).items()}}
         optional = {
             "name": name,
             "parent_run_id": parent_run_id,
@@ -371,7 +298,7 @@ class Client:
         Raises:
             RunNotFound: no run has this id.
         """
-        return Run.from_json(self._request("GET", f"/runs/{_segment(run_id)}").json())
+        return Run.from_json(self._request("GET", f"/runs/{segment(run_id)}").json())
 
     def update_run(
         self, run_id: str, *, status: RunStatus | None = None, end_time: int | None = None, name: str | None = None
@@ -386,7 +313,7 @@ class Client:
             InvalidInput: the change is not allowed.
         """
         body = {k: v for k, v in {"status": status, "end_time": end_time, "name": name}.items() if v is not None}
-        return Run.from_json(self._request("PATCH", f"/runs/{_segment(run_id)}", json=body).json())
+        return Run.from_json(self._request("PATCH", f"/runs/{segment(run_id)}", json=body).json())
 
     def log_batch(
         self,
@@ -412,8 +339,8 @@ class Client:
             LimitExceeded, ValidationError: a key or value the server refuses.
         """
         metric_items = [metric.to_json() for metric in metrics]
-        param_items = [{"key": k, "value": _text(v)} for k, v in (params or {}).items()]
-        tag_items = [{"key": k, "value": _text(v)} for k, v in (tags or {}).items()]
+        param_items = [{"key": k, "value": text(v)} for k, v in (params or {}).items()]
+        tag_items = [{"key": k, "value": text(v)} for k, v in (tags or {}).items()]
         requests = max(
             -(-len(metric_items) // MAX_BATCH_METRICS),
             -(-len(param_items) // MAX_BATCH_PARAMS),
@@ -425,7 +352,7 @@ class Client:
                 "params": param_items[i * MAX_BATCH_PARAMS : (i + 1) * MAX_BATCH_PARAMS],
                 "tags": tag_items[i * MAX_BATCH_TAGS : (i + 1) * MAX_BATCH_TAGS],
             }
-            self._request("POST", f"/runs/{_segment(run_id)}/log-batch", json=body)
+            self._request("POST", f"/runs/{segment(run_id)}/log-batch", json=body)
 
     def get_metric_history(self, run_id: str, key: str, max_points: int | None = None) -> list[MetricPoint]:
         """Every point logged for a metric, ordered by step then timestamp.
@@ -443,7 +370,7 @@ class Client:
             MetricNotFound: the run has no such metric.
         """
         data = self._request(
-            "GET", f"/runs/{_segment(run_id)}/metrics/{_relpath(key)}", params={"max_points": max_points}
+            "GET", f"/runs/{segment(run_id)}/metrics/{relpath(key)}", params={"max_points": max_points}
         ).json()
         return [MetricPoint.from_json(point) for point in data["points"]]
 
@@ -513,16 +440,10 @@ class Client:
         source = Path(local_path)
         if not source.is_file():
             raise FileNotFoundError(f"not a file: {source}")
-        destination = _join(artifact_path, source.name)
-        # An explicit length keeps httpx from chunked encoding, so the server can refuse early.
-        headers = {"Content-Type": "application/octet-stream", "Content-Length": str(source.stat().st_size)}
-        with source.open("rb") as handle:
-            response = self._request(
-                "PUT",
-                f"/runs/{_segment(run_id)}/artifacts/{_relpath(destination)}",
-                content=_chunks(handle),
-                headers=headers,
-            )
+        destination = join_path(artifact_path, source.name)
+        response = self._upload(
+            "PUT", f"/runs/{segment(run_id)}/artifacts/{relpath(destination)}", source, "application/octet-stream"
+        )
         return StoredArtifact.from_json(response.json())
 
     def log_artifacts(
@@ -549,7 +470,7 @@ class Client:
         for folder, dirs, files in os.walk(root):
             dirs.sort()
             relative = Path(folder).relative_to(root).as_posix()
-            target = _join(artifact_path, relative) if relative != "." else artifact_path
+            target = join_path(artifact_path, relative) if relative != "." else artifact_path
             for name in sorted(files):
                 stored.append(self.log_artifact(run_id, Path(folder) / name, target))
         return stored
@@ -568,7 +489,7 @@ class Client:
             RunNotFound: no run has this id.
             InvalidPath: the path is refused.
         """
-        data = self._request("GET", f"/runs/{_segment(run_id)}/artifacts", params={"path": path}).json()
+        data = self._request("GET", f"/runs/{segment(run_id)}/artifacts", params={"path": path}).json()
         return [ArtifactFile.from_json(item) for item in data["files"]]
 
     def download_artifact(self, run_id: str, path: str, dest: str | os.PathLike[str] = ".") -> Path:
@@ -589,27 +510,7 @@ class Client:
         target = Path(dest)
         if target.is_dir():
             target = target / path.rstrip("/").rsplit("/", 1)[-1]
-        target.parent.mkdir(parents=True, exist_ok=True)
-        url = self._endpoint(f"/runs/{_segment(run_id)}/artifacts/{_relpath(path)}")
-        try:
-            with self._http.stream(
-                "GET", url, headers=self._headers({"Accept": "*/*"}), timeout=self._timeout or httpx.USE_CLIENT_DEFAULT
-            ) as response:
-                if response.is_error:
-                    response.read()
-                    raise self._error(response)
-                fd, partial = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".part", dir=target.parent)
-                try:
-                    with os.fdopen(fd, "wb") as handle:
-                        for chunk in response.iter_bytes(STREAM_CHUNK_BYTES):
-                            handle.write(chunk)
-                    os.replace(partial, target)
-                except BaseException:
-                    Path(partial).unlink(missing_ok=True)
-                    raise
-        except httpx.TransportError as exc:
-            raise TransportError(f"cannot reach the Shipyard server at {self.url}: {exc}") from exc
-        return target
+        return self._download(f"/runs/{segment(run_id)}/artifacts/{relpath(path)}", target)
 
     # -- users and tokens -------------------------------------------------------------------
 

@@ -135,6 +135,81 @@ class ParamConflict(Conflict):
     default_code = "param_conflict"
 
 
+class ModelNotFound(NotFound):
+    default_code = "model_not_found"
+
+
+class ModelVersionNotFound(NotFound):
+    default_code = "model_version_not_found"
+
+
+class AliasNotFound(NotFound):
+    default_code = "alias_not_found"
+
+
+class DatasetNotFound(NotFound):
+    default_code = "dataset_not_found"
+
+
+class JobNotFound(NotFound):
+    default_code = "job_not_found"
+
+
+class ModelConflict(Conflict):
+    default_code = "model_conflict"
+
+
+class AliasConflict(Conflict):
+    default_code = "alias_conflict"
+
+
+class DatasetConflict(Conflict):
+    default_code = "dataset_conflict"
+
+
+class UntrustedModel(InvalidInput):
+    """The model file holds types outside the allow-list (``untrusted_types`` in `problem`)."""
+
+    default_code = "untrusted_model"
+
+
+class PickleRefused(InvalidInput):
+    """A pickle/joblib model file, refused because loading one can run code."""
+
+    default_code = "pickle_refused"
+
+
+class InvalidSpec(InvalidInput):
+    """A job spec the server refused when it was submitted; the detail says what is wrong."""
+
+    default_code = "invalid_spec"
+
+
+class ModelRegistrationFailed(ShipyardError):
+    """The registry made the version but marked it FAILED; the detail holds its status message."""
+
+    default_code = "model_registration_failed"
+
+
+class ModelNotReady(ShipyardError):
+    """The model version is not READY (PENDING or FAILED), so it has no files to load."""
+
+    default_code = "model_not_ready"
+
+
+class ModelLoadError(ShipyardError):
+    """A downloaded model does not match its registry entry, holds untrusted types, or is a
+    pickle that the caller did not allow."""
+
+    default_code = "model_load_error"
+
+
+class WaitTimeout(ShipyardError):
+    """Waiting for a job ended before the job did (the job itself goes on)."""
+
+    default_code = "wait_timeout"
+
+
 class PayloadTooLarge(ShipyardError):
     default_status, default_code = 413, "payload_too_large"
 
@@ -173,6 +248,17 @@ _BY_CODE: dict[str, type[ShipyardError]] = {
         ExperimentConflict,
         UserConflict,
         ParamConflict,
+        ModelNotFound,
+        ModelVersionNotFound,
+        AliasNotFound,
+        DatasetNotFound,
+        JobNotFound,
+        ModelConflict,
+        AliasConflict,
+        DatasetConflict,
+        UntrustedModel,
+        PickleRefused,
+        InvalidSpec,
         PayloadTooLarge,
         UnsupportedMediaType,
         ServerError,

@@ -1,13 +1,19 @@
 """The client side of the model format: save an estimator as a model folder (skops file +
-`model.json` manifest with signature and input example), and load one back safely."""
+`model.json` manifest with signature and input example), unpack a downloaded version safely,
+and load one back with trusted types only."""
 
 import hashlib
 import json
 import platform
 import re
+import stat
+import zipfile
+from collections.abc import Mapping, Sequence
 from importlib import metadata
 from pathlib import Path
 from typing import Any
+
+from shipyard.errors import ModelLoadError
 
 MANIFEST_FILE = "model.json"
 MODEL_FILE = "model.skops"
@@ -20,9 +26,25 @@ _MODEL_URI = re.compile(
     r"^(?:models:/)?(?P<name>[A-Za-z0-9][A-Za-z0-9_.-]{0,127})(?:(?:@|/)(?P<ref>[A-Za-z0-9_-]{1,64}))?$"
 )
 
+PICKLE_FLAVOR = "sklearn-pickle"
+PICKLE_SUFFIXES = (".pkl", ".pickle", ".joblib", ".sav")
+_DRIVE = re.compile(r"^[A-Za-z]:")
+_COPY_CHUNK_BYTES = 1024 * 1024
 
-class ModelLoadError(Exception):
-    """The downloaded model does not match its registry entry, or holds untrusted types."""
+__all__ = [
+    "MANIFEST_FILE",
+    "MODEL_FILE",
+    "PICKLE_FLAVOR",
+    "ModelLoadError",
+    "extract_model_archive",
+    "infer_signature",
+    "load_model_folder",
+    "load_pickle_folder",
+    "parse_model_uri",
+    "save_model",
+    "sha256_file",
+    "verify_files",
+]
 
 
 def parse_model_uri(uri: str) -> tuple[str, str]:
@@ -102,14 +124,78 @@ def save_model(estimator: Any, folder: Path, input_example: Any) -> dict[str, An
     return manifest
 
 
-def load_model_folder(folder: Path, expected_files: list[dict[str, Any]]) -> Any:
+def _member_name(name: str) -> str:
+    """A zip member's name, refused unless it is a plain relative path inside the folder."""
+    parts = name.rstrip("/").split("/")
+    if (
+        not name
+        or name.startswith("/")
+        or "\\" in name
+        or "\x00" in name
+        or _DRIVE.match(name)
+        or any(part in ("", ".", "..") for part in parts)
+    ):
+        raise ModelLoadError(f"the archive holds an unsafe path: {name!r}")
+    return "/".join(parts)
+
+
+def extract_model_archive(archive: Path, folder: Path, expected_files: Sequence[Mapping[str, Any]]) -> list[Path]:
+    """Unpack a version's zip into `folder`, writing only the files the registry lists.
+
+    Every member name is checked (no absolute paths, drive letters, ``..``, backslashes or
+    links), each member must be a listed file of the listed size, and every listed file must be
+    there; the SHA-256 check is `verify_files`.
+    """
+    expected = {str(item["path"]): int(item["size"]) for item in expected_files}
+    written: list[Path] = []
+    try:
+        opened = zipfile.ZipFile(archive)
+    except zipfile.BadZipFile as exc:
+        raise ModelLoadError("the download is not a zip archive") from exc
+    with opened:
+        members = opened.infolist()
+        for member in members:
+            name = _member_name(member.filename)
+            if stat.S_ISLNK(member.external_attr >> 16):
+                raise ModelLoadError(f"the archive holds a link: {name!r}")
+            if member.is_dir():
+                continue
+            if name not in expected:
+                raise ModelLoadError(f"the archive holds {name!r}, which the registry does not list")
+            if member.file_size != expected[name]:
+                raise ModelLoadError(f"{name} is {member.file_size} bytes; the registry lists {expected[name]}")
+            target = folder.joinpath(*name.split("/"))
+            if target in written:
+                raise ModelLoadError(f"the archive holds {name!r} twice")
+            target.parent.mkdir(parents=True, exist_ok=True)
+            size = 0
+            # The header's size is the sender's word; the bytes actually inflated are what count.
+            with opened.open(member) as source, target.open("wb") as out:
+                while chunk := source.read(_COPY_CHUNK_BYTES):
+                    size += len(chunk)
+                    if size > expected[name]:
+                        raise ModelLoadError(f"{name} inflates beyond the {expected[name]} bytes listed")
+                    out.write(chunk)
+            written.append(target)
+    missing = sorted(set(expected) - {path.relative_to(folder).as_posix() for path in written})
+    if missing:
+        raise ModelLoadError(f"the archive lacks {', '.join(missing)}")
+    return written
+
+
+def verify_files(folder: Path, expected_files: Sequence[Mapping[str, Any]]) -> None:
+    """Check every listed file against the SHA-256 the registry recorded for it."""
+    for item in expected_files:
+        path = folder.joinpath(*str(item["path"]).split("/"))
+        if not path.is_file() or sha256_file(path) != item["sha256"]:
+            raise ModelLoadError(f"{item['path']} does not match the SHA-256 recorded by the registry")
+
+
+def load_model_folder(folder: Path, expected_files: Sequence[Mapping[str, Any]]) -> Any:
     """Check every file against the SHA-256 the registry lists, then load with trusted types only."""
     import skops.io as sio
 
-    for item in expected_files:
-        path = folder.joinpath(*item["path"].split("/"))
-        if not path.is_file() or sha256_file(path) != item["sha256"]:
-            raise ModelLoadError(f"{item['path']} does not match the SHA-256 recorded by the registry")
+    verify_files(folder, expected_files)
     manifest = json.loads((folder / MANIFEST_FILE).read_text())
     model_path = folder / manifest.get("model_file", MODEL_FILE)
     found = sio.get_untrusted_types(file=model_path)
@@ -117,3 +203,17 @@ def load_model_folder(folder: Path, expected_files: list[dict[str, Any]]) -> Any
     if refused:
         raise ModelLoadError(f"{model_path.name} holds types outside the allow-list: {', '.join(refused)}")
     return sio.load(model_path, trusted=found)
+
+
+def load_pickle_folder(folder: Path, expected_files: Sequence[Mapping[str, Any]]) -> Any:
+    """UNSAFE: unpickle the version's pickle/joblib file, which can run any code it holds.
+
+    Only for an ``sklearn-pickle`` version an admin registered, from a source you trust."""
+    import joblib
+
+    verify_files(folder, expected_files)
+    paths = [str(item["path"]) for item in expected_files]
+    pickles = [path for path in paths if path.lower().endswith(PICKLE_SUFFIXES)] or paths
+    if len(pickles) != 1:
+        raise ModelLoadError(f"expected one pickle file in the version, found {', '.join(pickles) or 'none'}")
+    return joblib.load(folder.joinpath(*pickles[0].split("/")))

@@ -1,4 +1,5 @@
-"""Typed records the SDK sends and returns: experiments, runs, metrics, artifacts, users, tokens."""
+"""Typed records the SDK sends and returns: experiments, runs, metrics, artifacts, users, tokens,
+registered models and their versions, datasets, and jobs."""
 
 from collections.abc import Mapping
 from dataclasses import asdict, dataclass, field
@@ -226,3 +227,284 @@ class Identity:
     def from_json(cls, data: Mapping[str, Any]) -> Self:
         user_id = data.get("id")
         return cls(id=None if user_id is None else int(user_id), username=str(data["username"]), role=str(data["role"]))
+
+
+# -- registry -------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class RegisteredModel:
+    """A registered model; `aliases` maps each alias to the version number it points at."""
+
+    id: int
+    name: str
+    description: str
+    model_card: str
+    tags: dict[str, str]
+    lifecycle_stage: str
+    latest_version: int
+    aliases: dict[str, int]
+    created_at: datetime | None
+    updated_at: datetime | None
+
+    @classmethod
+    def from_json(cls, data: Mapping[str, Any]) -> Self:
+        return cls(
+            id=int(data["id"]),
+            name=str(data["name"]),
+            description=str(data.get("description") or ""),
+            model_card=str(data.get("model_card") or ""),
+            tags=_str_dict(data.get("tags")),
+            lifecycle_stage=str(data.get("lifecycle_stage", "active")),
+            latest_version=int(data.get("latest_version") or 0),
+            aliases={str(k): int(v) for k, v in (data.get("aliases") or {}).items()},
+            created_at=_time(data.get("created_at")),
+            updated_at=_time(data.get("updated_at")),
+        )
+
+
+@dataclass(frozen=True)
+class VersionFile:
+    """One file of a model version, with the SHA-256 a download is checked against."""
+
+    path: str
+    size: int
+    sha256: str
+
+    @classmethod
+    def from_json(cls, data: Mapping[str, Any]) -> Self:
+        return cls(path=str(data["path"]), size=int(data["size"]), sha256=str(data["sha256"]))
+
+
+@dataclass(frozen=True)
+class ModelVersion:
+    """A version of a registered model. Only a READY version has files; a FAILED one says why
+    in `status_message`."""
+
+    model: str
+    version: int
+    status: str
+    status_message: str
+    source_run_id: str | None
+    source_path: str | None
+    files: list[VersionFile]
+    flavor: str | None
+    signature: dict[str, Any] | None
+    metrics: dict[str, float]
+    description: str
+    tags: dict[str, str]
+    aliases: list[str]
+    created_by: str
+    created_at: datetime | None
+    updated_at: datetime | None
+
+    @property
+    def uri(self) -> str:
+        """``models:/NAME/N``, the reference `shipyard.load_model` takes."""
+        return f"models:/{self.model}/{self.version}"
+
+    @classmethod
+    def from_json(cls, data: Mapping[str, Any]) -> Self:
+        return cls(
+            model=str(data["model"]),
+            version=int(data["version"]),
+            status=str(data["status"]),
+            status_message=str(data.get("status_message") or ""),
+            source_run_id=data.get("source_run_id"),
+            source_path=data.get("source_path"),
+            files=[VersionFile.from_json(item) for item in data.get("files") or []],
+            flavor=data.get("flavor"),
+            signature=data.get("signature"),
+            metrics={str(k): float(v) for k, v in (data.get("metrics") or {}).items()},
+            description=str(data.get("description") or ""),
+            tags=_str_dict(data.get("tags")),
+            aliases=[str(alias) for alias in data.get("aliases") or []],
+            created_by=str(data.get("created_by") or ""),
+            created_at=_time(data.get("created_at")),
+            updated_at=_time(data.get("updated_at")),
+        )
+
+
+@dataclass(frozen=True)
+class AliasChange:
+    """An alias as set: the version it points at now, and the one before (None if new)."""
+
+    model: str
+    alias: str
+    version: int
+    previous_version: int | None
+
+    @classmethod
+    def from_json(cls, data: Mapping[str, Any]) -> Self:
+        previous = data.get("previous_version")
+        return cls(
+            model=str(data["model"]),
+            alias=str(data["alias"]),
+            version=int(data["version"]),
+            previous_version=None if previous is None else int(previous),
+        )
+
+
+@dataclass(frozen=True)
+class DatasetLink:
+    """A dataset version a run read, as recorded for lineage; `context` says how (``training`` …)."""
+
+    dataset: str
+    version: int
+    digest: str | None
+    context: str
+
+    @property
+    def reference(self) -> str:
+        return f"{self.dataset}@{self.version}"
+
+    @classmethod
+    def from_json(cls, data: Mapping[str, Any]) -> Self:
+        # The lineage calls the dataset `name`, the run-link answer calls it `dataset`.
+        return cls(
+            dataset=str(data.get("dataset") or data.get("name")),
+            version=int(data["version"]),
+            digest=data.get("digest"),
+            context=str(data.get("context") or ""),
+        )
+
+
+@dataclass(frozen=True)
+class Lineage:
+    """Where a model version came from: its run, the run's experiment, the dataset versions the
+    run read, and the evaluation jobs run on the version since."""
+
+    model: str
+    version: int
+    source_run: Run | None
+    experiment: dict[str, Any] | None
+    datasets: list[DatasetLink]
+    evaluations: list[dict[str, Any]]
+
+    @classmethod
+    def from_json(cls, data: Mapping[str, Any]) -> Self:
+        run = data.get("source_run")
+        return cls(
+            model=str(data["model"]),
+            version=int(data["version"]),
+            source_run=Run.from_json(run) if run else None,
+            experiment=data.get("experiment"),
+            datasets=[DatasetLink.from_json(item) for item in data.get("datasets") or []],
+            evaluations=list(data.get("evaluations") or []),
+        )
+
+
+# -- datasets -------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Dataset:
+    id: int
+    name: str
+    description: str
+    latest_version: int
+    created_at: datetime | None
+    updated_at: datetime | None
+
+    @classmethod
+    def from_json(cls, data: Mapping[str, Any]) -> Self:
+        return cls(
+            id=int(data["id"]),
+            name=str(data["name"]),
+            description=str(data.get("description") or ""),
+            latest_version=int(data.get("latest_version") or 0),
+            created_at=_time(data.get("created_at")),
+            updated_at=_time(data.get("updated_at")),
+        )
+
+
+@dataclass(frozen=True)
+class DatasetVersion:
+    """A dataset version: content-addressed (`sha256` of the uploaded bytes), with its schema
+    (`columns`) and profile. `created` is True when this upload made it, False when the same
+    bytes were uploaded before, None when it was read."""
+
+    dataset: str
+    version: int
+    reference: str
+    sha256: str
+    source_format: str
+    size_bytes: int
+    rows: int
+    columns: list[dict[str, str]]
+    profile: dict[str, Any]
+    created_by: str
+    created_at: datetime | None
+    created: bool | None = None
+
+    @classmethod
+    def from_json(cls, data: Mapping[str, Any], created: bool | None = None) -> Self:
+        return cls(
+            dataset=str(data["dataset"]),
+            version=int(data["version"]),
+            reference=str(data.get("reference") or f"{data['dataset']}@{data['version']}"),
+            sha256=str(data["sha256"]),
+            source_format=str(data.get("source_format") or ""),
+            size_bytes=int(data.get("size_bytes") or 0),
+            rows=int(data.get("rows") or 0),
+            columns=[_str_dict(column) for column in data.get("columns") or []],
+            profile=dict(data.get("profile") or {}),
+            created_by=str(data.get("created_by") or ""),
+            created_at=_time(data.get("created_at")),
+            created=created,
+        )
+
+
+# -- jobs -----------------------------------------------------------------------------------
+
+JobStatus = Literal["queued", "running", "succeeded", "failed", "cancelled"]
+FINISHED_JOB_STATUSES: frozenset[str] = frozenset({"succeeded", "failed", "cancelled"})
+
+
+@dataclass(frozen=True)
+class Job:
+    """A train or evaluate job: `progress` runs 0..1 with a `message`; once finished, `result`
+    (succeeded) or `error` (failed) says how it went, and `log_tail` holds its last log lines."""
+
+    id: str
+    type: str
+    spec: dict[str, Any]
+    status: str
+    progress: float
+    message: str
+    attempts: int
+    max_attempts: int
+    cancel_requested: bool
+    result: dict[str, Any] | None
+    error: str | None
+    log_tail: str
+    created_by: str
+    created_at: datetime | None
+    started_at: datetime | None
+    finished_at: datetime | None
+
+    @property
+    def finished(self) -> bool:
+        """Succeeded, failed or cancelled: the job will not change any more."""
+        return self.status in FINISHED_JOB_STATUSES
+
+    @classmethod
+    def from_json(cls, data: Mapping[str, Any]) -> Self:
+        return cls(
+            id=str(data["id"]),
+            type=str(data["type"]),
+            spec=dict(data.get("spec") or {}),
+            status=str(data["status"]),
+            progress=float(data.get("progress") or 0.0),
+            message=str(data.get("message") or ""),
+            attempts=int(data.get("attempts") or 0),
+            max_attempts=int(data.get("max_attempts") or 0),
+            cancel_requested=bool(data.get("cancel_requested")),
+            result=data.get("result"),
+            error=data.get("error"),
+            log_tail=str(data.get("log_tail") or ""),
+            created_by=str(data.get("created_by") or ""),
+            created_at=_time(data.get("created_at")),
+            started_at=_time(data.get("started_at")),
+            finished_at=_time(data.get("finished_at")),
+        )

@@ -1,4 +1,5 @@
-"""The notebook API: `start_run`, the `ActiveRun` it returns, and `log_*` functions on the active run.
+"""The notebook API: `start_run`, the `ActiveRun` it returns, `log_*` functions on the active run,
+and `load_model` / `log_dataset` / `load_dataset` with the default client.
 
 Metrics are buffered and sent in batches; params and tags are sent at once so conflicts surface."""
 
@@ -12,7 +13,7 @@ import threading
 import time
 from collections.abc import Callable, Mapping, Sequence
 from types import TracebackType
-from typing import TYPE_CHECKING, Literal, Self, overload
+from typing import TYPE_CHECKING, Any, Literal, Self, overload
 
 import httpx
 
@@ -22,9 +23,12 @@ from shipyard.errors import ExperimentNotFound, InvalidState, NoActiveRun, Serve
 from shipyard.frames import runs_to_frame
 from shipyard.schemas import (
     TERMINAL_STATUSES,
+    DatasetLink,
+    DatasetVersion,
     Experiment,
     Metric,
     MetricPoint,
+    ModelVersion,
     Page,
     Run,
     RunStatus,
@@ -264,6 +268,62 @@ class ActiveRun:
         self._check_open()
         return self._client.log_artifacts(self.id, local_dir, artifact_path)
 
+    # -- models and datasets ----------------------------------------------------------------
+
+    def log_model(
+        self,
+        model: Any,
+        artifact_path: str = "model",
+        *,
+        input_example: Any,
+        register_as: str | None = None,
+        alias: str | None = None,
+    ) -> ModelVersion | None:
+        """Save a scikit-learn estimator (skops) into the run's artifacts, and maybe register it.
+
+        ``run.log_model(pipe, "model", input_example=X[:5], register_as="churn", alias="candidate")``
+        infers the signature from the example, uploads ``model.skops`` and ``model.json``,
+        registers them as the next version of ``churn`` (created if missing) and points the
+        alias at it. Buffered metrics are sent first, so the version records them.
+
+        Args:
+            model: a fitted estimator or pipeline.
+            artifact_path: the folder of the run's artifacts for the model files.
+            input_example: a few input rows (a DataFrame keeps the column names).
+            register_as: the registered model to add a version to.
+            alias: an alias to point at the new version (``production`` needs an admin).
+
+        Returns:
+            The READY `ModelVersion` when `register_as` is given, else None.
+
+        Raises:
+            ModelRegistrationFailed: the registry marked the version FAILED (the detail says why).
+            UntrustedModel, PickleRefused: the server refused the files.
+            Forbidden: the alias is protected and the token is not an admin's.
+        """
+        self._check_open()
+        self.flush()
+        return self._client.log_model(
+            self.id, model, artifact_path, input_example=input_example, register_as=register_as, alias=alias
+        )
+
+    def use_dataset(self, ref: str, context: str = "training") -> DatasetLink:
+        """Record that this run reads a dataset version (``"churn-data@2"``), for lineage: the
+        models it registers then show the version they came from.
+
+        Args:
+            ref: ``NAME@3``, ``NAME@latest`` (recorded by number) or ``NAME``.
+            context: ``training`` (default), ``evaluation``, ``holdout`` …
+
+        Returns:
+            The `DatasetLink` recorded.
+
+        Raises:
+            DatasetNotFound: no such dataset or version.
+        """
+        self._check_open()
+        return self._client.link_dataset(self.id, ref, context)
+
     # -- end --------------------------------------------------------------------------------
 
     def end(self, status: RunStatus = "FINISHED") -> Run:
@@ -464,6 +524,40 @@ def log_artifact(local_path: str | os.PathLike[str], artifact_path: str | None =
 def log_artifacts(local_dir: str | os.PathLike[str], artifact_path: str | None = None) -> list[StoredArtifact]:
     """`ActiveRun.log_artifacts` on the active run."""
     return _require_active().log_artifacts(local_dir, artifact_path)
+
+
+def log_model(
+    model: Any,
+    artifact_path: str = "model",
+    *,
+    input_example: Any,
+    register_as: str | None = None,
+    alias: str | None = None,
+) -> ModelVersion | None:
+    """`ActiveRun.log_model` on the active run."""
+    return _require_active().log_model(
+        model, artifact_path, input_example=input_example, register_as=register_as, alias=alias
+    )
+
+
+def load_model(uri: str, dest: str | os.PathLike[str] | None = None, *, allow_pickle: bool = False) -> Any:
+    """Download a registered model, check its files' SHA-256, and load it (`Client.load_model`).
+
+    ``shipyard.load_model("models:/churn@production")`` or ``("models:/churn/3")`` returns the
+    estimator, loaded with trusted types only. `allow_pickle` (UNSAFE) also loads a pickle version.
+    """
+    return get_client().load_model(uri, dest, allow_pickle=allow_pickle)
+
+
+def log_dataset(data: "pd.DataFrame | str | os.PathLike[str]", name: str) -> DatasetVersion:
+    """Upload a DataFrame or a CSV/Parquet file as the next version of dataset `name`
+    (`Client.log_dataset`); the same bytes again give back the existing version."""
+    return get_client().log_dataset(data, name)
+
+
+def load_dataset(ref: str) -> "pd.DataFrame":
+    """A dataset version (``"churn-data@2"``, ``"churn-data@latest"``) as a DataFrame (`Client.load_dataset`)."""
+    return get_client().load_dataset(ref)
 
 
 def flush() -> None:

@@ -53,10 +53,17 @@ def check_job_spec(session: Session, job_type: str, spec: dict[str, Any]) -> dic
             return train_spec.model_dump(mode="json")
         evaluate_spec = EvaluateSpec.model_validate(spec)
         parse_gates(evaluate_spec.gates)
-        _ready_version(session, evaluate_spec.model)
+        _, version = _ready_version(session, evaluate_spec.model)
         if evaluate_spec.baseline:
             _ready_version(session, evaluate_spec.baseline)
-        datasets.resolve(session, evaluate_spec.dataset)
+        _, data_version = datasets.resolve(session, evaluate_spec.dataset)
+        target = evaluate_spec.target or (version.manifest or {}).get("target")
+        if not target:
+            raise InvalidSpec(
+                f"{evaluate_spec.model} does not say which column it predicts; give `target`", field="target"
+            )
+        if target not in {column["name"] for column in data_version.schema}:
+            raise InvalidSpec(f"target column {target!r} is not in {evaluate_spec.dataset}", field="target")
         return evaluate_spec.model_dump(mode="json")
     except (SpecError, ValueError) as exc:
         raise _spec_error(exc) from exc

@@ -14,6 +14,7 @@ from rich.markup import escape
 from shipyard.client import Client
 
 # Exit codes: 1 is kept for "a gate failed" (evaluate, deploy checks); 2 is every other error.
+EXIT_GATE_FAILED = 1
 EXIT_ERROR = 2
 JsonFlag = Annotated[bool, typer.Option("--json", help="Print JSON for scripts instead of a table.")]
 
@@ -42,6 +43,11 @@ def _console(stderr: bool = False) -> Console:
 def out() -> Console:
     """A rich console on stdout."""
     return _console()
+
+
+def err() -> Console:
+    """A rich console on stderr: progress bars and notes that must not mix with stdout's results."""
+    return _console(stderr=True)
 
 
 def print_error(message: str) -> None:

@@ -6,7 +6,7 @@ from typing import Annotated, Any
 
 import typer
 
-from shipyard.cli import experiments, runs, tokens, users
+from shipyard.cli import datasets, experiments, jobs, models, runs, tokens, training, users
 from shipyard.cli.common import EXIT_ERROR, CliState, print_error
 from shipyard.errors import ShipyardError
 
@@ -17,7 +17,7 @@ SERVER_PANEL = "Server side"
 
 app = typer.Typer(
     name="shipyard",
-    help="Shipyard: track experiments and manage the platform from the command line.",
+    help="Shipyard: track experiments, version data and models, train and evaluate from the command line.",
     no_args_is_help=True,
     add_completion=False,
 )
@@ -25,6 +25,11 @@ app.add_typer(users.app, name="users")
 app.add_typer(tokens.app, name="tokens")
 app.add_typer(experiments.app, name="experiments")
 app.add_typer(runs.app, name="runs")
+app.add_typer(datasets.app, name="datasets")
+app.add_typer(models.app, name="models")
+app.add_typer(jobs.app, name="jobs")
+app.command("train")(training.train)
+app.command("evaluate")(training.evaluate)
 
 
 @app.callback()

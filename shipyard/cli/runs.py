@@ -28,9 +28,7 @@ def list_runs(
     experiment: Annotated[
         list[str] | None, typer.Option("--experiment", "-e", help="An experiment name (repeatable); default all.")
     ] = None,
-    filter_: Annotated[
-        str, typer.Option("--filter", help="e.g. \"metrics.f1 > 0.8 and params.model = 'rf'\".")
-    ] = "",
+    filter_: Annotated[str, typer.Option("--filter", help="e.g. \"metrics.f1 > 0.8 and params.model = 'rf'\".")] = "",
     order_by: Annotated[
         list[str] | None, typer.Option("--order-by", help="e.g. 'metrics.f1 DESC' (repeatable).")
     ] = None,

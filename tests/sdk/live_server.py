@@ -26,6 +26,8 @@ ADMIN_PASSWORD = "admin-password-for-sdk-tests"
 class LiveServer(NamedTuple):
     url: str
     token: str
+    data_dir: Path
+    """The server's data dir: its artifacts are under ``artifacts/`` (the embedded local store)."""
 
 
 def free_port() -> int:
@@ -41,6 +43,9 @@ def server_env(data_dir: Path) -> dict[str, str]:
         SHIPYARD_ADMIN_PASSWORD=ADMIN_PASSWORD,
         SHIPYARD_LOG_JSON="false",
         SHIPYARD_LOG_LEVEL="WARNING",
+        # Lets an admin upload a pickle, so the SDK's allow_pickle path can be tested; a model
+        # registered from a run is refused as a pickle whatever this says.
+        SHIPYARD_ALLOW_PICKLE="true",
         NO_PROXY="127.0.0.1,localhost",
         no_proxy="127.0.0.1,localhost",
     )
@@ -61,7 +66,7 @@ def running_server(data_dir: Path) -> Iterator[LiveServer]:
         process = subprocess.Popen(command, cwd=REPO_ROOT, env=server_env(data_dir), stdout=log, stderr=log)
     try:
         _wait_until_healthy(process, url, log_path)
-        yield LiveServer(url, _admin_token(url, data_dir))
+        yield LiveServer(url, _admin_token(url, data_dir), data_dir)
     finally:
         process.terminate()
         try:

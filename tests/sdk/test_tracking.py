@@ -248,9 +248,7 @@ def test_search_runs_with_filter_and_order_by(
     assert all(run.params["model"] == "rf" for run in runs)
     assert runs.next_page_token is None
 
-    frame = shipyard.search_runs(
-        experiment=[experiment_name], order_by=["metrics.f1 ASC"], output_format="pandas"
-    )
+    frame = shipyard.search_runs(experiment=[experiment_name], order_by=["metrics.f1 ASC"], output_format="pandas")
     assert isinstance(frame, pd.DataFrame)
     assert list(frame["metrics.f1"]) == [0.71, 0.85, 0.88, 0.92]
     for column in ["run_id", "experiment_id", "status", "start_time", "end_time", "name"]:
