@@ -1,4 +1,4 @@
-"""`shipyard server`, `db upgrade` and `worker`: the one client module that imports `app` and
+"""`shipyard server`, `db upgrade`, `worker` and `beat`: the one client module that imports `app` and
 `workers`; `shipyard.cli.main` loads it only when one of these commands runs."""
 
 import os
@@ -51,3 +51,12 @@ def upgrade_database() -> None:
 def run_worker(ctx: typer.Context) -> None:
     """Run a Celery worker (needs SHIPYARD_BROKER_URL); extra arguments go to Celery."""
     celery_app.main(list(ctx.args))
+
+
+@app.command(
+    "beat",
+    context_settings={"allow_extra_args": True, "ignore_unknown_options": True},
+)
+def run_beat(ctx: typer.Context) -> None:
+    """Run Celery beat, which schedules the job reconciler (needs SHIPYARD_BROKER_URL)."""
+    celery_app.beat(list(ctx.args))

@@ -70,6 +70,12 @@ def worker(ctx: typer.Context) -> None:
     _launch(ctx)
 
 
+@app.command("beat", context_settings=PASS_THROUGH, add_help_option=False, rich_help_panel=SERVER_PANEL)
+def beat(ctx: typer.Context) -> None:
+    """Run Celery beat: the job reconciler's schedule (needs SHIPYARD_BROKER_URL)."""
+    _launch(ctx)
+
+
 def main(argv: list[str] | None = None) -> None:
     """Run the CLI; an API error prints its detail in red on stderr and exits with code 2."""
     try:
