@@ -104,6 +104,7 @@ class Server:
     process: subprocess.Popen[bytes]
     log_path: Path
     headers: dict[str, str] = field(default_factory=dict)
+    database_url: str | None = None  # its throwaway Postgres database, if any
 
     def log_tail(self, lines: int = 40) -> str:
         try:
@@ -185,6 +186,12 @@ def read_token(credentials: Path, timeout: float = 30.0) -> str:
     return token
 
 
+def repo_env() -> dict[str, str]:
+    """Import ``shipyard`` from this checkout whatever the venv's install says: an editable
+    install made before a package gained its ``__init__`` maps it as a bare namespace."""
+    return {"PYTHONPATH": str(REPO_ROOT)}
+
+
 def shipyard_python() -> str:
     """The interpreter that has Shipyard installed: the repo venv's, else ours."""
     venv_python = REPO_ROOT / ".venv" / "bin" / "python"
@@ -202,7 +209,7 @@ def start_shipyard(workdir: Path, database_url: str | None) -> Server:
     port = free_port()
     data_dir = workdir / "shipyard-data"
     data_dir.mkdir(parents=True, exist_ok=True)
-    extra = {"SHIPYARD_LOG_LEVEL": "WARNING"}
+    extra = {"SHIPYARD_LOG_LEVEL": "WARNING", **repo_env()}
     if database_url:
         extra["SHIPYARD_DATABASE_URL"] = database_url
     server = start_server(
@@ -259,14 +266,20 @@ def _probe(python: Path, snippet: str) -> bool:
     return result.returncode == 0
 
 
-def run_json_script(python: str, script: Path, args: Sequence[str], timeout: float) -> object:
+def run_json_script(
+    python: str,
+    script: Path,
+    args: Sequence[str],
+    timeout: float,
+    env: dict[str, str] | None = None,
+) -> object:
     """Run a helper script that prints one JSON document as its last stdout line."""
     result = subprocess.run(
         [python, str(script), *args],
         capture_output=True,
         text=True,
         timeout=timeout,
-        env=child_env(),
+        env=child_env(env),
         cwd=REPO_ROOT,
         check=False,
     )
@@ -299,6 +312,19 @@ def throwaway_database(prefix: str = "bench") -> Iterator[str]:
                 conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
         except Exception as exc:  # noqa: BLE001 - report and go on cleaning the rest
             log(f"could not drop database {name}: {exc}")
+
+
+def analyze_database(url: str) -> None:
+    """Refresh the planner's statistics, as autovacuum would after a burst of inserts."""
+    with psycopg.connect(url, autocommit=True, connect_timeout=10) as conn:
+        conn.execute("ANALYZE")
+
+
+def postgres_autovacuum() -> str:
+    """The local server's ``autovacuum`` setting ("on"/"off")."""
+    with psycopg.connect(PG_ADMIN_URL, autocommit=True, connect_timeout=10) as conn:
+        row = conn.execute("SHOW autovacuum").fetchone()
+    return str(row[0]) if row else "?"
 
 
 @contextlib.contextmanager

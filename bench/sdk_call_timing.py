@@ -23,18 +23,25 @@ def time_shipyard(url: str, token: str, calls: int, warmup: int) -> dict[str, ob
     rng = random.Random(7)
     call_ms: list[float] = []
     call_flush_ms: list[float] = []
-    with shipyard.start_run(experiment="bench-sdk") as run:
-        for i in range(warmup + calls):
-            t0 = time.perf_counter()
-            run.log_metric("loss", rng.random(), step=i)
-            t1 = time.perf_counter()
-            run.flush()
-            t2 = time.perf_counter()
-            if i >= warmup:
-                call_ms.append((t1 - t0) * 1000)
-                call_flush_ms.append((t2 - t0) * 1000)
+    end_error = None
+    try:
+        with shipyard.start_run(experiment="bench-sdk") as run:
+            for i in range(warmup + calls):
+                t0 = time.perf_counter()
+                run.log_metric("loss", rng.random(), step=i)
+                t1 = time.perf_counter()
+                run.flush()
+                t2 = time.perf_counter()
+                if i >= warmup:
+                    call_ms.append((t1 - t0) * 1000)
+                    call_flush_ms.append((t2 - t0) * 1000)
+    except Exception as exc:
+        # Ending the run is outside the timed loop: keep complete timings, report the error.
+        if len(call_ms) < calls:
+            raise
+        end_error = f"{type(exc).__name__}: {exc}"
     return {"sdk": f"shipyard {getattr(shipyard, '__version__', '?')}", "call_ms": call_ms,
-            "call_flush_ms": call_flush_ms}
+            "call_flush_ms": call_flush_ms, "end_error": end_error}
 
 
 def time_mlflow(url: str, calls: int, warmup: int) -> dict[str, object]:
