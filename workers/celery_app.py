@@ -28,7 +28,13 @@ def create_celery(settings: Settings) -> Celery:
         accept_content=["json"],
         broker_connection_retry_on_startup=True,
         worker_hijack_root_logger=False,
-        broker_transport_options={"visibility_timeout": settings.broker_visibility_timeout_seconds},
+        broker_transport_options={
+            "visibility_timeout": settings.broker_visibility_timeout_seconds,
+            # kombu sweeps for unacked messages past the timeout only every interval x throttle
+            # seconds (100 s by default): sweep at least twice per visibility timeout instead.
+            "unacked_restore_interval": max(1, min(10, settings.broker_visibility_timeout_seconds // 2)),
+            "unacked_restore_throttle": 1,
+        },
         beat_schedule={
             "reconcile-jobs": {"task": RECONCILE_TASK, "schedule": settings.job_reconcile_seconds},
         },

@@ -3,6 +3,7 @@
 transaction with the job's completion, so a retried or duplicated attempt leaves exactly one
 run, one model version and one evaluation."""
 
+import contextlib
 import io
 import json
 import tempfile
@@ -15,7 +16,7 @@ from sqlalchemy.orm import Session
 
 from app.datasets import service as datasets
 from app.errors import InvalidSpec, ModelVersionNotFound
-from app.jobs.context import JobContext
+from app.jobs.context import JobCancelled, JobContext, LeaseLost
 from app.jobs.runner import JobRuntime, succeed
 from app.ml.errors import SpecError
 from app.ml.evaluation import check_gates, deltas, evaluate, parse_gates
@@ -107,7 +108,24 @@ def run_train(runtime: JobRuntime, ctx: JobContext) -> None:
             ),
         )
         datasets.link_run(session, ctx.actor, run_id, f"{dataset.name}@{version.version}", "training")
-    ctx.progress(0.05, f"loading {dataset.name}@{version.version}")
+        if ctx.attempt > 1:  # an earlier attempt may have marked the run FAILED before it was retried
+            tracking.update_run(session, ctx.actor, run_id, RunUpdate(status=RunStatus.RUNNING))
+    try:
+        _train_and_record(runtime, ctx, spec, run_id, dataset.name, version)
+    except LeaseLost:
+        raise  # another worker owns the job, and the run with it
+    except BaseException as exc:
+        # The run says how its job ended; a later attempt moves it back to RUNNING and on.
+        status = RunStatus.KILLED if isinstance(exc, JobCancelled) else RunStatus.FAILED
+        with contextlib.suppress(Exception), runtime.sessions.begin() as session:
+            tracking.update_run(session, ctx.actor, run_id, RunUpdate(status=status))
+        raise
+
+
+def _train_and_record(
+    runtime: JobRuntime, ctx: JobContext, spec: TrainSpec, run_id: str, dataset_name: str, version: Any
+) -> None:
+    ctx.progress(0.05, f"loading {dataset_name}@{version.version}")
     frame = datasets.load_frame(runtime.store, version)
     resolved = check_spec(spec, [str(c) for c in frame.columns])
     result = train(resolved, frame, progress=lambda fraction, message: ctx.progress(0.1 + 0.8 * fraction, message))
