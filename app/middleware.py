@@ -7,6 +7,7 @@ import re
 import time
 import uuid
 from typing import Any
+from urllib.parse import parse_qsl
 
 from starlette.exceptions import HTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
@@ -33,6 +34,17 @@ def _is_upload(method: str, path: str, content_type: str) -> bool:
     if _is_json(content_type):
         return False
     return any(method == verb and pattern.match(path) for verb, pattern in _STREAM_UPLOADS)
+
+
+def _nul_query_parameter(scope: Scope) -> str | None:
+    """The name of a query parameter holding U+0000, which PostgreSQL can neither store nor compare.
+    Bodies are checked by their schemas, path parameters by their patterns or the artifact path rules."""
+    query = scope.get("query_string", b"").decode("latin-1")
+    if "%00" not in query:
+        return None
+    return next(
+        (name or "?" for name, value in parse_qsl(query, keep_blank_values=True) if "\x00" in name + value), None
+    )
 
 
 def _is_json(content_type: str) -> bool:
@@ -67,7 +79,16 @@ class EdgeMiddleware:
 
         try:
             refusal = self._refuse(scope, method, path, headers)
-            if refusal is not None:
+            nul_parameter = _nul_query_parameter(scope)
+            if nul_parameter is not None:
+                error = {
+                    "loc": ["query", nul_parameter],
+                    "msg": "holds a NUL character (U+0000)",
+                    "type": "nul_character",
+                }
+                detail = f"invalid query.{nul_parameter}: {error['msg']}"
+                await self._problem(send_with_id, 422, "validation_error", "Validation error", detail, errors=[error])
+            elif refusal is not None:
                 await self._problem(send_with_id, *refusal)
             else:
                 await self._serve(scope, receive, send_with_id, method, path, headers.get("content-type", ""))
@@ -134,8 +155,8 @@ class EdgeMiddleware:
         await self.app(scope, counting_receive, send)
 
     @staticmethod
-    async def _problem(send: Send, status: int, code: str, title: str, detail: str) -> None:
-        body = json.dumps(problem_body(status, code, title, detail)).encode()
+    async def _problem(send: Send, status: int, code: str, title: str, detail: str, **extra: Any) -> None:
+        body = json.dumps(problem_body(status, code, title, detail, **extra)).encode()
         headers: list[Any] = [
             (b"content-type", PROBLEM_CONTENT_TYPE.encode()),
             (b"content-length", str(len(body)).encode()),

@@ -27,6 +27,7 @@ def int_from_cursor(cursor: dict[str, Any] | None, key: str) -> int | None:
     if cursor is None:
         return None
     value = cursor.get(key)
-    if not isinstance(value, int) or isinstance(value, bool) or value < 0:
+    # Cursors hold ids (32-bit columns) and offsets: anything larger was not issued here.
+    if not isinstance(value, int) or isinstance(value, bool) or not 0 <= value <= 2**31 - 1:
         raise InvalidInput("page_token is not a token this server issued", field="page_token")
     return value

@@ -60,9 +60,7 @@ def http_client(base_url: str, headers: dict[str, str] | None = None) -> httpx.C
     bundle costs ~25 ms to load per client, which would swamp fresh-connection timings;
     ``trust_env=False`` so no proxy from the environment sees the traffic.
     """
-    return httpx.Client(
-        base_url=base_url, headers=headers or {}, timeout=120.0, verify=False, trust_env=False
-    )
+    return httpx.Client(base_url=base_url, headers=headers or {}, timeout=120.0, verify=False, trust_env=False)
 
 
 def check(response: httpx.Response, what: str) -> httpx.Response:
@@ -159,9 +157,7 @@ def start_server(
     with http_client(server.url) as client:
         while True:
             if process.poll() is not None:
-                raise BenchError(
-                    f"{name} exited with {process.returncode} on start:\n{server.log_tail()}"
-                )
+                raise BenchError(f"{name} exited with {process.returncode} on start:\n{server.log_tail()}")
             with contextlib.suppress(httpx.HTTPError):
                 if client.get(health_path, timeout=2.0).status_code == 200:
                     return server
@@ -260,9 +256,7 @@ def ensure_venv(name: str, requirements: Sequence[str], probe: str) -> Path:
 
 
 def _probe(python: Path, snippet: str) -> bool:
-    result = subprocess.run(
-        [str(python), "-c", snippet], capture_output=True, timeout=120, check=False
-    )
+    result = subprocess.run([str(python), "-c", snippet], capture_output=True, timeout=120, check=False)
     return result.returncode == 0
 
 

@@ -238,8 +238,7 @@ def _print_train(report: dict[str, Any], train_part: dict[str, Any]) -> None:
 def _print_upload(up: dict[str, Any]) -> None:
     print(f"\nDataset upload ({up['bytes'] / 1024 / 1024:,.0f} MB CSV, {up['rows']:,} rows):")
     print(
-        f"  throughput        {up['mb_per_s']:8.1f} MB/s   "
-        f"({up['seconds']:.1f} s, with Parquet conversion and profile)"
+        f"  throughput        {up['mb_per_s']:8.1f} MB/s   ({up['seconds']:.1f} s, with Parquet conversion and profile)"
     )
     print(
         f"  server peak RSS   {up['server_peak_rss_mb']:8.0f} MB   (sampled every 20 ms while uploading; idle "

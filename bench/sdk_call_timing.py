@@ -40,8 +40,12 @@ def time_shipyard(url: str, token: str, calls: int, warmup: int) -> dict[str, ob
         if len(call_ms) < calls:
             raise
         end_error = f"{type(exc).__name__}: {exc}"
-    return {"sdk": f"shipyard {getattr(shipyard, '__version__', '?')}", "call_ms": call_ms,
-            "call_flush_ms": call_flush_ms, "end_error": end_error}
+    return {
+        "sdk": f"shipyard {getattr(shipyard, '__version__', '?')}",
+        "call_ms": call_ms,
+        "call_flush_ms": call_flush_ms,
+        "end_error": end_error,
+    }
 
 
 def time_mlflow(url: str, calls: int, warmup: int) -> dict[str, object]:

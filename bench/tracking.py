@@ -151,9 +151,7 @@ class TrackingAPI(Protocol):
 
     def create_run(self, client: httpx.Client, experiment_id: str, name: str) -> str: ...
 
-    def batch_body(
-        self, run_id: str, metrics: Sequence[Point], params: Sequence[tuple[str, str]]
-    ) -> bytes: ...
+    def batch_body(self, run_id: str, metrics: Sequence[Point], params: Sequence[tuple[str, str]]) -> bytes: ...
 
     def log_batch(self, client: httpx.Client, run_id: str, body: bytes) -> None: ...
 
@@ -178,29 +176,22 @@ class ShipyardAPI:
         response = client.post(f"/api/v1/experiments/{experiment_id}/runs", json={"name": name})
         return str(check(response, "create run").json()["id"])
 
-    def batch_body(
-        self, run_id: str, metrics: Sequence[Point], params: Sequence[tuple[str, str]]
-    ) -> bytes:
+    def batch_body(self, run_id: str, metrics: Sequence[Point], params: Sequence[tuple[str, str]]) -> bytes:
         body = {
-            "metrics": [
-                {"key": k, "value": v, "step": s, "timestamp": t} for k, v, s, t in metrics
-            ],
+            "metrics": [{"key": k, "value": v, "step": s, "timestamp": t} for k, v, s, t in metrics],
             "params": [{"key": k, "value": v} for k, v in params],
         }
         return json.dumps(body).encode()
 
     def log_batch(self, client: httpx.Client, run_id: str, body: bytes) -> None:
-        response = client.post(
-            f"/api/v1/runs/{run_id}/log-batch", content=body, headers=JSON_HEADERS
-        )
+        response = client.post(f"/api/v1/runs/{run_id}/log-batch", content=body, headers=JSON_HEADERS)
         check(response, "log-batch")
 
     def history(self, client: httpx.Client, run_id: str, key: str) -> int:
         count = 0
         params: dict[str, str] = {}
         while True:
-            response = check(client.get(f"/api/v1/runs/{run_id}/metrics/{key}", params=params),
-                             "metric history")
+            response = check(client.get(f"/api/v1/runs/{run_id}/metrics/{key}", params=params), "metric history")
             page = response.json()
             count += len(page["points"])
             token = page.get("next_page_token")
@@ -233,26 +224,20 @@ class MlflowAPI:
         return str(check(response, "experiment").json()["experiment_id"])
 
     def create_run(self, client: httpx.Client, experiment_id: str, name: str) -> str:
-        body = {"experiment_id": experiment_id, "run_name": name,
-                "start_time": int(time.time() * 1000)}
+        body = {"experiment_id": experiment_id, "run_name": name, "start_time": int(time.time() * 1000)}
         response = check(client.post(f"{self.prefix}/runs/create", json=body), "create run")
         return str(response.json()["run"]["info"]["run_id"])
 
-    def batch_body(
-        self, run_id: str, metrics: Sequence[Point], params: Sequence[tuple[str, str]]
-    ) -> bytes:
+    def batch_body(self, run_id: str, metrics: Sequence[Point], params: Sequence[tuple[str, str]]) -> bytes:
         body = {
             "run_id": run_id,
-            "metrics": [
-                {"key": k, "value": v, "step": s, "timestamp": t} for k, v, s, t in metrics
-            ],
+            "metrics": [{"key": k, "value": v, "step": s, "timestamp": t} for k, v, s, t in metrics],
             "params": [{"key": k, "value": v} for k, v in params],
         }
         return json.dumps(body).encode()
 
     def log_batch(self, client: httpx.Client, run_id: str, body: bytes) -> None:
-        response = client.post(f"{self.prefix}/runs/log-batch", content=body,
-                               headers=JSON_HEADERS)
+        response = client.post(f"{self.prefix}/runs/log-batch", content=body, headers=JSON_HEADERS)
         check(response, "log-batch")
 
     def history(self, client: httpx.Client, run_id: str, key: str) -> int:
@@ -261,8 +246,7 @@ class MlflowAPI:
         count = 0
         params = {"run_id": run_id, "metric_key": key}
         while True:
-            response = check(client.get(f"{self.prefix}/metrics/get-history", params=params),
-                             "metric history")
+            response = check(client.get(f"{self.prefix}/metrics/get-history", params=params), "metric history")
             page = response.json()
             count += len(page.get("metrics", []))
             token = page.get("next_page_token")
@@ -288,9 +272,7 @@ class MlflowAPI:
 
 
 def mlflow_python() -> Path:
-    return ensure_venv(
-        "mlflow", MLFLOW_REQUIREMENTS, "import mlflow, psycopg2; assert int(mlflow.__version__[0]) >= 3"
-    )
+    return ensure_venv("mlflow", MLFLOW_REQUIREMENTS, "import mlflow, psycopg2; assert int(mlflow.__version__[0]) >= 3")
 
 
 def start_mlflow(workdir: Path, database_url: str | None) -> Server:
@@ -303,15 +285,27 @@ def start_mlflow(workdir: Path, database_url: str | None) -> Server:
     else:
         store = f"sqlite:///{workdir / 'mlflow.db'}"
     argv = [
-        str(python.parent / "mlflow"), "server",
-        "--host", LOOPBACK, "--port", str(port),
-        "--backend-store-uri", store,
-        "--default-artifact-root", (workdir / "artifacts").as_uri(),
-        "--workers", "1",
+        str(python.parent / "mlflow"),
+        "server",
+        "--host",
+        LOOPBACK,
+        "--port",
+        str(port),
+        "--backend-store-uri",
+        store,
+        "--default-artifact-root",
+        (workdir / "artifacts").as_uri(),
+        "--workers",
+        "1",
     ]
     return start_server(
-        "mlflow", argv, port=port, health_path="/health", log_path=workdir / "mlflow.log",
-        env=child_env(), cwd=workdir,
+        "mlflow",
+        argv,
+        port=port,
+        health_path="/health",
+        log_path=workdir / "mlflow.log",
+        env=child_env(),
+        cwd=workdir,
     )
 
 
@@ -363,9 +357,7 @@ def phase_runs(side: Side, cfg: Config, tag: str) -> None:
         for i in range(cfg.runs):
             model, acc = MODELS[i % len(MODELS)], rng.random()
             expected += model == "rf" and acc > 0.5
-            run_id, t_create = side.conn.timed(
-                side.api.create_run, side.runs_experiment, f"run-{i}"
-            )
+            run_id, t_create = side.conn.timed(side.api.create_run, side.runs_experiment, f"run-{i}")
             body = side.api.batch_body(run_id, [("acc", acc, 0, now_ms())], [("model", model)])
             _, t_log = side.conn.timed(side.api.log_batch, run_id, body)
             latencies.add(t_create + t_log)
@@ -391,8 +383,7 @@ def ingest_requests(cfg: Config) -> list[tuple[int, list[Point]]]:
         run = index % INGEST_RUNS
         base = next_step[run]
         points = [
-            (INGEST_KEYS[j % len(INGEST_KEYS)], rng.random(), base + j // len(INGEST_KEYS), ts)
-            for j in range(size)
+            (INGEST_KEYS[j % len(INGEST_KEYS)], rng.random(), base + j // len(INGEST_KEYS), ts) for j in range(size)
         ]
         next_step[run] = base + math.ceil(size / len(INGEST_KEYS))
         requests.append((run, points))
@@ -404,11 +395,9 @@ def ingest_requests(cfg: Config) -> list[tuple[int, list[Point]]]:
 def phase_ingest(side: Side, cfg: Config, tag: str, plan: list[tuple[int, list[Point]]]) -> None:
     with side.setup_client() as client:
         experiment = side.api.create_experiment(client, f"bench-ingest-{tag}")
-        run_ids = [side.api.create_run(client, experiment, f"ingest-{i}")
-                   for i in range(INGEST_RUNS)]
+        run_ids = [side.api.create_run(client, experiment, f"ingest-{i}") for i in range(INGEST_RUNS)]
     # Bodies are encoded before the clock starts: the comparison is of servers.
-    bodies = [(run_ids[run], side.api.batch_body(run_ids[run], points, []))
-              for run, points in plan]
+    bodies = [(run_ids[run], side.api.batch_body(run_ids[run], points, [])) for run, points in plan]
     latencies = Latencies()
     with side.conn.phase():
         for run_id, body in bodies:
@@ -485,8 +474,7 @@ def phase_sdk(side: Side, cfg: Config) -> None:
         token = side.conn.server.headers["Authorization"].removeprefix("Bearer ")
         probe = run_probe(python, "import shipyard; shipyard.set_tracking; shipyard.start_run")
         if not probe:
-            side.results["sdk"] = {"skipped": "the shipyard SDK (set_tracking, start_run) "
-                                              "is not importable yet"}
+            side.results["sdk"] = {"skipped": "the shipyard SDK (set_tracking, start_run) is not importable yet"}
             log("skipping the Shipyard SDK phase: SDK not available")
             return
         args = ["shipyard", "--url", side.conn.server.url, "--token", token]
@@ -496,8 +484,7 @@ def phase_sdk(side: Side, cfg: Config) -> None:
     args += ["--calls", str(cfg.sdk_calls)]
     env = repo_env() if side.api.name == "shipyard" else None
     try:
-        raw = run_json_script(python, SDK_SCRIPT, args,
-                              timeout=max(120.0, cfg.sdk_calls * 2.0), env=env)
+        raw = run_json_script(python, SDK_SCRIPT, args, timeout=max(120.0, cfg.sdk_calls * 2.0), env=env)
     except (BenchError, subprocess.TimeoutExpired) as exc:
         # One SDK failing should not cost the REST numbers of the whole cell.
         side.results["sdk"] = {"skipped": f"the timing script failed: {str(exc)[-300:]}"}
@@ -508,16 +495,16 @@ def phase_sdk(side: Side, cfg: Config) -> None:
     result: dict[str, Any] = {"sdk": raw["sdk"], "call": call.summary_ms()}
     if raw.get("end_error"):
         result["end_error"] = raw["end_error"]
-        log(f"{side.api.name} SDK: timings complete, but ending the run failed: "
-            f"{raw['end_error']}")
+        log(f"{side.api.name} SDK: timings complete, but ending the run failed: {raw['end_error']}")
     if raw.get("call_flush_ms"):
         result["call_flush"] = Latencies([s / 1000 for s in raw["call_flush_ms"]]).summary_ms()
     side.results["sdk"] = result
 
 
 def run_probe(python: str, snippet: str) -> bool:
-    done = subprocess.run([python, "-c", snippet], capture_output=True, timeout=60, check=False,
-                          env=child_env(repo_env()))
+    done = subprocess.run(
+        [python, "-c", snippet], capture_output=True, timeout=60, check=False, env=child_env(repo_env())
+    )
     return done.returncode == 0
 
 
@@ -531,9 +518,7 @@ class Cell:
     sides: dict[str, dict[str, Any]]
 
 
-def run_cell(
-    cfg: Config, backend: str, mode: str, peer: bool, with_sdk: bool, deadline: Deadline
-) -> Cell:
+def run_cell(cfg: Config, backend: str, mode: str, peer: bool, with_sdk: bool, deadline: Deadline) -> Cell:
     """Both servers up at once; each phase runs on one then the other, alternating who
     goes first, so drift on the machine hits both alike."""
     kinds = ["shipyard", "mlflow"] if peer else ["shipyard"]
@@ -542,8 +527,7 @@ def run_cell(
     plan = ingest_requests(cfg)
     with contextlib.ExitStack() as stack:
         sides = {
-            kind: Side(apis[kind], Connector(stack.enter_context(running_server(kind, backend)),
-                                             mode, deadline))
+            kind: Side(apis[kind], Connector(stack.enter_context(running_server(kind, backend)), mode, deadline))
             for kind in kinds
         }
         phases: list[tuple[str, Callable[[Side], None]]] = [
@@ -560,8 +544,7 @@ def run_cell(
                 log(f"[{backend}/{mode}] {label}: {kind}")
                 started = time.perf_counter()
                 phase(sides[kind])
-                log(f"[{backend}/{mode}] {label}: {kind} done in "
-                    f"{time.perf_counter() - started:.1f}s")
+                log(f"[{backend}/{mode}] {label}: {kind} done in {time.perf_counter() - started:.1f}s")
     return Cell(backend, mode, {kind: side.results for kind, side in sides.items()})
 
 
@@ -604,15 +587,19 @@ def rows_for(cell: Cell, cfg: Config) -> list[Row]:
 
     rows: list[Row] = []
 
-    def add(metric: str, unit: str, path: tuple[str, ...], target: float | None = None,
-            mlflow_path: tuple[str, ...] | None = None) -> None:
+    def add(
+        metric: str,
+        unit: str,
+        path: tuple[str, ...],
+        target: float | None = None,
+        mlflow_path: tuple[str, ...] | None = None,
+    ) -> None:
         rows.append(Row(metric, unit, get(sy, *path), get(ml, *(mlflow_path or path)), target))
 
     add(f"run create + log-batch(param, acc) ×{cfg.runs}: runs/s", "/s", ("runs", "runs_per_s"))
     add("  per run p50", "ms", ("runs", "p50_ms"))
     add("  per run p95", "ms", ("runs", "p95_ms"))
-    add(f"ingest {cfg.points:,} points, log-batch ≤1,000: points/s", "/s",
-        ("ingest", "points_per_s"), 10.0)
+    add(f"ingest {cfg.points:,} points, log-batch ≤1,000: points/s", "/s", ("ingest", "points_per_s"), 10.0)
     add("  per request p50", "ms", ("ingest", "p50_ms"))
     add("  per request p95", "ms", ("ingest", "p95_ms"))
     add(f"history of {cfg.history_points:,} points p50", "ms", ("history", "p50_ms"), 10.0)
@@ -624,13 +611,16 @@ def rows_for(cell: Cell, cfg: Config) -> list[Row]:
         # (a background thread sends); + flush() makes it one request too. Both are shown
         # against the same MLflow call: the first is what a training loop waits for, the
         # second is the honest round trip.
-        add("SDK log_metric, buffered (what the caller waits) p50", "ms",
-            ("sdk", "call", "p50_ms"), 10.0)
+        add("SDK log_metric, buffered (what the caller waits) p50", "ms", ("sdk", "call", "p50_ms"), 10.0)
         add("  SDK log_metric, buffered p95", "ms", ("sdk", "call", "p95_ms"))
-        add("SDK log_metric + flush (one round trip) p50", "ms", ("sdk", "call_flush", "p50_ms"),
-            10.0, ("sdk", "call", "p50_ms"))
-        add("  SDK log_metric + flush p95", "ms", ("sdk", "call_flush", "p95_ms"),
-            None, ("sdk", "call", "p95_ms"))
+        add(
+            "SDK log_metric + flush (one round trip) p50",
+            "ms",
+            ("sdk", "call_flush", "p50_ms"),
+            10.0,
+            ("sdk", "call", "p50_ms"),
+        )
+        add("  SDK log_metric + flush p95", "ms", ("sdk", "call_flush", "p95_ms"), None, ("sdk", "call", "p95_ms"))
     return rows
 
 
@@ -665,52 +655,69 @@ def render(cells: list[Cell], cfg: Config, peer: bool, console: Console) -> list
                 ]
             table.add_row(*cells_text)
             if row.target is not None and peer:
-                summary.append({"backend": cell.backend, "connections": cell.connections,
-                                "metric": row.metric.strip(), "ratio": row.ratio,
-                                "shipyard": row.shipyard, "mlflow": row.mlflow,
-                                "unit": row.unit,
-                                "target": row.target, "met": row.met})
+                summary.append(
+                    {
+                        "backend": cell.backend,
+                        "connections": cell.connections,
+                        "metric": row.metric.strip(),
+                        "ratio": row.ratio,
+                        "shipyard": row.shipyard,
+                        "mlflow": row.mlflow,
+                        "unit": row.unit,
+                        "target": row.target,
+                        "met": row.met,
+                    }
+                )
         console.print(table)
         notes = []
         for kind, side in cell.sides.items():
             if "search" in side:
                 s = side["search"]
-                notes.append(f"{kind}: search matched {s['matched']} of {s['over_runs']} runs "
-                             f"(first page {s['first_page']})")
+                notes.append(
+                    f"{kind}: search matched {s['matched']} of {s['over_runs']} runs (first page {s['first_page']})"
+                )
             if "sdk" in side and "skipped" in side["sdk"]:
                 notes.append(f"{kind}: SDK phase skipped — {side['sdk']['skipped']}")
             elif "sdk" in side:
                 notes.append(f"{kind}: SDK {side['sdk']['sdk']}")
                 if "end_error" in side["sdk"]:
-                    notes.append(f"{kind}: SDK run end failed after timing — "
-                                 f"{side['sdk']['end_error']}")
+                    notes.append(f"{kind}: SDK run end failed after timing — {side['sdk']['end_error']}")
         console.print("  " + "; ".join(notes), markup=False, soft_wrap=True)
         console.print()
     if peer:
-        console.print("ratio: >1 means Shipyard is better (its throughput ÷ MLflow's, or "
-                      "MLflow's latency ÷ Shipyard's). Both SDK rows compare with "
-                      "mlflow.log_metric, which sends one request per call; Shipyard's "
-                      "log_metric buffers, and + flush is one request.", markup=False)
+        console.print(
+            "ratio: >1 means Shipyard is better (its throughput ÷ MLflow's, or "
+            "MLflow's latency ÷ Shipyard's). Both SDK rows compare with "
+            "mlflow.log_metric, which sends one request per call; Shipyard's "
+            "log_metric buffers, and + flush is one request.",
+            markup=False,
+        )
         missed = [s for s in summary if s["met"] is False]
         met = sum(1 for s in summary if s["met"])
         console.print(f"targets met: {met} of {len(summary)}")
         for s in missed:
             ratio = "—" if s["ratio"] is None else f"{s['ratio']:.1f}×"
-            console.print(f"  MISSED [{s['backend']}/{s['connections']}] {s['metric']}: "
-                          f"{ratio} < {s['target']:g}× (shipyard {fmt(s['shipyard'], s['unit'])}"
-                          f", mlflow {fmt(s['mlflow'], s['unit'])})", markup=False, soft_wrap=True)
+            console.print(
+                f"  MISSED [{s['backend']}/{s['connections']}] {s['metric']}: "
+                f"{ratio} < {s['target']:g}× (shipyard {fmt(s['shipyard'], s['unit'])}"
+                f", mlflow {fmt(s['mlflow'], s['unit'])})",
+                markup=False,
+                soft_wrap=True,
+            )
     return summary
 
 
 def versions(peer: bool) -> dict[str, str]:
-    found = {"python": platform.python_version(), "platform": platform.platform(),
-             "httpx": httpx.__version__}
+    found = {"python": platform.python_version(), "platform": platform.platform(), "httpx": httpx.__version__}
     with contextlib.suppress(metadata.PackageNotFoundError):
         found["shipyard"] = metadata.version("shipyard-mlops")
     if peer:
         out = subprocess.run(
             [str(mlflow_python()), "-c", "import mlflow; print(mlflow.__version__)"],
-            capture_output=True, text=True, timeout=120, check=False,
+            capture_output=True,
+            text=True,
+            timeout=120,
+            check=False,
         )
         found["mlflow"] = out.stdout.strip()
     return found
@@ -723,8 +730,7 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--peer", choices=["mlflow"], help="also run mlflow server, side by side")
     parser.add_argument("--backend", choices=["sqlite", "postgres", "both"], default="sqlite")
-    parser.add_argument("--connections", choices=["persistent", "fresh", "both"],
-                        default="persistent")
+    parser.add_argument("--connections", choices=["persistent", "fresh", "both"], default="persistent")
     parser.add_argument("--runs", type=int, default=2000)
     parser.add_argument("--points", type=int, default=100_000)
     parser.add_argument("--history-points", type=int, default=10_000)
@@ -732,11 +738,15 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--searches", type=int, default=50)
     parser.add_argument("--sdk-calls", type=int, default=200)
     parser.add_argument("--seed", type=int, default=1234)
-    parser.add_argument("--max-minutes", type=float, default=90.0,
-                        help="stop (and clean up) if the whole bench runs longer")
-    parser.add_argument("--analyze", action="store_true",
-                        help="on Postgres, ANALYZE each server's database (untimed) before "
-                             "the searches, as autovacuum would; off: measure as the servers are")
+    parser.add_argument(
+        "--max-minutes", type=float, default=90.0, help="stop (and clean up) if the whole bench runs longer"
+    )
+    parser.add_argument(
+        "--analyze",
+        action="store_true",
+        help="on Postgres, ANALYZE each server's database (untimed) before "
+        "the searches, as autovacuum would; off: measure as the servers are",
+    )
     parser.add_argument("--json", type=Path, help="also write the results here")
     args = parser.parse_args(argv)
     for name in ("runs", "points", "history_points", "history_reads", "searches"):
@@ -747,8 +757,17 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = parse_args(argv)
-    cfg = Config(args.runs, args.points, args.history_points, args.history_reads,
-                 args.searches, args.sdk_calls, args.seed, args.max_minutes, args.analyze)
+    cfg = Config(
+        args.runs,
+        args.points,
+        args.history_points,
+        args.history_reads,
+        args.searches,
+        args.sdk_calls,
+        args.seed,
+        args.max_minutes,
+        args.analyze,
+    )
     peer = args.peer == "mlflow"
     backends = ["sqlite", "postgres"] if args.backend == "both" else [args.backend]
     modes = ["persistent", "fresh"] if args.connections == "both" else [args.connections]
@@ -775,14 +794,22 @@ def main(argv: Sequence[str] | None = None) -> int:
             return 1
         log("reporting the cells that finished")
     load_end = os.getloadavg()
-    console.print(f"{os.cpu_count()} CPUs; 1-min load average {load_start[0]:.2f} at start, "
-                  f"{load_end[0]:.2f} at end", markup=False)
+    console.print(
+        f"{os.cpu_count()} CPUs; 1-min load average {load_start[0]:.2f} at start, {load_end[0]:.2f} at end",
+        markup=False,
+    )
     if autovacuum == "off":
-        console.print("Postgres has autovacuum off: planner statistics of the new tables are "
-                      "never refreshed" + ("; --analyze refreshed them before the searches."
-                                           if cfg.analyze else
-                                           " (see --analyze); search plans may suffer."),
-                      markup=False, soft_wrap=True)
+        console.print(
+            "Postgres has autovacuum off: planner statistics of the new tables are "
+            "never refreshed"
+            + (
+                "; --analyze refreshed them before the searches."
+                if cfg.analyze
+                else " (see --analyze); search plans may suffer."
+            ),
+            markup=False,
+            soft_wrap=True,
+        )
     summary = render(cells, cfg, peer, console)
     if args.json:
         document = {

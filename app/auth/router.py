@@ -2,7 +2,7 @@
 
 from typing import Annotated
 
-from fastapi import APIRouter, Query, status
+from fastapi import APIRouter, Path, Query, status
 
 from app.auth import service
 from app.auth.schemas import (
@@ -27,6 +27,8 @@ router = APIRouter(prefix=API_PREFIX, tags=["auth"])
     status_code=status.HTTP_201_CREATED,
     response_model=TokenCreated,
     responses=error_responses(Unauthenticated, UserNotFound),
+    # The token is optional here (a password logs in without one): `{}` makes it so in the schema.
+    openapi_extra={"security": [{}]},
 )
 def create_token(body: TokenCreate, session: SessionDep, actor: MaybePrincipal) -> TokenCreated:
     """Log in with a password for a token, or (admin) mint a token for any user."""
@@ -73,7 +75,7 @@ def list_tokens(
 @router.delete(
     "/auth/tokens/{token_id}", status_code=status.HTTP_204_NO_CONTENT, responses=error_responses(TokenNotFound)
 )
-def revoke_token(token_id: int, session: SessionDep, actor: Admin) -> None:
+def revoke_token(token_id: Annotated[int, Path(ge=1, le=2**31 - 1)], session: SessionDep, actor: Admin) -> None:
     service.revoke_token(session, actor, token_id)
 
 

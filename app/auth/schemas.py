@@ -1,9 +1,10 @@
 """API schemas for users, tokens and the caller's identity."""
 
 from datetime import datetime
-from typing import Annotated
+from typing import Annotated, Any
 
-from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, Strict, StringConstraints
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, Strict, StringConstraints, model_validator
+from pydantic_core import PydanticCustomError
 
 from app.auth.security import Role
 
@@ -22,11 +23,38 @@ def _integral(value: object) -> object:
 JsonInt = BeforeValidator(_integral)
 
 
+def _nul_in(value: object, where: str) -> str | None:
+    """The dotted place of the first string (or key) holding U+0000, or None."""
+    if isinstance(value, str):
+        return where if "\x00" in value else None
+    items: Any = value.items() if isinstance(value, dict) else enumerate(value) if isinstance(value, list) else ()
+    for key, item in items:
+        place = f"{where}.{key}" if where else str(key)
+        if isinstance(key, str) and "\x00" in key:
+            return place
+        found = _nul_in(item, place)
+        if found is not None:
+            return found
+    return None
+
+
 class StrictBody(BaseModel):
     """Request bodies refuse unknown fields, so a typo is a 422 rather than silently ignored, and
     take JSON types as the schema states them: no `true` or `"5"` for an integer, no 5 for a string."""
 
     model_config = ConfigDict(extra="forbid", strict=True)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _refuse_nul(cls, data: Any) -> Any:
+        # PostgreSQL cannot store U+0000 in text or JSON: refuse it here with the field's name, for
+        # every string of every body (free-form dicts included), not as a 500 from the database.
+        where = _nul_in(data, "")
+        if where is not None:
+            raise PydanticCustomError(
+                "nul_character", "{field} holds a NUL character (U+0000)", {"field": where or "the value"}
+            )
+        return data
 
 
 class UserCreate(StrictBody):

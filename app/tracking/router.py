@@ -54,7 +54,8 @@ class _RunIdSegment(StringConvertor):
 register_url_convertor("run_id", _RunIdSegment())
 router = APIRouter(prefix=API_PREFIX)
 RunIdPath = Annotated[str, Path(pattern=r"^[0-9a-f]{32}$", description="A run id (32 hex characters).")]
-ExperimentIdPath = Annotated[int, Path(ge=1, le=2**62)]
+# Ids are 32-bit columns: a larger number would fail in PostgreSQL instead of being a 404.
+ExperimentIdPath = Annotated[int, Path(ge=1, le=2**31 - 1)]
 
 
 @router.post(
@@ -170,7 +171,7 @@ def log_batch(run_id: RunIdPath, body: LogBatch, session: SessionDep, actor: Edi
 )
 def get_metric_history(
     run_id: RunIdPath,
-    key: Annotated[str, Path(max_length=250)],
+    key: Annotated[str, Path(pattern=r"^[A-Za-z0-9_\-. /:]{1,250}$", description="A metric key.")],
     session: SessionDep,
     _: Viewer,
     max_points: Annotated[

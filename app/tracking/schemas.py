@@ -147,7 +147,9 @@ class MetricHistory(BaseModel):
 
 
 class RunSearch(StrictBody):
-    experiment_ids: Annotated[list[Annotated[int, JsonInt]], Field(max_length=100)] = Field(default_factory=list)
+    experiment_ids: Annotated[list[Annotated[int, Field(ge=1, le=2**31 - 1), JsonInt]], Field(max_length=100)] = Field(
+        default_factory=list
+    )
     filter: Annotated[str, StringConstraints(max_length=4000)] = ""
     order_by: Annotated[list[Annotated[str, StringConstraints(max_length=300)]], Field(max_length=10)] = Field(
         default_factory=list

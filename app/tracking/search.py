@@ -180,6 +180,9 @@ class _Reader:
             items.append(self.scalar())
 
 
+_ATTRIBUTE_LIMITS = {"start_time": 2**53, "end_time": 2**53, "experiment_id": 2**31 - 1}
+
+
 def _check_types(reader: _Reader, start: int, entity: Entity, key: str, comparator: str, value: Value) -> None:
     numeric = entity == "metrics" or (entity == "attributes" and ATTRIBUTES[key][1])
     allowed = NUMERIC_COMPARATORS if numeric else STRING_COMPARATORS
@@ -198,6 +201,15 @@ def _check_types(reader: _Reader, start: int, entity: Entity, key: str, comparat
         kind = "a number" if numeric else "a quoted string"
         raise InvalidFilter(
             f"at position {start}: {entity}.{key} compares with {kind}", position=start, filter=reader.text
+        )
+    # Integer attributes are compared as integers in their columns: a number beyond the column's
+    # range (or 1e400, read as infinity) cannot be, and is the client's mistake, not a 500.
+    limit = _ATTRIBUTE_LIMITS.get(key) if entity == "attributes" else None
+    if limit is not None and any(not -limit <= v <= limit for v in values if isinstance(v, float)):
+        raise InvalidFilter(
+            f"at position {start}: {entity}.{key} compares with a number within ±{limit}",
+            position=start,
+            filter=reader.text,
         )
 
 
