@@ -19,6 +19,7 @@ from app.storage import ArtifactStore
 
 TRAINING = "app.training.service"
 HANDLER_NAMES = {"train": (TRAINING, "run_train"), "evaluate": (TRAINING, "run_evaluate")}
+ABANDON_NAMES = {"train": (TRAINING, "abandon_train")}
 
 Handler = Callable[[JobRuntime, JobContext], None]
 
@@ -49,4 +50,11 @@ def check_job_spec(session: Session, job_type: str, spec: dict[str, Any]) -> dic
 
 
 def build_runtime(sessions: SessionFactory, store: ArtifactStore, settings: Settings, queue: JobQueue) -> JobRuntime:
-    return JobRuntime(sessions=sessions, store=store, settings=settings, queue=queue, handlers=_Handlers())
+    runtime = JobRuntime(sessions=sessions, store=store, settings=settings, queue=queue, handlers=_Handlers())
+
+    def abandon(job_type: str, job_id: str) -> None:
+        if job_type in ABANDON_NAMES:
+            _load(*ABANDON_NAMES[job_type])(runtime, job_id)
+
+    runtime.abandon = abandon
+    return runtime

@@ -132,8 +132,9 @@ def due_for_enqueue(session: Session, now: datetime, queued_before: datetime) ->
     return [job_id for (job_id,) in rows]
 
 
-def fail_exhausted(session: Session, now: datetime) -> list[str]:
-    """Jobs out of attempts that are not finished (their last worker died): failed, with why."""
+def fail_exhausted(session: Session, now: datetime) -> list[tuple[str, str]]:
+    """Jobs out of attempts that are not finished (their last worker died): failed, with why;
+    returns their (id, type)."""
     rows = session.execute(
         update(Job)
         .where(
@@ -148,6 +149,6 @@ def fail_exhausted(session: Session, now: datetime) -> list[str]:
             lease_expires_at=None,
             error="the job's worker stopped answering (stale heartbeat) and the attempt cap is reached",
         )
-        .returning(Job.id)
+        .returning(Job.id, Job.type)
     )
-    return [job_id for (job_id,) in rows]
+    return [(job_id, job_type) for job_id, job_type in rows]

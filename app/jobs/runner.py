@@ -43,6 +43,8 @@ class JobRuntime:
     settings: Settings
     queue: JobQueue
     handlers: Mapping[str, Callable[["JobRuntime", JobContext], None]]
+    # Tidies what a job left behind when its worker died for good (a run still RUNNING).
+    abandon: Callable[[str, str], None] = lambda job_type, job_id: None
 
     @property
     def lease(self) -> timedelta:
@@ -197,8 +199,12 @@ def reconcile(runtime: JobRuntime) -> list[str]:
             session.execute(update(Job).where(Job.id.in_(due), Job.status == "queued").values(updated_at=now))
         for job_id in due:
             enqueue_after_commit(session, runtime.queue, job_id)
-    if failed:
-        logger.warning("jobs failed after their last attempt: %s", ", ".join(failed))
+    for job_id, job_type in failed:
+        logger.warning("job %s failed after its last attempt (stale heartbeat)", job_id)
+        try:
+            runtime.abandon(job_type, job_id)
+        except Exception:  # best effort: the job's own state is already recorded
+            logger.exception("job %s: could not tidy up after it", job_id)
     return due
 
 

@@ -165,6 +165,11 @@ def get_run(session: Session, run_id: str) -> RunRead:
     return _read(run, params[run.id], metrics[run.id], tags[run.id])
 
 
+def find_run_status(session: Session, run_id: str) -> str | None:
+    run = repository.get_run(session, run_id)
+    return run.status if run is not None else None
+
+
 def ensure_run_exists(session: Session, run_id: str) -> None:
     if repository.run_lifecycle(session, run_id) is None:
         raise RunNotFound(f"no run with id {run_id}")

@@ -14,6 +14,7 @@ from typing import Any
 import pandas as pd
 from sqlalchemy.orm import Session
 
+from app.context import Principal
 from app.datasets import service as datasets
 from app.errors import InvalidSpec, ModelVersionNotFound
 from app.jobs.context import JobCancelled, JobContext, LeaseLost
@@ -120,6 +121,15 @@ def run_train(runtime: JobRuntime, ctx: JobContext) -> None:
         with contextlib.suppress(Exception), runtime.sessions.begin() as session:
             tracking.update_run(session, ctx.actor, run_id, RunUpdate(status=status))
         raise
+
+
+def abandon_train(runtime: JobRuntime, job_id: str) -> None:
+    """The job's worker died for good: its run, if it got one, ends FAILED rather than RUNNING."""
+    run_id = job_run_id(job_id)
+    with runtime.sessions.begin() as session:
+        if tracking.find_run_status(session, run_id) == RunStatus.RUNNING.value:
+            actor = Principal.system()
+            tracking.update_run(session, actor, run_id, RunUpdate(status=RunStatus.FAILED))
 
 
 def _train_and_record(

@@ -9,6 +9,7 @@ from typing import Any
 
 import pytest
 
+from app.training.service import job_run_id
 from tests.jobs.conftest import (
     LEASE_SECONDS,
     Platform,
@@ -160,3 +161,5 @@ def test_worker_dead_for_good_fails_the_job_after_its_last_attempt(platform: Pla
     assert job["attempts"] == 1
     assert job["result"] is None
     assert time.monotonic() - started < LEASE_SECONDS + 20
+    # Its run does not stay RUNNING for ever: the reconciler ends it with the job.
+    assert platform.get(f"/runs/{job_run_id(job_id)}")["status"] == "FAILED"
