@@ -20,11 +20,12 @@ def artifact_key(run_id: str, path: str) -> str:
 def store_artifact(
     session: Session, store: ArtifactStore, actor: Principal, run_id: str, path: str, upload: SpooledUpload
 ) -> ArtifactStored:
-    key = artifact_key(run_id, path)
+    clean = validate_relative_path(path)
+    key = join_key("runs", run_id, "artifacts", clean)
     service.ensure_run_exists(session, run_id)
     store.put_file(key, upload.file)
-    audit.record(session, actor, "run.artifact.put", "run", run_id, {"path": path, "size": upload.size})
-    return ArtifactStored(path=validate_relative_path(path), size=upload.size, sha256=upload.sha256)
+    audit.record(session, actor, "run.artifact.put", "run", run_id, {"path": clean, "size": upload.size})
+    return ArtifactStored(path=clean, size=upload.size, sha256=upload.sha256)
 
 
 def open_artifact(session: Session, store: ArtifactStore, run_id: str, path: str) -> tuple[Iterator[bytes], int]:
