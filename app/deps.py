@@ -1,14 +1,17 @@
 """Annotated dependency aliases used by routers: the session, the caller, the stores."""
 
 from collections.abc import Iterator
+from datetime import datetime
 from typing import Annotated
 
 from fastapi import Depends, Request, Security
+from fastapi.concurrency import run_in_threadpool
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from sqlalchemy.orm import Session
 
 from app.auth import service as auth_service
-from app.auth.security import Role
+from app.auth.security import Role, hash_token
+from app.auth.token_cache import TokenCache
 from app.context import Principal
 from app.errors import Unauthenticated
 from app.settings import Settings
@@ -59,11 +62,24 @@ def _bearer_token(request: Request) -> str | None:
     return token.strip()
 
 
-def _authenticate(request: Request, token: str) -> Principal:
+async def _authenticate(request: Request, token: str) -> Principal:
+    """The token's principal: from the app's token cache, else looked up in the database."""
+    cache: TokenCache = request.app.state.token_cache
+    token_hash = hash_token(token)
+    cached = cache.get(token_hash)
+    if cached is not None:
+        return cached
+    generation = cache.generation()
+    principal, expires_at = await run_in_threadpool(_look_up_token, request, token_hash)
+    cache.put(token_hash, principal, expires_at, generation)
+    return principal
+
+
+def _look_up_token(request: Request, token_hash: str) -> tuple[Principal, datetime | None]:
     # A short read session of its own: on SQLite the request's write session holds the write
     # lock from its first statement, and a token lookup need not be inside that.
     with request.app.state.sessions(write=False) as session:
-        return auth_service.authenticate_token(session, token)
+        return auth_service.authenticate_token(session, token_hash)
 
 
 # Declares the bearer token in the OpenAPI schema (docs, SDK, schemathesis' ignored_auth check);
@@ -72,20 +88,21 @@ _BEARER = HTTPBearer(auto_error=False, scheme_name="bearer", description="An API
 BearerDeclared = Annotated[HTTPAuthorizationCredentials | None, Security(_BEARER)]
 
 
-def optional_principal(request: Request, _: BearerDeclared = None) -> Principal | None:
+# The auth dependencies are async: a cached token then costs no hop to the thread pool.
+async def optional_principal(request: Request, _: BearerDeclared = None) -> Principal | None:
     token = _bearer_token(request)
-    return _authenticate(request, token) if token else None
+    return await _authenticate(request, token) if token else None
 
 
-def current_principal(request: Request, _: BearerDeclared = None) -> Principal:
+async def current_principal(request: Request, _: BearerDeclared = None) -> Principal:
     token = _bearer_token(request)
     if token is None:
         raise Unauthenticated("send 'Authorization: Bearer <token>'")
-    return _authenticate(request, token)
+    return await _authenticate(request, token)
 
 
 def _role_checker(role: Role):  # type: ignore[no-untyped-def]
-    def check(principal: Annotated[Principal, Depends(current_principal)]) -> Principal:
+    async def check(principal: Annotated[Principal, Depends(current_principal)]) -> Principal:
         auth_service.require_role(principal, role)
         return principal
 

@@ -10,6 +10,7 @@ from fastapi import FastAPI
 
 from app.audit.router import router as audit_router
 from app.auth.router import router as auth_router
+from app.auth.token_cache import TokenCache
 from app.datasets.router import router as datasets_router
 from app.db.session import SessionFactory, create_db_engine
 from app.handlers import install_handlers
@@ -69,6 +70,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.settings = settings
     app.state.sessions = sessions
     app.state.store = store
+    app.state.token_cache = TokenCache(settings.token_cache_seconds)
     app.state.job_queue = runtime.queue
     app.state.job_runtime = runtime
     app.state.http_metrics = HttpMetrics()

@@ -26,6 +26,11 @@ class Settings(BaseSettings):
     admin_password: str | None = Field(default=None, description="Password of the first admin; default: random.")
     max_upload_bytes: int = Field(default=5 * 1024**3, description="Largest artifact or dataset upload.")
     max_json_body_bytes: int = Field(default=8 * 1024**2, description="Largest JSON request body.")
+    token_cache_seconds: float = Field(
+        default=5,
+        ge=0,
+        description="How long a token check is reused; a revocation reaches other server processes within it.",
+    )
     metrics_public: bool = Field(default=True, description="Serve /metrics without a token.")
     protected_aliases: list[str] = Field(
         default_factory=lambda: ["production"], description="Aliases only an admin may move (the release approval)."

@@ -1,21 +1,23 @@
 """Use cases for users and tokens: authentication, role checks, creation and revocation."""
 
 from collections.abc import Sequence
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 from sqlalchemy.orm import Session
 
 from app.audit import service as audit
 from app.auth import repository
 from app.auth.security import Role, hash_password, hash_token, new_password, new_token, verify_password
+from app.auth.token_cache import forget_tokens_after_commit
 from app.context import Principal
 from app.db.base import utcnow
 from app.db.tables import ApiToken, User
 from app.errors import Forbidden, TokenNotFound, Unauthenticated, UserNotFound
 
 
-def authenticate_token(session: Session, token: str) -> Principal:
-    found = repository.find_token_with_user(session, hash_token(token))
+def authenticate_token(session: Session, token_hash: str) -> tuple[Principal, datetime | None]:
+    """Who the token acts as, and when the token expires."""
+    found = repository.find_token_with_user(session, token_hash)
     if found is None:
         raise Unauthenticated("the token is not valid")
     api_token, user = found
@@ -25,7 +27,7 @@ def authenticate_token(session: Session, token: str) -> Principal:
         raise Unauthenticated("the token has expired")
     if not user.is_active:
         raise Unauthenticated("the user is deactivated")
-    return Principal(user_id=user.id, username=user.username, role=Role(user.role))
+    return Principal(user_id=user.id, username=user.username, role=Role(user.role)), api_token.expires_at
 
 
 def require_role(principal: Principal, needed: Role) -> None:
@@ -111,4 +113,5 @@ def revoke_token(session: Session, actor: Principal, token_id: int) -> None:
     if token.revoked_at is None:
         token.revoked_at = utcnow()
         session.flush()
+        forget_tokens_after_commit(session)
     audit.record(session, actor, "token.revoke", "token", token_id)

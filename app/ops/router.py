@@ -38,11 +38,11 @@ def readyz(request: Request, store: StoreDep) -> JSONResponse:
     return JSONResponse(body.model_dump(), status_code=200 if ready else 503)
 
 
-def _metrics_access(settings: SettingsDep, request: Request) -> None:
+async def _metrics_access(settings: SettingsDep, request: Request) -> None:
     """Public by default (Prometheus scrapes without a token); a setting makes it need a viewer."""
     if settings.metrics_public:
         return
-    principal = optional_principal(request)
+    principal = await optional_principal(request)
     if principal is None:
         raise Unauthenticated("send 'Authorization: Bearer <token>'")
     if not principal.role.allows(Role.viewer):

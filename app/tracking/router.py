@@ -182,7 +182,7 @@ def get_metric_history(
     # Serialised straight to JSON: a 10k-point history through pydantic models costs 10x more.
     body = {
         "key": key,
-        "points": [{"step": step, "value": value, "timestamp": ts} for step, value, ts in points],
+        "points": [{"step": step, "value": value, "timestamp": stamp} for step, value, stamp in points],
         "downsampled": downsampled,
     }
     return Response(to_json(body), media_type="application/json")

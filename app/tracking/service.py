@@ -242,24 +242,27 @@ def _log_params(session: Session, run_id: str, params: Sequence[Any]) -> None:
 
 def _log_metrics(session: Session, run_id: str, batch: LogBatch) -> None:
     default_ts = now_millis()
-    rows = []
-    latest: dict[str, tuple[str, str, float, int, int]] = {}
-    for metric in batch.metrics:
-        row = (
-            run_id,
-            metric.key,
-            metric.value,
-            metric.step,
-            default_ts if metric.timestamp is None else metric.timestamp,
-        )
-        rows.append(row)
-        best = latest.get(metric.key)
-        if best is None or (row[3], row[4]) >= (best[3], best[4]):
-            latest[metric.key] = row
-    repository.insert_metrics(session, rows)
+    keys = [metric.key for metric in batch.metrics]
+    values = [metric.value for metric in batch.metrics]
+    steps = [metric.step for metric in batch.metrics]
+    stamps = [default_ts if metric.timestamp is None else metric.timestamp for metric in batch.metrics]
+    repository.insert_metrics(session, ([run_id] * len(keys), keys, values, steps, stamps))
+    # The newest point of each key, by (step, timestamp); a later point in the batch wins a tie.
+    latest: dict[str, int] = {}
+    for index, key in enumerate(keys):
+        best = latest.get(key)
+        if best is None or (steps[index], stamps[index]) >= (steps[best], stamps[best]):
+            latest[key] = index
+    chosen = [latest[key] for key in sorted(latest)]
     repository.upsert_latest_metrics(
         session,
-        [{"run_id": r, "key": k, "value": v, "step": st, "timestamp": ts} for r, k, v, st, ts in latest.values()],
+        (
+            [run_id] * len(chosen),
+            [keys[i] for i in chosen],
+            [values[i] for i in chosen],
+            [steps[i] for i in chosen],
+            [stamps[i] for i in chosen],
+        ),
     )
 
 
