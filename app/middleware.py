@@ -1,5 +1,5 @@
-"""The HTTP edge as one pure ASGI middleware: request id, body limits and media type,
-access log and Prometheus metrics."""
+"""The HTTP edge as one pure ASGI middleware: request id, body limits and media type, U+0000
+refusal, access log and Prometheus metrics."""
 
 import json
 import logging
@@ -9,7 +9,6 @@ import uuid
 from typing import Any
 from urllib.parse import parse_qsl
 
-from starlette.exceptions import HTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from app.context import request_id_var
@@ -38,7 +37,7 @@ def _is_upload(method: str, path: str, content_type: str) -> bool:
 
 def _nul_query_parameter(scope: Scope) -> str | None:
     """The name of a query parameter holding U+0000, which PostgreSQL can neither store nor compare.
-    Bodies are checked by their schemas, path parameters by their patterns or the artifact path rules."""
+    JSON bodies are checked by _nul_body_path, path parameters by their patterns or the artifact path rules."""
     query = scope.get("query_string", b"").decode("latin-1")
     if "%00" not in query:
         return None
@@ -50,6 +49,32 @@ def _nul_query_parameter(scope: Scope) -> str | None:
 def _is_json(content_type: str) -> bool:
     media = content_type.split(";", 1)[0].strip().lower()
     return media == "application/json" or media.endswith("+json")
+
+
+def _nul_body_path(body: bytes) -> list[str | int] | None:
+    """Where a JSON body holds U+0000 (which PostgreSQL can neither store nor compare), or None.
+    JSON can only spell it as the escape \\u0000, so a body without those bytes is clear at C
+    speed; one with them (or with an escaped backslash before "u0000") is parsed and walked."""
+    if b"\\u0000" not in body:
+        return None
+    try:
+        document = json.loads(body)
+    except ValueError:
+        return None  # not JSON: the app's parser reports that
+    return _nul_path(document)
+
+
+def _nul_path(value: object) -> list[str | int] | None:
+    if isinstance(value, str):
+        return [] if "\x00" in value else None
+    items: Any = value.items() if isinstance(value, dict) else enumerate(value) if isinstance(value, list) else ()
+    for key, item in items:
+        if isinstance(key, str) and "\x00" in key:
+            return [key]
+        found = _nul_path(item)
+        if found is not None:
+            return [key, *found]
+    return None
 
 
 class EdgeMiddleware:
@@ -139,20 +164,36 @@ class EdgeMiddleware:
         if method not in _MUTATING or _is_upload(method, path, content_type):
             await self.app(scope, receive, send)
             return
-        # Count the bytes of a JSON body as they arrive: a chunked body has no Content-Length.
-        # An HTTPException passes through FastAPI's body parsing untouched and is rendered by
-        # the app's problem handler.
-        limit, seen = self.max_json_body_bytes, [0]
-
-        async def counting_receive() -> Message:
+        # A JSON body is read whole here (FastAPI would read it whole anyway): its bytes are
+        # counted as they arrive, since a chunked body has no Content-Length, and it is checked
+        # for U+0000 before anything parses it.
+        limit, size, messages = self.max_json_body_bytes, 0, []
+        while True:
             message = await receive()
-            if message["type"] == "http.request":
-                seen[0] += len(message.get("body", b""))
-                if seen[0] > limit:
-                    raise HTTPException(413, f"the body exceeds {limit} bytes")
-            return message
+            messages.append(message)
+            if message["type"] != "http.request":
+                break  # the client went away; the app will see it
+            size += len(message.get("body", b""))
+            if size > limit:
+                await self._problem(
+                    send, 413, "payload_too_large", "Payload too large", f"the body exceeds {limit} bytes"
+                )
+                return
+            if not message.get("more_body", False):
+                break
+        body = b"".join(m.get("body", b"") for m in messages)
+        nul_path = _nul_body_path(body)
+        if nul_path is not None:
+            place = ".".join(["body", *map(str, nul_path)])
+            error = {"loc": ["body", *nul_path], "msg": "holds a NUL character (U+0000)", "type": "nul_character"}
+            detail = f"invalid {place}: {error['msg']}"
+            await self._problem(send, 422, "validation_error", "Validation error", detail, errors=[error])
+            return
 
-        await self.app(scope, counting_receive, send)
+        async def replay() -> Message:
+            return messages.pop(0) if messages else await receive()
+
+        await self.app(scope, replay, send)
 
     @staticmethod
     async def _problem(send: Send, status: int, code: str, title: str, detail: str, **extra: Any) -> None:

@@ -2,6 +2,7 @@
 
 import json
 import logging
+import uuid
 
 import pytest
 from fastapi.testclient import TestClient
@@ -32,6 +33,27 @@ def test_invalid_json_is_422(client: TestClient, editor: dict[str, str]) -> None
         "/api/v1/experiments", content=b"{not json", headers={**editor, "Content-Type": "application/json"}
     )
     assert response.status_code == 422
+
+
+def test_nul_anywhere_in_a_json_body_is_422_naming_the_place(client: TestClient, editor: dict[str, str]) -> None:
+    run = client.post("/api/v1/experiments", json={"name": f"nul-{uuid.uuid4().hex[:8]}"}, headers=editor).json()
+    run = client.post(f"/api/v1/experiments/{run['id']}/runs", json={"name": "r"}, headers=editor).json()
+    batch = f"/api/v1/runs/{run['id']}/log-batch"
+    for body, loc in (
+        ({"params": [{"key": "a", "value": "ok"}, {"key": "b", "value": "x\x00y"}]}, ["body", "params", 1, "value"]),
+        ({"tags": [{"key": "t", "value": "\x00"}]}, ["body", "tags", 0, "value"]),
+        ({"metrics": [], "extra\x00key": 1}, ["body", "extra\x00key"]),
+    ):
+        response = client.post(batch, json=body, headers=editor)
+        assert response.status_code == 422, body
+        problem = response.json()
+        assert problem["errors"] == [{"loc": loc, "msg": "holds a NUL character (U+0000)", "type": "nul_character"}]
+        assert problem["detail"].startswith("invalid body.")
+    assert client.get(f"/api/v1/runs/{run['id']}", headers=editor).json()["params"] == {}
+    # The six characters \u0000 as text (an escaped backslash) are not a NUL and are stored as sent.
+    literal = client.post(batch, json={"params": [{"key": "p", "value": "\\u0000"}]}, headers=editor)
+    assert literal.status_code == 204
+    assert client.get(f"/api/v1/runs/{run['id']}", headers=editor).json()["params"] == {"p": "\\u0000"}
 
 
 def test_a_ten_megabyte_tag_is_413_at_once(client: TestClient, editor: dict[str, str], settings: Settings) -> None:

@@ -1,10 +1,9 @@
 """API schemas for users, tokens and the caller's identity."""
 
 from datetime import datetime
-from typing import Annotated, Any
+from typing import Annotated
 
-from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, Strict, StringConstraints, model_validator
-from pydantic_core import PydanticCustomError
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, Strict, StringConstraints
 
 from app.auth.security import Role
 
@@ -23,67 +22,13 @@ def _integral(value: object) -> object:
 JsonInt = BeforeValidator(_integral)
 
 
-def _has_nul(value: object) -> bool:
-    """Whether any string (or key) in a parsed JSON value holds U+0000. Iterative, without
-    building paths: it runs over every request body, and a 1,000-point log-batch is 5,000 values."""
-    pending = [value]
-    while pending:
-        item = pending.pop()
-        if isinstance(item, str):
-            if "\x00" in item:
-                return True
-        elif isinstance(item, dict):
-            if any(isinstance(key, str) and "\x00" in key for key in item):
-                return True
-            pending.extend(item.values())
-        elif isinstance(item, list):
-            pending.extend(item)
-        elif isinstance(item, BaseModel):  # a part built in code rather than parsed
-            pending.extend(item.__dict__.values())
-    return False
-
-
-def _nul_place(value: object, where: str) -> str | None:
-    """The dotted place of the first string (or key) holding U+0000, or None."""
-    if isinstance(value, str):
-        return where if "\x00" in value else None
-    if isinstance(value, BaseModel):
-        value = value.__dict__
-    items: Any = value.items() if isinstance(value, dict) else enumerate(value) if isinstance(value, list) else ()
-    for key, item in items:
-        place = f"{where}.{key}" if where else str(key)
-        if isinstance(key, str) and "\x00" in key:
-            return place
-        found = _nul_place(item, place)
-        if found is not None:
-            return found
-    return None
-
-
-class StrictPart(BaseModel):
-    """A model inside a request body: refuses unknown fields, so a typo is a 422 rather than silently
-    ignored, and takes JSON types as the schema states them: no `true` or `"5"` for an integer, no 5
-    for a string."""
+class StrictBody(BaseModel):
+    """Request bodies (and their parts) refuse unknown fields, so a typo is a 422 rather than
+    silently ignored, and take JSON types as the schema states them: no `true` or `"5"` for an
+    integer, no 5 for a string. U+0000 anywhere in a body is refused before parsing, by the edge
+    middleware (PostgreSQL can neither store nor compare it)."""
 
     model_config = ConfigDict(extra="forbid", strict=True)
-
-
-class StrictBody(StrictPart):
-    """A whole request body: a StrictPart that also refuses U+0000 anywhere in it."""
-
-    @model_validator(mode="before")
-    @classmethod
-    def _refuse_nul(cls, data: Any) -> Any:
-        # PostgreSQL cannot store U+0000 in text or JSON: refuse it here with the field's name, for
-        # every string of every body (free-form dicts and nested parts included), not as a 500 from
-        # the database. Parts do not check again: the body's check covered them.
-        if _has_nul(data):
-            raise PydanticCustomError(
-                "nul_character",
-                "{field} holds a NUL character (U+0000)",
-                {"field": _nul_place(data, "") or "the value"},
-            )
-        return data
 
 
 class UserCreate(StrictBody):

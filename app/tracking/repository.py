@@ -1,7 +1,9 @@
-"""Every SQL statement of the tracking domain. Bulk writes use Core statements: a log-batch of
-1,000 points is one INSERT, not 1,000 ORM objects."""
+"""Every SQL statement of the tracking domain. The metric hot paths (a log-batch of 1,000 points,
+a 10,000-point history) are a few Core or driver statements each, with no ORM objects."""
 
+import struct
 from collections.abc import Iterable, Sequence
+from itertools import chain
 from typing import Any, cast
 
 from sqlalchemy import ColumnElement, Table, and_, exists, select
@@ -9,7 +11,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, aliased
 
-from app.db.tables import Experiment, LatestMetric, Metric, Param, Run, RunTag
+from app.db.tables import Experiment, LatestMetric, MetricChunk, Param, Run, RunTag
 from app.errors import ExperimentConflict
 from app.tracking.search import Condition, OrderBy
 
@@ -105,20 +107,14 @@ def _upsert(session: Session, table: Any) -> Any:
     raise NotImplementedError(f"no upsert for the {dialect} dialect")
 
 
-# Core tables for the hot paths: the ORM's bulk machinery costs more than the INSERT itself.
-METRIC = cast(Table, Metric.__table__)
+Point = tuple[int, float, int]  # step, value, timestamp
+LatestColumns = tuple[list[str], list[str], list[float], list[int], list[int]]  # run_id, key, value, step, timestamp
 
+# A chunk's points: little-endian (step int64, value float64, timestamp int64) records.
+_POINT = struct.Struct("<qdq")
+_CHUNK = cast(Table, MetricChunk.__table__)
 
-MetricColumns = tuple[list[str], list[str], list[float], list[int], list[int]]  # run_id, key, value, step, timestamp
-
-_METRIC_COLUMNS = "(run_id, key, value, step, timestamp)"
-# Postgres takes a whole batch as five arrays in one statement (one round trip, one plan), sent
-# in binary (%b) so the server parses no text: 5,000 values as text cost more than the insert.
-_FROM_ARRAYS = "SELECT * FROM unnest(%b::varchar[], %b::varchar[], %b::float8[], %b::bigint[], %b::bigint[])"
-_INSERT_METRIC = {
-    "postgresql": f"INSERT INTO metric {_METRIC_COLUMNS} {_FROM_ARRAYS}",
-    "sqlite": f"INSERT INTO metric {_METRIC_COLUMNS} VALUES (?, ?, ?, ?, ?)",
-}
+_LATEST_COLUMNS = "(run_id, key, value, step, timestamp)"
 # Keep, per run and key, the point with the highest (step, timestamp); the last write wins a tie.
 _NEWER = (
     "ON CONFLICT (run_id, key) DO UPDATE SET value = excluded.value, step = excluded.step, "
@@ -126,29 +122,35 @@ _NEWER = (
     "OR (excluded.step = latest_metric.step AND excluded.timestamp >= latest_metric.timestamp)"
 )
 _UPSERT_LATEST = {
-    "postgresql": f"INSERT INTO latest_metric {_METRIC_COLUMNS} {_FROM_ARRAYS} {_NEWER}",
-    "sqlite": f"INSERT INTO latest_metric {_METRIC_COLUMNS} VALUES (?, ?, ?, ?, ?) {_NEWER}",
+    # Postgres takes the rows as five arrays in one statement, sent in binary (%b).
+    "postgresql": f"INSERT INTO latest_metric {_LATEST_COLUMNS} SELECT * FROM unnest("
+    f"%b::varchar[], %b::varchar[], %b::float8[], %b::bigint[], %b::bigint[]) {_NEWER}",
+    "sqlite": f"INSERT INTO latest_metric {_LATEST_COLUMNS} VALUES (?, ?, ?, ?, ?) {_NEWER}",
 }
 
 
-def _execute_columns(session: Session, statements: dict[str, str], columns: MetricColumns) -> None:
-    """Run a metric statement on the driver directly: SQLAlchemy's compiler and parameter
-    processing cost more than the insert itself for 1,000 rows."""
+def insert_metric_chunks(session: Session, run_id: str, series: dict[str, list[Point]]) -> None:
+    """One row per key of a batch, its points packed; each key's points sorted by (step, timestamp)."""
+    rows = [
+        {"run_id": run_id, "key": key, "count": len(points), "points": _pack(points)} for key, points in series.items()
+    ]
+    session.connection().execute(_CHUNK.insert(), rows)
+
+
+def _pack(points: list[Point]) -> bytes:
+    return struct.pack("<" + "qdq" * len(points), *chain.from_iterable(points))
+
+
+def upsert_latest_metrics(session: Session, columns: LatestColumns) -> None:
+    """One row per key, sorted by key so that concurrent batches lock rows in the same order. On
+    the driver directly: this runs on every log-batch, and SQLAlchemy's upsert compiler cost more
+    than the statement."""
     connection = session.connection()
-    statement = statements[connection.dialect.name]
+    statement = _UPSERT_LATEST[connection.dialect.name]
     if connection.dialect.name == "postgresql":
         connection.exec_driver_sql(statement, columns)
     else:
         connection.exec_driver_sql(statement, list(zip(*columns, strict=True)))
-
-
-def insert_metrics(session: Session, columns: MetricColumns) -> None:
-    _execute_columns(session, _INSERT_METRIC, columns)
-
-
-def upsert_latest_metrics(session: Session, columns: MetricColumns) -> None:
-    """One row per key, sorted by key so that concurrent batches lock rows in the same order."""
-    _execute_columns(session, _UPSERT_LATEST, columns)
 
 
 def insert_params_keep_existing(session: Session, run_id: str, params: dict[str, str]) -> dict[str, str]:
@@ -169,22 +171,26 @@ def upsert_tags(session: Session, run_id: str, tags: dict[str, str]) -> None:
     session.connection().execute(statement, [{"run_id": run_id, "key": k, "value": v} for k, v in sorted(tags.items())])
 
 
-_HISTORY = "SELECT step, value, timestamp FROM metric WHERE run_id = {0} AND key = {0} ORDER BY step, timestamp, id"
-_HISTORY_SQL = {"postgresql": _HISTORY.format("%s"), "sqlite": _HISTORY.format("?")}
+def metric_history(session: Session, run_id: str, key: str) -> list[Point]:
+    """Every point of a metric, ordered by (step, timestamp); ties keep the order they were logged."""
+    chunks = session.connection().execute(
+        select(_CHUNK.c.points).where(_CHUNK.c.run_id == run_id, _CHUNK.c.key == key).order_by(_CHUNK.c.id)
+    )
+    points: list[Point] = []
+    in_order = True
+    for packed in chunks.scalars():
+        chunk = list(_POINT.iter_unpack(packed))
+        # Chunks are sorted inside; they only need a sort together when one starts before the last ended.
+        if in_order and points and (chunk[0][0], chunk[0][2]) < (points[-1][0], points[-1][2]):
+            in_order = False
+        points.extend(chunk)
+    if not in_order:
+        points.sort(key=step_then_time)  # stable: ties keep their logged order
+    return points
 
 
-def metric_history(session: Session, run_id: str, key: str) -> list[tuple[int, float, int]]:
-    """(step, value, timestamp) rows straight from the driver's cursor, in binary on Postgres:
-    10,000 rows through SQLAlchemy's result machinery took twice as long as the query."""
-    connection = session.connection()
-    dbapi_connection: Any = connection.connection.dbapi_connection
-    postgres = connection.dialect.name == "postgresql"
-    cursor = dbapi_connection.cursor(binary=True) if postgres else dbapi_connection.cursor()
-    try:
-        cursor.execute(_HISTORY_SQL[connection.dialect.name], (run_id, key))
-        return cursor.fetchall()
-    finally:
-        cursor.close()
+def step_then_time(point: Point) -> tuple[int, int]:
+    return point[0], point[2]
 
 
 # ---- search ------------------------------------------------------------------------------------

@@ -6,7 +6,7 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, Strict, StringConstraints
 
-from app.auth.schemas import JsonInt, StrictBody, StrictPart
+from app.auth.schemas import JsonInt, StrictBody
 
 # MLflow's limits for names and values, so clients written for it fit.
 Name = Annotated[str, StringConstraints(min_length=1, max_length=256)]
@@ -68,7 +68,7 @@ class ExperimentList(BaseModel):
     next_page_token: str | None
 
 
-class RunSource(StrictPart):
+class RunSource(StrictBody):
     git_commit: Annotated[str, StringConstraints(max_length=64)] | None = None
     entry_point: Annotated[str, StringConstraints(max_length=512)] | None = None
 
@@ -110,19 +110,19 @@ class RunList(BaseModel):
     next_page_token: str | None
 
 
-class MetricIn(StrictPart):
+class MetricIn(StrictBody):
     key: Key
     value: Annotated[float, Field(allow_inf_nan=False)]
     step: Step = 0
     timestamp: Millis | None = None
 
 
-class ParamIn(StrictPart):
+class ParamIn(StrictBody):
     key: Key
     value: ParamValue
 
 
-class TagIn(StrictPart):
+class TagIn(StrictBody):
     key: Key
     value: TagValue
 

@@ -242,26 +242,23 @@ def _log_params(session: Session, run_id: str, params: Sequence[Any]) -> None:
 
 def _log_metrics(session: Session, run_id: str, batch: LogBatch) -> None:
     default_ts = now_millis()
-    keys = [metric.key for metric in batch.metrics]
-    values = [metric.value for metric in batch.metrics]
-    steps = [metric.step for metric in batch.metrics]
-    stamps = [default_ts if metric.timestamp is None else metric.timestamp for metric in batch.metrics]
-    repository.insert_metrics(session, ([run_id] * len(keys), keys, values, steps, stamps))
-    # The newest point of each key, by (step, timestamp); a later point in the batch wins a tie.
-    latest: dict[str, int] = {}
-    for index, key in enumerate(keys):
-        best = latest.get(key)
-        if best is None or (steps[index], stamps[index]) >= (steps[best], stamps[best]):
-            latest[key] = index
-    chosen = [latest[key] for key in sorted(latest)]
+    series: dict[str, list[tuple[int, float, int]]] = {}
+    for metric in batch.metrics:
+        stamp = default_ts if metric.timestamp is None else metric.timestamp
+        series.setdefault(metric.key, []).append((metric.step, metric.value, stamp))
+    for points in series.values():
+        points.sort(key=repository.step_then_time)  # stable: of equal points, the later one ends last
+    repository.insert_metric_chunks(session, run_id, series)
+    keys = sorted(series)
+    newest = [series[key][-1] for key in keys]
     repository.upsert_latest_metrics(
         session,
         (
-            [run_id] * len(chosen),
-            [keys[i] for i in chosen],
-            [values[i] for i in chosen],
-            [steps[i] for i in chosen],
-            [stamps[i] for i in chosen],
+            [run_id] * len(keys),
+            keys,
+            [value for _, value, _ in newest],
+            [step for step, _, _ in newest],
+            [stamp for _, _, stamp in newest],
         ),
     )
 

@@ -7,12 +7,13 @@ from pathlib import Path
 import pytest
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
-from sqlalchemy import inspect
+from sqlalchemy import inspect, text
 
 from app.db.base import Base
 from app.db.migrate import downgrade_engine, upgrade_engine
-from app.db.session import create_db_engine
+from app.db.session import SessionFactory, create_db_engine
 from app.settings import Settings
+from app.tracking import repository
 
 
 @pytest.fixture(params=["sqlite", "postgres"])
@@ -29,12 +30,60 @@ def test_upgrade_downgrade_upgrade(empty_database_settings: Settings) -> None:
         assert inspect(engine).get_table_names() == []
         upgrade_engine(engine)
         tables = set(inspect(engine).get_table_names())
-        assert {"experiment", "run", "metric", "latest_metric", "param", "run_tag", "user", "api_token"} <= tables
+        assert {"experiment", "run", "metric_chunk", "latest_metric", "param", "run_tag", "user", "api_token"} <= tables
         downgrade_engine(engine, "base")
         assert set(inspect(engine).get_table_names()) <= {"alembic_version"}
         upgrade_engine(engine)
         with engine.connect() as connection:
             diff = compare_metadata(MigrationContext.configure(connection), Base.metadata)
         assert diff == [], f"the models differ from the migrations: {diff}"
+    finally:
+        engine.dispose()
+
+
+def test_points_logged_before_chunks_are_moved_over_in_order_and_back(empty_database_settings: Settings) -> None:
+    engine = create_db_engine(empty_database_settings)
+    run_id = "a" * 32
+    # (step, value, timestamp) logged out of order, with a tie on step 1 kept in logged order.
+    logged = [(2, 0.2, 10), (1, 0.1, 10), (1, 0.15, 10), (0, 0.0, 10), (3, 0.3, 9)]
+    try:
+        upgrade_engine(engine, "0003")
+        with engine.begin() as connection:
+            connection.execute(
+                text(
+                    "INSERT INTO experiment (id, name, description, tags, lifecycle_stage, created_at, updated_at) "
+                    "VALUES (1, 'e', '', '{}', 'active', CURRENT_TIMESTAMP, CURRENT_TIMESTAMP)"
+                )
+            )
+            connection.execute(
+                text(
+                    "INSERT INTO run (id, experiment_id, name, status, start_time, username, lifecycle_stage, "
+                    "created_at) VALUES (:id, 1, 'r', 'RUNNING', 0, 'u', 'active', CURRENT_TIMESTAMP)"
+                ),
+                {"id": run_id},
+            )
+            connection.execute(
+                text("INSERT INTO metric (run_id, key, value, step, timestamp) VALUES (:r, 'm', :v, :s, :t)"),
+                [{"r": run_id, "v": v, "s": s, "t": t} for s, v, t in logged],
+            )
+        upgrade_engine(engine)
+        with SessionFactory(engine)(write=False) as session:
+            assert repository.metric_history(session, run_id, "m") == [
+                (0, 0.0, 10),
+                (1, 0.1, 10),
+                (1, 0.15, 10),
+                (2, 0.2, 10),
+                (3, 0.3, 9),
+            ]
+        downgrade_engine(engine, "0003")
+        with engine.connect() as connection:
+            rows = connection.execute(text("SELECT step, value, timestamp FROM metric ORDER BY step, timestamp, id"))
+            assert [tuple(row) for row in rows] == [
+                (0, 0.0, 10),
+                (1, 0.1, 10),
+                (1, 0.15, 10),
+                (2, 0.2, 10),
+                (3, 0.3, 9),
+            ]
     finally:
         engine.dispose()

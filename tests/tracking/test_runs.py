@@ -6,7 +6,7 @@ from fastapi import FastAPI
 from fastapi.testclient import TestClient
 from sqlalchemy import func, select
 
-from app.db.tables import Metric
+from app.db.tables import MetricChunk
 from tests.factories import log_batch, make_experiment, make_run
 
 
@@ -114,7 +114,7 @@ def test_params_are_immutable_and_a_conflict_writes_nothing(
     assert got["params"] == {"lr": "0.1"}
     assert got["metrics"] == {}
     with app.state.sessions(write=False) as session:
-        assert session.scalar(select(func.count()).select_from(Metric).where(Metric.run_id == run["id"])) == 0
+        assert session.scalar(select(func.count()).select_from(MetricChunk).where(MetricChunk.run_id == run["id"])) == 0
 
 
 def test_metric_history_is_complete_ordered_and_can_be_downsampled(client: TestClient, editor: dict[str, str]) -> None:
@@ -139,6 +139,42 @@ def test_metric_history_is_complete_ordered_and_can_be_downsampled(client: TestC
     missing = client.get(f"/api/v1/runs/{run['id']}/metrics/nope", headers=editor)
     assert missing.status_code == 404
     assert missing.json()["code"] == "metric_not_found"
+
+
+def test_metric_history_orders_points_however_they_were_batched(client: TestClient, editor: dict[str, str]) -> None:
+    """By step, then timestamp; points equal in both keep the order they were logged in, across batches."""
+    run = make_run(client, editor)
+    ts = 1_700_000_000_000
+    log_batch(
+        client,
+        editor,
+        run["id"],
+        metrics=[{"key": "m", "value": float(s), "step": s, "timestamp": ts} for s in (12, 10, 11)],
+    )
+    log_batch(
+        client,
+        editor,
+        run["id"],
+        metrics=[
+            {"key": "m", "value": 0.5, "step": 0, "timestamp": ts},
+            {"key": "m", "value": 10.5, "step": 10, "timestamp": ts},  # ties step 10 of the first batch: after it
+            {"key": "m", "value": 9.0, "step": 10, "timestamp": ts - 1},  # earlier timestamp: before both
+            {"key": "other", "value": 1.0, "step": 3},
+        ],
+    )
+    log_batch(client, editor, run["id"], metrics=[{"key": "m", "value": 13.0, "step": 13, "timestamp": ts}])
+    points = client.get(f"/api/v1/runs/{run['id']}/metrics/m", headers=editor).json()["points"]
+    assert [(p["step"], p["value"]) for p in points] == [
+        (0, 0.5),
+        (10, 9.0),
+        (10, 10.0),
+        (10, 10.5),
+        (11, 11.0),
+        (12, 12.0),
+        (13, 13.0),
+    ]
+    got = client.get(f"/api/v1/runs/{run['id']}", headers=editor).json()
+    assert got["metrics"] == {"m": 13.0, "other": 1.0}
 
 
 def test_non_finite_and_mistyped_metric_values_are_422(client: TestClient, editor: dict[str, str]) -> None:

@@ -4,7 +4,7 @@ from app.db.tables.audit import AuditEvent
 from app.db.tables.auth import ApiToken, User
 from app.db.tables.jobs import Dataset, DatasetVersion, Job, ModelEvaluation
 from app.db.tables.registry import ModelAlias, ModelVersion, RegisteredModel, RunDataset
-from app.db.tables.tracking import Experiment, LatestMetric, Metric, Param, Run, RunTag
+from app.db.tables.tracking import Experiment, LatestMetric, MetricChunk, Param, Run, RunTag
 
 __all__ = [
     "ApiToken",
@@ -14,7 +14,7 @@ __all__ = [
     "Experiment",
     "Job",
     "LatestMetric",
-    "Metric",
+    "MetricChunk",
     "ModelAlias",
     "ModelEvaluation",
     "ModelVersion",
