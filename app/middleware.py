@@ -59,21 +59,26 @@ def _nul_body_path(body: bytes) -> list[str | int] | None:
         return None
     try:
         document = json.loads(body)
-    except ValueError:
-        return None  # not JSON: the app's parser reports that
+    except (ValueError, RecursionError):
+        return None  # not JSON, or nested too deep: the app's parser reports that
     return _nul_path(document)
 
 
-def _nul_path(value: object) -> list[str | int] | None:
-    if isinstance(value, str):
-        return [] if "\x00" in value else None
-    items: Any = value.items() if isinstance(value, dict) else enumerate(value) if isinstance(value, list) else ()
-    for key, item in items:
-        if isinstance(key, str) and "\x00" in key:
-            return [key]
-        found = _nul_path(item)
-        if found is not None:
-            return [key, *found]
+def _nul_path(document: object) -> list[str | int] | None:
+    """The path to the first string or key holding U+0000; iterative, for any depth."""
+    pending: list[tuple[object, list[str | int]]] = [(document, [])]
+    while pending:
+        value, path = pending.pop()
+        if isinstance(value, str):
+            if "\x00" in value:
+                return path
+        elif isinstance(value, dict):
+            for key in value:
+                if "\x00" in key:
+                    return [*path, key]
+            pending.extend(reversed([(item, [*path, key]) for key, item in value.items()]))
+        elif isinstance(value, list):
+            pending.extend(reversed([(item, [*path, index]) for index, item in enumerate(value)]))
     return None
 
 

@@ -50,6 +50,11 @@ def test_nul_anywhere_in_a_json_body_is_422_naming_the_place(client: TestClient,
         assert problem["errors"] == [{"loc": loc, "msg": "holds a NUL character (U+0000)", "type": "nul_character"}]
         assert problem["detail"].startswith("invalid body.")
     assert client.get(f"/api/v1/runs/{run['id']}", headers=editor).json()["params"] == {}
+    # Nested deeper than the parser goes: refused as unparsable, with or without a NUL inside.
+    for inner in ('"x"', '"' + "\\" + 'u0000"'):
+        deep = "[" * 100_000 + inner + "]" * 100_000
+        response = client.post(batch, content=deep, headers={**editor, "Content-Type": "application/json"})
+        assert response.status_code == 400, response.text
     # The six characters \u0000 as text (an escaped backslash) are not a NUL and are stored as sent.
     literal = client.post(batch, json={"params": [{"key": "p", "value": "\\u0000"}]}, headers=editor)
     assert literal.status_code == 204
