@@ -27,28 +27,31 @@ def short_cache_client(settings: Settings) -> Iterator[tuple[FastAPI, TestClient
         yield other, test_client
 
 
-def _new_token(client: TestClient, admin: dict[str, str], unique: str) -> dict[str, str]:
+def _new_token(client: TestClient, admin: dict[str, str], unique: str) -> tuple[int, dict[str, str]]:
+    """A new viewer's token: its id, and the headers that send it."""
     user = client.post("/api/v1/users", json={"username": f"c-{unique}", "role": "viewer"}, headers=admin)
     assert user.status_code == 201
     token = client.post("/api/v1/auth/tokens", json={"username": f"c-{unique}"}, headers=admin)
     assert token.status_code == 201
-    body: dict[str, str] = token.json()
-    return body
+    return int(token.json()["id"]), {"Authorization": f"Bearer {token.json()['token']}"}
+
+
+def _whoami(client: TestClient, headers: dict[str, str]) -> int:
+    return client.get("/api/v1/auth/whoami", headers=headers).status_code
 
 
 def test_a_revocation_by_another_process_is_seen_within_the_cache_time(
     client: TestClient, admin: dict[str, str], short_cache_client: tuple[FastAPI, TestClient], unique: str
 ) -> None:
     other_app, other = short_cache_client
-    token = _new_token(client, admin, unique)
-    headers = {"Authorization": f"Bearer {token['token']}"}
-    assert other.get("/api/v1/auth/whoami", headers=headers).status_code == 200
+    token_id, headers = _new_token(client, admin, unique)
+    assert _whoami(other, headers) == 200
 
     # Revoked in the database as another server process would: this process is not told.
     with other_app.state.sessions.begin() as session:
-        session.get_one(ApiToken, int(token["id"])).revoked_at = utcnow()
+        session.get_one(ApiToken, token_id).revoked_at = utcnow()
     revoked_at = time.monotonic()
-    assert other.get("/api/v1/auth/whoami", headers=headers).status_code == 200, "the check was not cached"
+    assert _whoami(other, headers) == 200, "the check was not cached"
     while (answer := other.get("/api/v1/auth/whoami", headers=headers)).status_code == 200:
         assert time.monotonic() < revoked_at + TTL + 2, "the revoked token still works after the cache time"
         time.sleep(0.05)
@@ -60,25 +63,23 @@ def test_a_revocation_through_the_api_is_seen_at_once_by_every_server_of_the_pro
     client: TestClient, admin: dict[str, str], short_cache_client: tuple[FastAPI, TestClient], unique: str
 ) -> None:
     _, other = short_cache_client
-    token = _new_token(client, admin, unique)
-    headers = {"Authorization": f"Bearer {token['token']}"}
-    assert other.get("/api/v1/auth/whoami", headers=headers).status_code == 200
-    assert client.get("/api/v1/auth/whoami", headers=headers).status_code == 200
-    assert client.delete(f"/api/v1/auth/tokens/{token['id']}", headers=admin).status_code == 204
-    assert client.get("/api/v1/auth/whoami", headers=headers).status_code == 401
-    assert other.get("/api/v1/auth/whoami", headers=headers).status_code == 401
+    token_id, headers = _new_token(client, admin, unique)
+    assert _whoami(other, headers) == 200
+    assert _whoami(client, headers) == 200
+    assert client.delete(f"/api/v1/auth/tokens/{token_id}", headers=admin).status_code == 204
+    assert _whoami(client, headers) == 401
+    assert _whoami(other, headers) == 401
 
 
 def test_a_cached_check_ends_when_the_token_expires(
     client: TestClient, admin: dict[str, str], settings: Settings, unique: str
 ) -> None:
-    token = _new_token(client, admin, unique)
-    headers = {"Authorization": f"Bearer {token['token']}"}
+    token_id, headers = _new_token(client, admin, unique)
     # A long cache time: only the token's own expiry can end the cached check.
     with TestClient(create_app(settings.model_copy(update={"token_cache_seconds": 3600}))) as other:
         with other.app.state.sessions.begin() as session:
-            session.get_one(ApiToken, int(token["id"])).expires_at = utcnow() + timedelta(seconds=LIFETIME)
-        assert other.get("/api/v1/auth/whoami", headers=headers).status_code == 200
+            session.get_one(ApiToken, token_id).expires_at = utcnow() + timedelta(seconds=LIFETIME)
+        assert _whoami(other, headers) == 200
         time.sleep(LIFETIME + 0.1)
         expired = other.get("/api/v1/auth/whoami", headers=headers)
         assert expired.status_code == 401
@@ -86,10 +87,9 @@ def test_a_cached_check_ends_when_the_token_expires(
 
 
 def test_zero_checks_every_request(client: TestClient, admin: dict[str, str], settings: Settings, unique: str) -> None:
-    token = _new_token(client, admin, unique)
-    headers = {"Authorization": f"Bearer {token['token']}"}
+    token_id, headers = _new_token(client, admin, unique)
     with TestClient(create_app(settings.model_copy(update={"token_cache_seconds": 0}))) as other:
-        assert other.get("/api/v1/auth/whoami", headers=headers).status_code == 200
+        assert _whoami(other, headers) == 200
         with other.app.state.sessions.begin() as session:
-            session.get_one(ApiToken, int(token["id"])).revoked_at = utcnow()
-        assert other.get("/api/v1/auth/whoami", headers=headers).status_code == 401
+            session.get_one(ApiToken, token_id).revoked_at = utcnow()
+        assert _whoami(other, headers) == 401
