@@ -108,7 +108,6 @@ def _upsert(session: Session, table: Any) -> Any:
 
 
 Point = tuple[int, float, int]  # step, value, timestamp
-LatestColumns = tuple[list[str], list[str], list[float], list[int], list[int]]  # run_id, key, value, step, timestamp
 
 # A chunk's points: little-endian (step int64, value float64, timestamp int64) records.
 _POINT = struct.Struct("<qdq")
@@ -129,28 +128,36 @@ _UPSERT_LATEST = {
 }
 
 
-def insert_metric_chunks(session: Session, run_id: str, series: dict[str, list[Point]]) -> None:
-    """One row per key of a batch, its points packed; each key's points sorted by (step, timestamp)."""
-    rows = [
-        {"run_id": run_id, "key": key, "count": len(points), "points": _pack(points)} for key, points in series.items()
-    ]
-    session.connection().execute(_CHUNK.insert(), rows)
+def insert_metric_points(session: Session, run_id: str, series: dict[str, list[Point]]) -> None:
+    """A batch's points, listed per key as logged: one packed chunk per key, and each key's
+    latest value moved forward where the batch's newest point is newer."""
+    for points in series.values():
+        points.sort(key=_step_then_time)  # stable: of equal points, the one logged later ends last
+    session.connection().execute(
+        _CHUNK.insert(), [{"run_id": run_id, "key": key, "points": _pack(points)} for key, points in series.items()]
+    )
+    _upsert_latest(session, [(run_id, key, *_value_first(series[key][-1])) for key in sorted(series)])
 
 
 def _pack(points: list[Point]) -> bytes:
     return struct.pack("<" + "qdq" * len(points), *chain.from_iterable(points))
 
 
-def upsert_latest_metrics(session: Session, columns: LatestColumns) -> None:
-    """One row per key, sorted by key so that concurrent batches lock rows in the same order. On
-    the driver directly: this runs on every log-batch, and SQLAlchemy's upsert compiler cost more
-    than the statement."""
+def _value_first(point: Point) -> tuple[float, int, int]:
+    step, value, stamp = point
+    return value, step, stamp
+
+
+def _upsert_latest(session: Session, rows: list[tuple[str, str, float, int, int]]) -> None:
+    """(run_id, key, value, step, timestamp) rows sorted by key, so that concurrent batches lock
+    rows in the same order. On the driver directly: this runs on every log-batch, and
+    SQLAlchemy's upsert compiler cost more than the statement."""
     connection = session.connection()
     statement = _UPSERT_LATEST[connection.dialect.name]
     if connection.dialect.name == "postgresql":
-        connection.exec_driver_sql(statement, columns)
+        connection.exec_driver_sql(statement, tuple(map(list, zip(*rows, strict=True))))
     else:
-        connection.exec_driver_sql(statement, list(zip(*columns, strict=True)))
+        connection.exec_driver_sql(statement, rows)
 
 
 def insert_params_keep_existing(session: Session, run_id: str, params: dict[str, str]) -> dict[str, str]:
@@ -181,15 +188,15 @@ def metric_history(session: Session, run_id: str, key: str) -> list[Point]:
     for packed in chunks.scalars():
         chunk = list(_POINT.iter_unpack(packed))
         # Chunks are sorted inside; they only need a sort together when one starts before the last ended.
-        if in_order and points and (chunk[0][0], chunk[0][2]) < (points[-1][0], points[-1][2]):
+        if in_order and points and _step_then_time(chunk[0]) < _step_then_time(points[-1]):
             in_order = False
         points.extend(chunk)
     if not in_order:
-        points.sort(key=step_then_time)  # stable: ties keep their logged order
+        points.sort(key=_step_then_time)  # stable: ties keep their logged order
     return points
 
 
-def step_then_time(point: Point) -> tuple[int, int]:
+def _step_then_time(point: Point) -> tuple[int, int]:
     return point[0], point[2]
 
 

@@ -246,21 +246,7 @@ def _log_metrics(session: Session, run_id: str, batch: LogBatch) -> None:
     for metric in batch.metrics:
         stamp = default_ts if metric.timestamp is None else metric.timestamp
         series.setdefault(metric.key, []).append((metric.step, metric.value, stamp))
-    for points in series.values():
-        points.sort(key=repository.step_then_time)  # stable: of equal points, the later one ends last
-    repository.insert_metric_chunks(session, run_id, series)
-    keys = sorted(series)
-    newest = [series[key][-1] for key in keys]
-    repository.upsert_latest_metrics(
-        session,
-        (
-            [run_id] * len(keys),
-            keys,
-            [value for _, value, _ in newest],
-            [step for step, _, _ in newest],
-            [stamp for _, _, stamp in newest],
-        ),
-    )
+    repository.insert_metric_points(session, run_id, series)
 
 
 def metric_history(

@@ -31,7 +31,6 @@ def _chunk_table() -> sa.Table:
         sa.column("id", sa.BigInteger),
         sa.column("run_id", sa.String),
         sa.column("key", sa.String),
-        sa.column("count", sa.Integer),
         sa.column("points", sa.LargeBinary),
     )
 
@@ -55,7 +54,7 @@ def _chunks(rows: Iterator[sa.Row]) -> Iterator[dict[str, object]]:
         for start in range(0, len(points), CHUNK):
             part = points[start : start + CHUNK]
             packed = b"".join(POINT.pack(*point) for point in part)
-            yield {"run_id": run_id, "key": key, "count": len(part), "points": packed}
+            yield {"run_id": run_id, "key": key, "points": packed}
 
 
 def upgrade() -> None:
@@ -64,7 +63,6 @@ def upgrade() -> None:
         sa.Column("id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), nullable=False),
         sa.Column("run_id", sa.String(length=32), nullable=False),
         sa.Column("key", sa.String(length=250), nullable=False),
-        sa.Column("count", sa.Integer(), nullable=False),
         sa.Column("points", sa.LargeBinary(), nullable=False),
         sa.ForeignKeyConstraint(["run_id"], ["run.id"], name=op.f("fk_metric_chunk_run_id_run"), ondelete="CASCADE"),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_metric_chunk")),
