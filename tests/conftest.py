@@ -21,10 +21,12 @@ from fastapi import FastAPI
 from fastapi.testclient import TestClient
 from moto.server import ThreadedMotoServer
 
+import shipyard
 from app.bootstrap import ensure_admin
 from app.db.migrate import upgrade_to_head
 from app.main import create_app
 from app.settings import Settings
+from tests.sdk.live_server import LiveServer, running_server
 
 POSTGRES_ADMIN_URL = os.environ.get("SHIPYARD_TEST_POSTGRES", "postgresql://postgres@127.0.0.1:5432/postgres")
 IN_CI = os.environ.get("CI", "").lower() == "true"
@@ -203,3 +205,17 @@ def s3_endpoint() -> Iterator[str]:
 @pytest.fixture(scope="session")
 def s3_client(s3_endpoint: str) -> Any:
     return boto3.client("s3", endpoint_url=s3_endpoint, region_name=S3_REGION)
+
+
+@pytest.fixture(scope="session")
+def live_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveServer]:
+    """(url, admin token) of a `shipyard server` process shared by the SDK and CLI tests."""
+    with running_server(tmp_path_factory.mktemp("live-server") / "data") as server:
+        yield server
+
+
+@pytest.fixture(scope="session")
+def admin_client(live_server: LiveServer) -> Iterator[shipyard.Client]:
+    """An admin SDK client over real HTTP, to set up data and to check what a test did."""
+    with shipyard.Client(live_server.url, live_server.token) as client:
+        yield client

@@ -1,32 +1,17 @@
-"""CLI fixtures: a `shipyard server` process, and a runner of the real `shipyard` command against it."""
+"""CLI fixtures: a runner of the real `shipyard` command against the live server (tests/conftest.py)."""
 
 import os
 import subprocess
 import sys
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
 
-import shipyard
-from tests.sdk.live_server import REPO_ROOT, LiveServer, running_server
+from tests.sdk.live_server import REPO_ROOT, LiveServer
 
 RunCli = Callable[..., subprocess.CompletedProcess[str]]
-
-
-@pytest.fixture(scope="session")
-def live_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveServer]:
-    """(url, admin token) of a server process shared by the CLI tests."""
-    with running_server(tmp_path_factory.mktemp("cli-server") / "data") as server:
-        yield server
-
-
-@pytest.fixture(scope="session")
-def admin_client(live_server: LiveServer) -> Iterator[shipyard.Client]:
-    """An admin SDK client, to set up data and to check what the CLI did."""
-    with shipyard.Client(live_server.url, live_server.token) as client:
-        yield client
 
 
 @pytest.fixture

@@ -1,4 +1,4 @@
-"""SDK end-to-end fixtures: a `shipyard server` process shared by the session, clients, fresh names."""
+"""SDK end-to-end fixtures: the module-level API on the live server (tests/conftest.py), fresh names."""
 
 import uuid
 from collections.abc import Iterator
@@ -6,21 +6,7 @@ from collections.abc import Iterator
 import pytest
 
 import shipyard
-from tests.sdk.live_server import LiveServer, running_server
-
-
-@pytest.fixture(scope="session")
-def live_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveServer]:
-    """(url, admin token) of a server process shared by the SDK tests."""
-    with running_server(tmp_path_factory.mktemp("sdk-server") / "data") as server:
-        yield server
-
-
-@pytest.fixture(scope="session")
-def admin_client(live_server: LiveServer) -> Iterator[shipyard.Client]:
-    """An admin client over real HTTP."""
-    with shipyard.Client(live_server.url, live_server.token) as client:
-        yield client
+from tests.sdk.live_server import LiveServer
 
 
 @pytest.fixture
