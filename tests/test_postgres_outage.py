@@ -8,7 +8,6 @@ import pwd
 import shlex
 import shutil
 import subprocess
-import sys
 import tempfile
 import threading
 import time
@@ -19,9 +18,9 @@ from pathlib import Path
 import httpx
 import pytest
 
-from tests.conftest import free_port, read_credentials, service_missing
+from tests.conftest import free_port, service_missing
+from tests.sdk.live_server import LiveServer, running_server
 
-ROOT = Path(__file__).resolve().parents[1]
 # Debian and Ubuntu keep the server binaries off PATH, one folder per major version.
 DEBIAN_BIN_GLOB = "/usr/lib/postgresql/*/bin"
 WORKERS = 4
@@ -166,63 +165,11 @@ def private_postgres() -> Iterator[PrivatePostgres]:
         shutil.rmtree(root, ignore_errors=True)
 
 
-@dataclass
-class Server:
-    url: str
-    token: str
-    process: subprocess.Popen[bytes]
-    log_file: Path
-
-    def log_tail(self, lines: int = 60) -> str:
-        return "\n".join(self.log_file.read_text(errors="replace").splitlines()[-lines:])
-
-
 @pytest.fixture
-def server(private_postgres: PrivatePostgres, tmp_path: Path) -> Iterator[Server]:
-    """The real server process (`app.server.serve`) on the private Postgres."""
-    port = free_port()
-    data_dir = tmp_path / "data"
-    env = {key: value for key, value in os.environ.items() if not key.startswith("SHIPYARD_")}
-    env.update(
-        SHIPYARD_DATABASE_URL=private_postgres.url,
-        SHIPYARD_DATA_DIR=str(data_dir),
-        SHIPYARD_HOST="127.0.0.1",
-        SHIPYARD_PORT=str(port),
-        SHIPYARD_ADMIN_PASSWORD="outage-admin-password",
-        SHIPYARD_LOG_JSON="false",
-        SHIPYARD_LOG_LEVEL="WARNING",
-    )
-    log_file = tmp_path / "server.log"
-    with log_file.open("wb") as log:
-        process = subprocess.Popen(
-            [sys.executable, "-c", "from app.server import serve; serve()"],
-            cwd=ROOT,
-            env=env,
-            stdout=log,
-            stderr=subprocess.STDOUT,
-        )
-    url = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.monotonic() + 30
-        with httpx.Client(base_url=url, timeout=2, trust_env=False) as http:
-            while True:
-                assert process.poll() is None, f"the server exited {process.returncode}:\n{log_file.read_text()}"
-                try:
-                    if http.get("/healthz").status_code == 200:
-                        break
-                except httpx.TransportError:
-                    pass
-                assert time.monotonic() < deadline, f"the server did not start:\n{log_file.read_text()}"
-                time.sleep(0.1)
-        token = read_credentials(data_dir / "credentials")["token"]
-        yield Server(url, token, process, log_file)
-    finally:
-        process.terminate()
-        try:
-            process.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait(timeout=10)
+def server(private_postgres: PrivatePostgres, tmp_path: Path) -> Iterator[LiveServer]:
+    """The real server process (`shipyard server`) on the private Postgres."""
+    with running_server(tmp_path / "data", database_url=private_postgres.url) as live:
+        yield live
 
 
 @dataclass
@@ -237,7 +184,7 @@ class Outcome:
 
 
 def _load(
-    server: Server, run_id: str, worker: int, stop: threading.Event, outcomes: list[Outcome], errors: list[str]
+    server: LiveServer, run_id: str, worker: int, stop: threading.Event, outcomes: list[Outcome], errors: list[str]
 ) -> None:
     headers = {"Authorization": f"Bearer {server.token}"}
     with httpx.Client(base_url=server.url, headers=headers, timeout=REQUEST_TIMEOUT_S, trust_env=False) as http:
@@ -271,7 +218,7 @@ def _load(
                 )
 
 
-def test_postgres_restart_under_load(private_postgres: PrivatePostgres, server: Server) -> None:
+def test_postgres_restart_under_load(private_postgres: PrivatePostgres, server: LiveServer) -> None:
     headers = {"Authorization": f"Bearer {server.token}"}
     with httpx.Client(base_url=server.url, headers=headers, timeout=REQUEST_TIMEOUT_S, trust_env=False) as http:
         experiment = http.post("/api/v1/experiments", json={"name": "postgres-outage"})

@@ -28,6 +28,11 @@ class LiveServer(NamedTuple):
     token: str
     data_dir: Path
     """The server's data dir: its artifacts are under ``artifacts/`` (the embedded local store)."""
+    process: "subprocess.Popen[bytes]"
+    log_path: Path
+
+    def log_tail(self, lines: int = 60) -> str:
+        return "\n".join(self.log_path.read_text(errors="replace").splitlines()[-lines:])
 
 
 def free_port() -> int:
@@ -36,7 +41,7 @@ def free_port() -> int:
         return int(sock.getsockname()[1])
 
 
-def server_env(data_dir: Path) -> dict[str, str]:
+def server_env(data_dir: Path, database_url: str | None = None) -> dict[str, str]:
     """The environment of the server process: the test's settings, none of the developer's."""
     env = {k: v for k, v in os.environ.items() if not k.startswith("SHIPYARD_")}
     env.update(
@@ -49,13 +54,13 @@ def server_env(data_dir: Path) -> dict[str, str]:
         NO_PROXY="127.0.0.1,localhost",
         no_proxy="127.0.0.1,localhost",
     )
-    if database_url := os.environ.get("SHIPYARD_TEST_DATABASE_URL"):
+    if database_url := database_url or os.environ.get("SHIPYARD_TEST_DATABASE_URL"):
         env["SHIPYARD_DATABASE_URL"] = database_url
     return env
 
 
 @contextmanager
-def running_server(data_dir: Path) -> Iterator[LiveServer]:
+def running_server(data_dir: Path, database_url: str | None = None) -> Iterator[LiveServer]:
     """`shipyard server` in a subprocess until the block ends; its log is shown if it fails to start."""
     port = free_port()
     url = f"http://127.0.0.1:{port}"
@@ -63,10 +68,12 @@ def running_server(data_dir: Path) -> Iterator[LiveServer]:
     command = [sys.executable, "-m", "shipyard.cli.main", "server", "--host", "127.0.0.1", "--port", str(port)]
     command += ["--data-dir", str(data_dir)]
     with log_path.open("wb") as log:
-        process = subprocess.Popen(command, cwd=REPO_ROOT, env=server_env(data_dir), stdout=log, stderr=log)
+        process = subprocess.Popen(
+            command, cwd=REPO_ROOT, env=server_env(data_dir, database_url), stdout=log, stderr=log
+        )
     try:
         _wait_until_healthy(process, url, log_path)
-        yield LiveServer(url, _admin_token(url, data_dir), data_dir)
+        yield LiveServer(url, _admin_token(url, data_dir), data_dir, process, log_path)
     finally:
         process.terminate()
         try:
