@@ -3,6 +3,7 @@
 import json
 import os
 import sys
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Annotated, Any, NoReturn
@@ -92,3 +93,15 @@ def duration(start_ms: int, end_ms: int | None) -> str:
 
 def number(value: float) -> str:
     return f"{value:.6g}"
+
+
+# Metrics shown inline in a list; `show` and --json give them all.
+LISTED_METRICS = 4
+
+
+def metrics_cell(metrics: Mapping[str, float]) -> str:
+    """The first few metrics by name, and how many more there are."""
+    shown = [f"{key}={number(value)}" for key, value in sorted(metrics.items())[:LISTED_METRICS]]
+    if len(metrics) > LISTED_METRICS:
+        shown.append(f"+{len(metrics) - LISTED_METRICS}")
+    return " ".join(shown)

@@ -9,14 +9,13 @@ from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
-from shipyard.cli.common import JsonFlag, client_from, fail, number, out, print_json, when
+from shipyard.cli.common import JsonFlag, client_from, fail, metrics_cell, number, out, print_json, when
 from shipyard.errors import ModelVersionNotFound
 from shipyard.models import parse_model_uri
 from shipyard.schemas import Lineage, ModelVersion, RegisteredModel, to_json_dict
 
 app = typer.Typer(help="Browse the model registry, move aliases, download versions.", no_args_is_help=True)
 
-LISTED_METRICS = 4
 RefArgument = Annotated[str, typer.Argument(help="NAME@ALIAS, NAME/3, models:/NAME@ALIAS, or NAME (newest READY).")]
 
 
@@ -29,13 +28,6 @@ def _ref(ref: str) -> tuple[str, str]:
 
 def _aliases(model: RegisteredModel) -> str:
     return ", ".join(f"{alias}→{version}" for alias, version in sorted(model.aliases.items())) or "-"
-
-
-def _metrics(version: ModelVersion) -> str:
-    shown = [f"{k}={number(v)}" for k, v in sorted(version.metrics.items())[:LISTED_METRICS]]
-    if len(version.metrics) > LISTED_METRICS:
-        shown.append(f"+{len(version.metrics) - LISTED_METRICS}")
-    return " ".join(shown)
 
 
 @app.command("list")
@@ -175,7 +167,7 @@ def list_versions(
             version.source_run_id or "-",
             when(version.created_at),
             version.created_by,
-            _metrics(version),
+            metrics_cell(version.metrics),
         )
     out().print(table)
 

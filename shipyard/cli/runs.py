@@ -6,20 +6,10 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from shipyard.cli.common import JsonFlag, client_from, duration, fail, number, out, print_json, when
-from shipyard.schemas import Run, to_json_dict
+from shipyard.cli.common import JsonFlag, client_from, duration, fail, metrics_cell, number, out, print_json, when
+from shipyard.schemas import to_json_dict
 
 app = typer.Typer(help="Browse runs.", no_args_is_help=True)
-
-# Metrics shown inline in `runs list`; `runs show` and --json give them all.
-LISTED_METRICS = 4
-
-
-def _metrics_cell(run: Run) -> str:
-    shown = [f"{key}={number(value)}" for key, value in sorted(run.metrics.items())[:LISTED_METRICS]]
-    if len(run.metrics) > LISTED_METRICS:
-        shown.append(f"+{len(run.metrics) - LISTED_METRICS}")
-    return " ".join(shown)
 
 
 @app.command("list")
@@ -57,7 +47,7 @@ def list_runs(
             run.status,
             when(run.start_time),
             duration(run.start_time, run.end_time),
-            _metrics_cell(run),
+            metrics_cell(run.metrics),
         )
     console = out()
     console.print(table)

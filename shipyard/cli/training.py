@@ -29,6 +29,25 @@ def _read_spec(path: Path) -> dict[str, Any]:
     return spec
 
 
+def _submit(
+    ctx: typer.Context,
+    job_type: str,
+    spec: dict[str, Any],
+    wait: bool,
+    timeout: float | None,
+    idempotency_key: str | None,
+    as_json: bool,
+) -> None:
+    """Submit the job; with wait, follow it and exit as finish() says."""
+    with client_from(ctx) as client:
+        job = client.submit_job(job_type, spec, idempotency_key=idempotency_key)
+        if not wait:
+            print_submitted(job, as_json)
+            return
+        job = watch(client, job.id, timeout)
+    finish(job, as_json)
+
+
 def train(
     ctx: typer.Context,
     spec_file: Annotated[
@@ -46,14 +65,7 @@ def train(
     as_json: JsonFlag = False,
 ) -> None:
     """Submit a training job; with --wait, exit 0 when it succeeds and 2 when it fails."""
-    spec = _read_spec(spec_file)
-    with client_from(ctx) as client:
-        job = client.submit_job("train", spec, idempotency_key=idempotency_key)
-        if not wait:
-            print_submitted(job, as_json)
-            return
-        job = watch(client, job.id, timeout)
-    finish(job, as_json)
+    _submit(ctx, "train", _read_spec(spec_file), wait, timeout, idempotency_key, as_json)
 
 
 def evaluate(
@@ -80,10 +92,4 @@ def evaluate(
     optional = {"baseline": baseline, "target": target, "sensitive": sensitive}
     spec: dict[str, Any] = {"model": model, "dataset": dataset, "gates": list(gate or [])}
     spec.update({k: v for k, v in optional.items() if v is not None})
-    with client_from(ctx) as client:
-        job = client.submit_job("evaluate", spec, idempotency_key=idempotency_key)
-        if not wait:
-            print_submitted(job, as_json)
-            return
-        job = watch(client, job.id, timeout)
-    finish(job, as_json)
+    _submit(ctx, "evaluate", spec, wait, timeout, idempotency_key, as_json)
