@@ -23,14 +23,8 @@ _READ_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 
 def get_session(request: Request) -> Iterator[Session]:
     """The request's unit of work: commit when the endpoint returns, roll back when it raises."""
-    factory = request.app.state.sessions
-    with factory(write=request.method not in _READ_METHODS) as session:
-        try:
-            yield session
-            session.commit()
-        except BaseException:
-            session.rollback()
-            raise
+    with request.app.state.sessions.begin(write=request.method not in _READ_METHODS) as session:
+        yield session
 
 
 # scope="function": commit right after the endpoint returns and before the response is sent,

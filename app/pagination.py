@@ -2,9 +2,12 @@
 
 import base64
 import json
-from typing import Any
+from collections.abc import Callable, Sequence
+from typing import Any, TypeVar
 
 from app.errors import InvalidInput
+
+T = TypeVar("T")
 
 
 def encode_page_token(cursor: dict[str, Any]) -> str:
@@ -31,3 +34,10 @@ def int_from_cursor(cursor: dict[str, Any] | None, key: str) -> int | None:
     if not isinstance(value, int) or isinstance(value, bool) or not 0 <= value <= 2**31 - 1:
         raise InvalidInput("page_token is not a token this server issued", field="page_token")
     return value
+
+
+def take_page(rows: Sequence[T], max_results: int, cursor: Callable[[T], dict[str, Any]]) -> tuple[list[T], str | None]:
+    """A page from rows fetched with limit max_results + 1: the extra row only says that there
+    is a next page, whose token is the cursor of the page's last row."""
+    page = list(rows[:max_results])
+    return page, encode_page_token(cursor(page[-1])) if len(rows) > max_results else None

@@ -8,7 +8,7 @@ from sqlalchemy.orm import Session
 from app.audit import repository
 from app.context import Principal, request_id_var
 from app.db.tables import AuditEvent
-from app.pagination import decode_page_token, encode_page_token, int_from_cursor
+from app.pagination import decode_page_token, int_from_cursor, take_page
 
 
 def record(
@@ -53,8 +53,4 @@ def list_events(
         before_id=before_id,
         limit=max_results + 1,
     )
-    next_token = None
-    if len(events) > max_results:
-        events = events[:max_results]
-        next_token = encode_page_token({"before_id": events[-1].id})
-    return events, next_token
+    return take_page(events, max_results, lambda event: {"before_id": event.id})

@@ -17,8 +17,8 @@ from app.db.tables import Dataset, DatasetVersion, RunDataset
 from app.errors import DatasetConflict, DatasetNotFound, InvalidInput
 from app.ml.errors import SpecError
 from app.ml.profiling import csv_to_parquet_chunks, profile_parquet, schema_from_profile
-from app.pagination import decode_page_token, encode_page_token, int_from_cursor
-from app.storage import ArtifactStore, join_key
+from app.pagination import decode_page_token, int_from_cursor, take_page
+from app.storage import ArtifactStore, download_to, join_key
 from app.tracking import service as tracking
 
 DATA_FILE = "data.parquet"
@@ -63,11 +63,11 @@ def get_dataset(session: Session, name: str) -> DatasetRead:
 
 def list_datasets(session: Session, page_token: str | None, max_results: int) -> tuple[list[DatasetRead], str | None]:
     after_id = int_from_cursor(decode_page_token(page_token), "after_id")
-    found = list(repository.list_datasets(session, after_id=after_id, limit=max_results + 1))
-    next_token = None
-    if len(found) > max_results:
-        found = found[:max_results]
-        next_token = encode_page_token({"after_id": found[-1].id})
+    found, next_token = take_page(
+        repository.list_datasets(session, after_id=after_id, limit=max_results + 1),
+        max_results,
+        lambda d: {"after_id": d.id},
+    )
     return [DatasetRead.model_validate(d) for d in found], next_token
 
 
@@ -164,9 +164,7 @@ def load_frame(store: ArtifactStore, version: DatasetVersion) -> pd.DataFrame:
     """The version as a DataFrame (for jobs), read from a temporary copy of its Parquet file."""
     with tempfile.TemporaryDirectory(prefix="shipyard-dataset-") as tmp:
         path = Path(tmp) / DATA_FILE
-        with path.open("wb") as out:
-            for chunk in store.open_stream(version.storage_key):
-                out.write(chunk)
+        download_to(store, version.storage_key, path)
         return pd.read_parquet(path)
 
 

@@ -15,7 +15,7 @@ from app.errors import InvalidInput, JobNotFound
 from app.jobs import repository
 from app.jobs.queue import JobQueue, enqueue_after_commit
 from app.jobs.schemas import FINISHED, JobCreate, JobStatus
-from app.pagination import decode_page_token, encode_page_token
+from app.pagination import decode_page_token, take_page
 
 SpecCheck = Callable[[Session, str, dict[str, Any]], dict[str, Any]]
 
@@ -75,12 +75,8 @@ def list_jobs(
             before = datetime.fromisoformat(str(cursor.get("before")))
         except ValueError as exc:
             raise InvalidInput("page_token is not a token this server issued", field="page_token") from exc
-    jobs = list(repository.list_jobs(session, status=status, job_type=job_type, before=before, limit=max_results + 1))
-    next_token = None
-    if len(jobs) > max_results:
-        jobs = jobs[:max_results]
-        next_token = encode_page_token({"before": jobs[-1].created_at.isoformat()})
-    return jobs, next_token
+    jobs = repository.list_jobs(session, status=status, job_type=job_type, before=before, limit=max_results + 1)
+    return take_page(jobs, max_results, lambda job: {"before": job.created_at.isoformat()})
 
 
 def cancel_job(session: Session, actor: Principal, job_id: str) -> Job:

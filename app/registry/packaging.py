@@ -11,7 +11,7 @@ from typing import BinaryIO
 from app.errors import ArtifactNotFound, InvalidInput, PayloadTooLarge
 from app.ml.model_io import sha256_file
 from app.registry.schemas import VersionFile
-from app.storage import ArtifactStore, join_key, validate_relative_path
+from app.storage import ArtifactStore, download_to, join_key, validate_relative_path
 
 MAX_ARCHIVE_MEMBERS = 10_000
 
@@ -26,17 +26,14 @@ def walk_store(store: ArtifactStore, prefix: str, relative: str = "") -> Iterato
             yield path
 
 
-def download_prefix(store: ArtifactStore, prefix: str, folder: Path) -> list[str]:
+def download_prefix(store: ArtifactStore, prefix: str, folder: Path) -> None:
     paths = sorted(walk_store(store, prefix))
     if not paths:
         raise ArtifactNotFound(f"no files under {prefix!r}")
     for relative in paths:
         target = folder.joinpath(*validate_relative_path(relative).split("/"))
         target.parent.mkdir(parents=True, exist_ok=True)
-        with target.open("wb") as out:
-            for chunk in store.open_stream(join_key(prefix, relative)):
-                out.write(chunk)
-    return paths
+        download_to(store, join_key(prefix, relative), target)
 
 
 def extract_archive(fileobj: BinaryIO, folder: Path, max_bytes: int) -> None:

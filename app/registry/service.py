@@ -1,5 +1,6 @@
 """Registry use cases: models, versions (validated before they are READY), aliases, lineage."""
 
+import shutil
 import tempfile
 from collections.abc import Sequence
 from pathlib import Path
@@ -24,7 +25,7 @@ from app.errors import (
     UntrustedModel,
 )
 from app.ml.model_io import ModelFormatError, looks_like_pickle, validate_model_folder
-from app.pagination import decode_page_token, encode_page_token, int_from_cursor
+from app.pagination import decode_page_token, int_from_cursor, take_page
 from app.registry import packaging, repository
 from app.registry.schemas import (
     AliasRead,
@@ -40,19 +41,23 @@ from app.registry.schemas import (
     VersionStatus,
     VersionUpdate,
 )
-from app.storage import ArtifactStore, join_key, validate_relative_path
+from app.storage import DEFAULT_CHUNK_SIZE, ArtifactStore, join_key, validate_relative_path
 from app.tracking import service as tracking
 
 # ---- registered models -------------------------------------------------------------------------
 
 
 def create_model(session: Session, actor: Principal, data: ModelCreate) -> ModelRead:
+    return _model_read(session, _add_model(session, actor, data), {})  # a new model has no aliases yet
+
+
+def _add_model(session: Session, actor: Principal, data: ModelCreate) -> RegisteredModel:
     model = repository.add_model(
         session,
         RegisteredModel(name=data.name, description=data.description, model_card=data.model_card, tags=dict(data.tags)),
     )
     audit.record(session, actor, "model.create", "model", model.name)
-    return _model_read(session, model)
+    return model
 
 
 def _get_model(session: Session, name: str) -> RegisteredModel:
@@ -65,8 +70,7 @@ def _get_model(session: Session, name: str) -> RegisteredModel:
 def get_or_create_model(session: Session, actor: Principal, name: str) -> RegisteredModel:
     model = repository.get_model_by_name(session, name)
     if model is None:
-        create_model(session, actor, ModelCreate(name=name))
-        model = _get_model(session, name)
+        model = _add_model(session, actor, ModelCreate(name=name))
     return model
 
 
@@ -84,20 +88,15 @@ def list_models(
     max_results: int,
 ) -> tuple[list[ModelRead], str | None]:
     after_id = int_from_cursor(decode_page_token(page_token), "after_id")
-    models = list(
-        repository.list_models(
-            session,
-            name_like=name_like,
-            tags=tags,
-            lifecycle_stage=None if lifecycle_stage == "all" else lifecycle_stage,
-            after_id=after_id,
-            limit=max_results + 1,
-        )
+    found = repository.list_models(
+        session,
+        name_like=name_like,
+        tags=tags,
+        lifecycle_stage=None if lifecycle_stage == "all" else lifecycle_stage,
+        after_id=after_id,
+        limit=max_results + 1,
     )
-    next_token = None
-    if len(models) > max_results:
-        models = models[:max_results]
-        next_token = encode_page_token({"after_id": models[-1].id})
+    models, next_token = take_page(found, max_results, lambda m: {"after_id": m.id})
     aliases = repository.aliases_of_model(session, [m.id for m in models])
     return [_model_read(session, m, aliases[m.id]) for m in models], next_token
 
@@ -171,7 +170,7 @@ def create_version_from_run(
         )
     version.metrics = dict(run.metrics)
     session.flush()
-    return _version_read(session, model, version)
+    return _version_read(session, model, version, [])  # just registered: no alias points at it yet
 
 
 def create_version_from_archive(
@@ -183,7 +182,6 @@ def create_version_from_archive(
     *,
     max_bytes: int,
     allow_pickle: bool,
-    description: str = "",
 ) -> VersionRead:
     """Register a directly uploaded model: a zip of the model folder."""
     model = _get_model(session, name)
@@ -199,10 +197,10 @@ def create_version_from_archive(
             run_id=None,
             source_path=None,
             allow_pickle=allow_pickle,
-            description=description,
+            description="",
             tags={},
         )
-    return _version_read(session, model, version)
+    return _version_read(session, model, version, [])  # just registered: no alias points at it yet
 
 
 def create_version_from_file(
@@ -220,8 +218,7 @@ def create_version_from_file(
     with tempfile.TemporaryDirectory(prefix="shipyard-model-") as tmp:
         path = Path(tmp) / validate_relative_path(filename).rsplit("/", 1)[-1]
         with path.open("wb") as out:
-            while chunk := body.read(1024 * 1024):
-                out.write(chunk)
+            shutil.copyfileobj(body, out, DEFAULT_CHUNK_SIZE)
         if not looks_like_pickle(path):
             raise UntrustedModel(
                 "a bare file upload must be a pickle; upload a model folder as application/zip instead"
@@ -238,7 +235,7 @@ def create_version_from_file(
             description="",
             tags={},
         )
-    return _version_read(session, model, version)
+    return _version_read(session, model, version, [])  # just registered: no alias points at it yet
 
 
 def create_version_from_folder(
@@ -269,7 +266,7 @@ def create_version_from_folder(
     )
     version.metrics = dict(metrics)
     session.flush()
-    return _version_read(session, model, version)
+    return _version_read(session, model, version, [])  # just registered: no alias points at it yet
 
 
 def pickle_allowed(actor: Principal, setting: bool) -> bool:
@@ -299,7 +296,7 @@ def _register_folder(
             files=pickles,
         )
     if pickles:
-        status, message = VersionStatus.READY, f"pickle accepted by admin {actor.username}; not loaded or checked"
+        message = f"pickle accepted by admin {actor.username}; not loaded or checked"
     else:
         try:
             manifest = validate_model_folder(folder)
@@ -378,11 +375,11 @@ def list_versions(
 ) -> tuple[list[VersionRead], str | None]:
     model = _get_model(session, name)
     before = int_from_cursor(decode_page_token(page_token), "before")
-    versions = list(repository.list_versions(session, model.id, status=status, before=before, limit=max_results + 1))
-    next_token = None
-    if len(versions) > max_results:
-        versions = versions[:max_results]
-        next_token = encode_page_token({"before": versions[-1].version})
+    versions, next_token = take_page(
+        repository.list_versions(session, model.id, status=status, before=before, limit=max_results + 1),
+        max_results,
+        lambda v: {"before": v.version},
+    )
     aliases = _aliases_by_version(session, model)
     return [_version_read(session, model, v, aliases.get(v.version, [])) for v in versions], next_token
 

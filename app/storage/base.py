@@ -2,16 +2,10 @@
 
 from collections.abc import Iterator
 from dataclasses import dataclass
+from pathlib import Path
 from typing import BinaryIO, Protocol
 
 DEFAULT_CHUNK_SIZE = 1024 * 1024
-
-
-@dataclass(frozen=True)
-class StoredObject:
-    key: str
-    size: int
-    sha256: str
 
 
 @dataclass(frozen=True)
@@ -63,3 +57,10 @@ class ArtifactStore(Protocol):
     def describe(self) -> str:
         """Where the artifacts live, for logs; never holds a secret."""
         ...
+
+
+def download_to(store: ArtifactStore, key: str, path: Path) -> None:
+    """Copy one stored object into a local file, chunk by chunk."""
+    with path.open("wb") as out:
+        for chunk in store.open_stream(key):
+            out.write(chunk)

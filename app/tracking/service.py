@@ -21,7 +21,7 @@ from app.errors import (
     ParamConflict,
     RunNotFound,
 )
-from app.pagination import decode_page_token, encode_page_token, int_from_cursor
+from app.pagination import decode_page_token, int_from_cursor, take_page
 from app.tracking import repository
 from app.tracking.schemas import (
     MAX_BATCH_METRICS,
@@ -75,10 +75,7 @@ def list_experiments(
         after_id=after_id,
         limit=max_results + 1,
     )
-    if len(experiments) <= max_results:
-        return experiments, None
-    experiments = experiments[:max_results]
-    return experiments, encode_page_token({"after_id": experiments[-1].id})
+    return take_page(experiments, max_results, lambda e: {"after_id": e.id})
 
 
 def update_experiment(session: Session, actor: Principal, experiment_id: int, data: ExperimentUpdate) -> Experiment:
@@ -284,10 +281,7 @@ def search_runs(session: Session, query: RunSearch) -> tuple[list[RunRead], str 
         offset=offset,
         limit=query.max_results + 1,
     )
-    next_token = None
-    if len(runs) > query.max_results:
-        runs = runs[: query.max_results]
-        next_token = encode_page_token({"offset": offset + query.max_results})
+    runs, next_token = take_page(runs, query.max_results, lambda _: {"offset": offset + query.max_results})
     params, metrics, tags = repository.run_data(session, [run.id for run in runs])
     return [_read(run, params[run.id], metrics[run.id], tags[run.id]) for run in runs], next_token
 
