@@ -82,16 +82,17 @@ def looks_like_pickle(path: Path) -> bool:
     return head[:1] == b"\x80"
 
 
-def untrusted_types(model_path: Path) -> list[str]:
+def _skops_types(model_path: Path) -> list[str]:
+    """The types a skops file would need trusted beyond skops' own defaults."""
     import skops.io as sio
 
     if not zipfile.is_zipfile(model_path):
         raise ModelFormatError(f"{model_path.name} is not a skops file")
     try:
-        found = sio.get_untrusted_types(file=model_path)
+        found: list[str] = sio.get_untrusted_types(file=model_path)
     except Exception as exc:  # skops raises many kinds on a damaged archive
         raise ModelFormatError(f"{model_path.name} cannot be read by skops: {exc}") from exc
-    return sorted(name for name in found if not is_trusted_type(name))
+    return found
 
 
 def read_manifest(folder: Path) -> Manifest:
@@ -108,6 +109,11 @@ def read_manifest(folder: Path) -> Manifest:
 def validate_model_folder(folder: Path) -> Manifest:
     """Check a downloaded model folder the way the registry does before marking it READY:
     no pickles, a complete manifest, matching hashes, only trusted types, and it loads."""
+    return load_model_folder(folder)[0]
+
+
+def load_model_folder(folder: Path) -> tuple[Manifest, Any]:
+    """validate_model_folder, and the model it loaded."""
     for path in folder.rglob("*"):
         if path.is_file() and looks_like_pickle(path):
             raise ModelFormatError(
@@ -125,21 +131,20 @@ def validate_model_folder(folder: Path) -> Manifest:
     model_path = folder / manifest.model_file
     if not model_path.is_file():
         raise ModelFormatError(f"the model file {manifest.model_file} is missing")
-    load_model_file(model_path)
-    return manifest
+    return manifest, load_model_file(model_path)
 
 
 def load_model_file(model_path: Path) -> Any:
     import skops.io as sio
 
-    refused = untrusted_types(model_path)
+    needed = _skops_types(model_path)
+    refused = sorted(name for name in needed if not is_trusted_type(name))
     if refused:
         raise ModelFormatError(
             f"{model_path.name} holds types outside the allow-list: {', '.join(refused)}", untrusted_types=refused
         )
-    trusted = [name for name in sio.get_untrusted_types(file=model_path) if is_trusted_type(name)]
     try:
-        return sio.load(model_path, trusted=trusted)
+        return sio.load(model_path, trusted=needed)
     except Exception as exc:
         raise ModelFormatError(f"{model_path.name} does not load: {exc}") from exc
 

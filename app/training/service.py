@@ -21,7 +21,7 @@ from app.jobs.context import JobCancelled, JobContext, LeaseLost
 from app.jobs.runner import JobRuntime, succeed
 from app.ml.errors import SpecError
 from app.ml.evaluation import check_gates, deltas, evaluate, parse_gates
-from app.ml.model_io import load_model_file, save_model_folder, sha256_file, validate_model_folder
+from app.ml.model_io import load_model_folder, save_model_folder, sha256_file
 from app.ml.training import TrainResult, TrainSpec, check_spec, environment, train
 from app.registry import packaging
 from app.registry import service as registry
@@ -312,8 +312,7 @@ def _load(store: ArtifactStore, files: list[dict[str, Any]], prefix: str) -> Any
         for item in (VersionFile.model_validate(f) for f in files):
             if sha256_file(folder.joinpath(*item.path.split("/"))) != item.sha256:
                 raise InvalidSpec(f"{item.path} of the model no longer matches its recorded SHA-256")
-        manifest = validate_model_folder(folder)
-        return load_model_file(folder / manifest.model_file)
+        return load_model_folder(folder)[1]
 
 
 def _score(model: Any, frame: pd.DataFrame, target: str, task: Any, sensitive: str | None) -> dict[str, Any]:
