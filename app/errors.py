@@ -35,6 +35,14 @@ def problem_body(
     return body
 
 
+def validation_problem(errors: list[dict[str, Any]], instance: str | None = None) -> dict[str, Any]:
+    """The 422 for input that does not fit the schema: each error's `loc`, `msg` and `type`, and a
+    detail naming the first fields."""
+    fields = ", ".join(".".join(map(str, error["loc"])) for error in errors[:5])
+    detail = f"invalid {fields}: {errors[0]['msg']}" if errors else "invalid request"
+    return problem_body(422, "validation_error", "Validation error", detail, instance, errors=errors)
+
+
 class InvalidInput(AppError):
     status, code, title = 400, "invalid_input", "Invalid input"
 

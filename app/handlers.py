@@ -9,7 +9,7 @@ from fastapi.responses import JSONResponse
 from sqlalchemy.exc import DBAPIError, OperationalError
 from starlette.exceptions import HTTPException
 
-from app.errors import PROBLEM_CONTENT_TYPE, AppError, problem_body
+from app.errors import PROBLEM_CONTENT_TYPE, AppError, problem_body, validation_problem
 from app.route_methods import routed_methods
 
 logger = logging.getLogger("shipyard.errors")
@@ -45,11 +45,7 @@ async def handle_validation_error(request: Request, exc: Exception) -> JSONRespo
         }
         for error in exc.errors()
     ]
-    fields = ", ".join(".".join(error["loc"]) for error in errors[:5])
-    detail = f"invalid {fields}: {errors[0]['msg']}" if errors else "invalid request"
-    return _problem(
-        422, problem_body(422, "validation_error", "Validation error", detail, request.url.path, errors=errors)
-    )
+    return _problem(422, validation_problem(errors, request.url.path))
 
 
 async def handle_http_exception(request: Request, exc: Exception) -> JSONResponse:
@@ -57,9 +53,7 @@ async def handle_http_exception(request: Request, exc: Exception) -> JSONRespons
     if exc.status_code == 400 and isinstance(exc.__cause__, UnicodeDecodeError):
         # FastAPI's own parse failure for a JSON body that is not UTF-8: invalid JSON, so 422 as for any other.
         error = {"loc": ["body"], "msg": "the body is not UTF-8 encoded JSON", "type": "json_invalid"}
-        detail = f"invalid body: {error['msg']}"
-        body = problem_body(422, "validation_error", "Validation error", detail, request.url.path, errors=[error])
-        return _problem(422, body)
+        return _problem(422, validation_problem([error], request.url.path))
     code, title = _HTTP_CODES.get(exc.status_code, ("http_error", "HTTP error"))
     detail = exc.detail if isinstance(exc.detail, str) else title
     if exc.status_code == 404 and detail == "Not Found":

@@ -12,7 +12,7 @@ from urllib.parse import parse_qsl
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from app.context import request_id_var
-from app.errors import PROBLEM_CONTENT_TYPE, problem_body
+from app.errors import PROBLEM_CONTENT_TYPE, problem_body, validation_problem
 from app.observability import HttpMetrics
 from app.route_methods import routes
 
@@ -108,20 +108,18 @@ class EdgeMiddleware:
             await send(message)
 
         try:
-            refusal = self._refuse(scope, method, path, headers)
+            content_type = headers.get("content-type", "")
+            upload = method in _MUTATING and _is_upload(method, path, content_type)
+            refusal = self._refuse(scope, method, headers, content_type, upload)
             nul_parameter = _nul_query_parameter(scope)
             if nul_parameter is not None:
-                error = {
-                    "loc": ["query", nul_parameter],
-                    "msg": "holds a NUL character (U+0000)",
-                    "type": "nul_character",
-                }
-                detail = f"invalid query.{nul_parameter}: {error['msg']}"
-                await self._problem(send_with_id, 422, "validation_error", "Validation error", detail, errors=[error])
+                await _send_problem(send_with_id, 422, validation_problem([_nul_error(["query", nul_parameter])]))
             elif refusal is not None:
-                await self._problem(send_with_id, *refusal)
+                await _send_problem(send_with_id, refusal[0], problem_body(*refusal))
+            elif method not in _MUTATING or upload:
+                await self.app(scope, receive, send_with_id)
             else:
-                await self._serve(scope, receive, send_with_id, method, path, headers.get("content-type", ""))
+                await self._serve_json(scope, receive, send_with_id)
         finally:
             elapsed = time.perf_counter() - started
             route = scope.get("route")
@@ -146,12 +144,10 @@ class EdgeMiddleware:
             request_id_var.reset(token)
 
     def _refuse(
-        self, scope: Scope, method: str, path: str, headers: dict[str, str]
+        self, scope: Scope, method: str, headers: dict[str, str], content_type: str, upload: bool
     ) -> tuple[int, str, str, str] | None:
         if method not in _MUTATING:
             return None
-        content_type = headers.get("content-type", "")
-        upload = _is_upload(method, path, content_type)
         limit = self.max_upload_bytes if upload else self.max_json_body_bytes
         length = headers.get("content-length")
         if length is not None and length.isdigit() and int(length) > limit:
@@ -163,12 +159,7 @@ class EdgeMiddleware:
             return 415, "unsupported_media_type", "Unsupported media type", f"this takes application/json, not {sent}"
         return None
 
-    async def _serve(
-        self, scope: Scope, receive: Receive, send: Send, method: str, path: str, content_type: str
-    ) -> None:
-        if method not in _MUTATING or _is_upload(method, path, content_type):
-            await self.app(scope, receive, send)
-            return
+    async def _serve_json(self, scope: Scope, receive: Receive, send: Send) -> None:
         # A JSON body is read whole here (FastAPI would read it whole anyway): its bytes are
         # counted as they arrive, since a chunked body has no Content-Length, and it is checked
         # for U+0000 before anything parses it.
@@ -180,19 +171,15 @@ class EdgeMiddleware:
                 break  # the client went away; the app will see it
             size += len(message.get("body", b""))
             if size > limit:
-                await self._problem(
-                    send, 413, "payload_too_large", "Payload too large", f"the body exceeds {limit} bytes"
-                )
+                detail = f"the body exceeds {limit} bytes"
+                await _send_problem(send, 413, problem_body(413, "payload_too_large", "Payload too large", detail))
                 return
             if not message.get("more_body", False):
                 break
         body = b"".join(m.get("body", b"") for m in messages)
         nul_path = _nul_body_path(body)
         if nul_path is not None:
-            place = ".".join(["body", *map(str, nul_path)])
-            error = {"loc": ["body", *nul_path], "msg": "holds a NUL character (U+0000)", "type": "nul_character"}
-            detail = f"invalid {place}: {error['msg']}"
-            await self._problem(send, 422, "validation_error", "Validation error", detail, errors=[error])
+            await _send_problem(send, 422, validation_problem([_nul_error(["body", *nul_path])]))
             return
 
         async def replay() -> Message:
@@ -200,12 +187,16 @@ class EdgeMiddleware:
 
         await self.app(scope, replay, send)
 
-    @staticmethod
-    async def _problem(send: Send, status: int, code: str, title: str, detail: str, **extra: Any) -> None:
-        body = json.dumps(problem_body(status, code, title, detail, **extra)).encode()
-        headers: list[Any] = [
-            (b"content-type", PROBLEM_CONTENT_TYPE.encode()),
-            (b"content-length", str(len(body)).encode()),
-        ]
-        await send({"type": "http.response.start", "status": status, "headers": headers})
-        await send({"type": "http.response.body", "body": body})
+
+def _nul_error(loc: list[str | int]) -> dict[str, Any]:
+    return {"loc": loc, "msg": "holds a NUL character (U+0000)", "type": "nul_character"}
+
+
+async def _send_problem(send: Send, status: int, problem: dict[str, Any]) -> None:
+    body = json.dumps(problem).encode()
+    headers: list[Any] = [
+        (b"content-type", PROBLEM_CONTENT_TYPE.encode()),
+        (b"content-length", str(len(body)).encode()),
+    ]
+    await send({"type": "http.response.start", "status": status, "headers": headers})
+    await send({"type": "http.response.body", "body": body})

@@ -101,13 +101,10 @@ def run_job(runtime: JobRuntime, job_id: str, worker: str) -> None:
         _finish(runtime, ctx, {"status": "cancelled", "message": "cancelled", "finished_at": utcnow()})
     except LeaseLost as exc:
         logger.warning("%s", exc)
-    except (SpecError, AppError) as exc:
-        if isinstance(exc, ServiceUnavailable):
-            _retry_or_fail(runtime, ctx, exc, max_attempts)
-        else:
-            _finish(runtime, ctx, {"status": "failed", "error": _summary(exc), "finished_at": utcnow()})
-    except TRANSIENT as exc:
+    except TRANSIENT as exc:  # before AppError: ServiceUnavailable is one, and is retried
         _retry_or_fail(runtime, ctx, exc, max_attempts)
+    except (SpecError, AppError) as exc:
+        _finish(runtime, ctx, {"status": "failed", "error": _summary(exc), "finished_at": utcnow()})
     except Exception as exc:
         ctx.log(traceback.format_exc(limit=5))
         _finish(runtime, ctx, {"status": "failed", "error": _summary(exc), "finished_at": utcnow()})
