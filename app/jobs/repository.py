@@ -5,7 +5,7 @@ from collections.abc import Sequence
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import or_, select, update
+from sqlalchemy import func, literal, or_, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -44,10 +44,10 @@ def list_jobs(
     return session.scalars(query).all()
 
 
-def claim(session: Session, job_id: str, worker: str, now: datetime, lease: timedelta) -> int | None:
+def claim(session: Session, job_id: str, worker: str, now: datetime, lease: timedelta) -> Job | None:
     """Take the job if it is queued and due, or running on an expired lease, with attempts
-    left; return the new fencing token, or None when someone else has it or it is done."""
-    token = session.execute(
+    left; return it with its new fencing token, or None when someone else has it or it is done."""
+    return session.scalars(
         update(Job)
         .where(
             Job.id == job_id,
@@ -66,12 +66,15 @@ def claim(session: Session, job_id: str, worker: str, now: datetime, lease: time
             heartbeat_at=now,
             updated_at=now,
             not_before=None,
+            started_at=func.coalesce(Job.started_at, literal(now, Job.started_at.type)),
         )
-        .returning(Job.fencing_token)
-    ).scalar_one_or_none()
-    if token is not None:
-        session.execute(update(Job).where(Job.id == job_id, Job.started_at.is_(None)).values(started_at=now))
-    return token
+        .returning(Job)
+    ).one_or_none()
+
+
+def touch_queued(session: Session, job_ids: list[str], now: datetime) -> None:
+    if job_ids:
+        session.execute(update(Job).where(Job.id.in_(job_ids), Job.status == "queued").values(updated_at=now))
 
 
 def renew(

@@ -11,7 +11,6 @@ from datetime import timedelta
 from typing import Any
 
 from botocore.exceptions import BotoCoreError
-from sqlalchemy import update
 from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import Session
 
@@ -19,7 +18,6 @@ from app.auth.security import Role
 from app.context import Principal
 from app.db.base import utcnow
 from app.db.session import SessionFactory
-from app.db.tables import Job
 from app.errors import AppError, ServiceUnavailable
 from app.jobs import repository
 from app.jobs.context import JobCancelled, JobContext, LeaseLost
@@ -76,12 +74,11 @@ def succeed(runtime: JobRuntime, session: Session, ctx: JobContext, result: dict
 
 def run_job(runtime: JobRuntime, job_id: str, worker: str) -> None:
     with runtime.sessions.begin() as session:
-        token = repository.claim(session, job_id, worker, utcnow(), runtime.lease)
-        if token is None:
+        job = repository.claim(session, job_id, worker, utcnow(), runtime.lease)
+        if job is None:
             logger.info("job %s not claimed by %s: done, not due, or held by a live worker", job_id, worker)
             return
-        job = repository.get_job(session, job_id)
-        assert job is not None
+        token = job.fencing_token
         ctx = JobContext(
             job_id=job.id,
             job_type=job.type,
@@ -146,10 +143,14 @@ def _finish(runtime: JobRuntime, ctx: JobContext, fields: dict[str, Any]) -> Non
 
 
 def _report(runtime: JobRuntime, job_id: str, token: int, fraction: float, message: str, log: str) -> bool | None:
+    return _renew(runtime, job_id, token, {"progress": fraction, "message": message, "log_tail": log})
+
+
+def _renew(runtime: JobRuntime, job_id: str, token: int, fields: dict[str, Any]) -> bool | None:
+    """Extend the lease (and write fields); None when the job is no longer ours, else whether
+    it was asked to cancel."""
     with runtime.sessions.begin() as session:
-        return repository.renew(
-            session, job_id, token, utcnow(), runtime.lease, {"progress": fraction, "message": message, "log_tail": log}
-        )
+        return repository.renew(session, job_id, token, utcnow(), runtime.lease, fields)
 
 
 class _Heartbeat:
@@ -171,10 +172,7 @@ class _Heartbeat:
         interval = max(self._runtime.settings.job_lease_seconds / 3, 0.2)
         while not self._stop.wait(interval):
             try:
-                with self._runtime.sessions.begin() as session:
-                    cancel = repository.renew(
-                        session, self._ctx.job_id, self._ctx.token, utcnow(), self._runtime.lease, {}
-                    )
+                cancel = _renew(self._runtime, self._ctx.job_id, self._ctx.token, {})
             except TRANSIENT:
                 logger.warning("job %s: heartbeat failed", self._ctx.job_id)
                 continue
@@ -191,9 +189,8 @@ def reconcile(runtime: JobRuntime) -> list[str]:
     with runtime.sessions.begin() as session:
         failed = repository.fail_exhausted(session, now)
         due = repository.due_for_enqueue(session, now, now - requeue_after)
-        if due:
-            # Stamp them so the next pass does not send the same ids again straight away.
-            session.execute(update(Job).where(Job.id.in_(due), Job.status == "queued").values(updated_at=now))
+        # Stamp them so the next pass does not send the same ids again straight away.
+        repository.touch_queued(session, due, now)
         for job_id in due:
             enqueue_after_commit(session, runtime.queue, job_id)
     for job_id, job_type in failed:
