@@ -171,6 +171,13 @@ def load_frame(store: ArtifactStore, version: DatasetVersion) -> pd.DataFrame:
 def link_run(session: Session, actor: Principal, run_id: str, ref: str, context: str) -> RunDatasetRead:
     tracking.ensure_run_exists(session, run_id)
     dataset, version = resolve(session, ref)
+    return link_version(session, actor, run_id, dataset, version, context)
+
+
+def link_version(
+    session: Session, actor: Principal, run_id: str, dataset: Dataset, version: DatasetVersion, context: str
+) -> RunDatasetRead:
+    """Record that an existing run used this dataset version (link_run, for callers that hold both)."""
     repository.link_run(
         session,
         RunDataset(

@@ -126,10 +126,15 @@ class ResolvedSpec:
     estimator_path: str
     estimator_class: type[BaseEstimator]
     task: Task
-    task_explicit: bool
-    target: str
     features: list[str]
-    params: dict[str, Any]
+
+    @property
+    def target(self) -> str:
+        return self.spec.target
+
+    @property
+    def task_explicit(self) -> bool:
+        return self.spec.task is not None
 
     @property
     def seed(self) -> int:
@@ -138,7 +143,7 @@ class ResolvedSpec:
     def estimator_params(self) -> dict[str, Any]:
         """The user's params, plus random_state=seed where the estimator takes one and the user
         did not set it, so the same spec and data always train the same model."""
-        params = dict(self.params)
+        params = dict(self.spec.params)
         if "random_state" in self.estimator_class().get_params(deep=False):
             params.setdefault("random_state", self.seed)
         return params
@@ -215,10 +220,7 @@ def check_spec(spec: TrainSpec, columns: list[str]) -> ResolvedSpec:
         estimator_path=info.path,
         estimator_class=cls,
         task=info.task,
-        task_explicit=spec.task is not None,
-        target=spec.target,
         features=features,
-        params=dict(spec.params),
     )
 
 

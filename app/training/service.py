@@ -108,7 +108,7 @@ def run_train(runtime: JobRuntime, ctx: JobContext) -> None:
                 environment=environment(),
             ),
         )
-        datasets.link_run(session, ctx.actor, run_id, f"{dataset.name}@{version.version}", "training")
+        datasets.link_version(session, ctx.actor, run_id, dataset, version, "training")
         if ctx.attempt > 1:  # an earlier attempt may have marked the run FAILED before it was retried
             tracking.update_run(session, ctx.actor, run_id, RunUpdate(status=RunStatus.RUNNING))
     try:
@@ -189,13 +189,13 @@ def _record_training(
         _put_json(runtime.store, run_id, "confusion_matrix.json", result.confusion_matrix)
     for index, candidate in enumerate(result.candidates or []):
         child_id = job_run_id(ctx.job_id, f"candidate-{index}")
-        run = tracking.ensure_run(
+        tracking.ensure_run(
             session, ctx.actor, spec.experiment, child_id, RunCreate(name=f"candidate-{index}", parent_run_id=run_id)
         )
         tracking.log_batch(
             session,
             ctx.actor,
-            run.id,
+            child_id,
             LogBatch(
                 params=[ParamIn(key=k[:250], value=_text(v)[:6000]) for k, v in candidate["params"].items()],
                 metrics=[
@@ -206,7 +206,7 @@ def _record_training(
                 else [],
             ),
         )
-        tracking.update_run(session, ctx.actor, run.id, RunUpdate(status=RunStatus.FINISHED))
+        tracking.update_run(session, ctx.actor, child_id, RunUpdate(status=RunStatus.FINISHED))
     for path in sorted(p for p in folder.rglob("*") if p.is_file()):
         with path.open("rb") as handle:
             runtime.store.put_file(join_key("runs", run_id, "artifacts", "model", path.name), handle)
