@@ -75,7 +75,11 @@ def list_tokens(
 @router.delete(
     "/auth/tokens/{token_id}", status_code=status.HTTP_204_NO_CONTENT, responses=error_responses(TokenNotFound)
 )
-def revoke_token(token_id: Annotated[int, Path(ge=1, le=2**31 - 1)], session: SessionDep, actor: Admin) -> None:
+def revoke_token(
+    token_id: Annotated[int, Path(ge=1, le=2**31 - 1, description="A token id (a whole number from 1).")],
+    session: SessionDep,
+    actor: Admin,
+) -> None:
     service.revoke_token(session, actor, token_id)
 
 

@@ -33,7 +33,7 @@ from app.errors import (
 from app.storage.upload import save_upload
 
 router = APIRouter(prefix=API_PREFIX, tags=["datasets"])
-NamePath = Annotated[DatasetName, PathParam()]
+NamePath = Annotated[DatasetName, PathParam(description="A dataset's name.")]
 RefPath = Annotated[str, PathParam(pattern=r"^(latest|[0-9]{1,9})$", description="A version number or `latest`.")]
 _FORMATS = {"text/csv": "csv", "application/vnd.apache.parquet": "parquet", "application/x-parquet": "parquet"}
 

@@ -20,7 +20,7 @@ from app.jobs.handlers import check_job_spec
 from app.jobs.schemas import JobCreate, JobList, JobRead, JobStatus, JobType
 
 router = APIRouter(prefix=API_PREFIX, tags=["jobs"])
-JobIdPath = Annotated[str, Path(pattern=r"^[0-9a-f]{32}$")]
+JobIdPath = Annotated[str, Path(pattern=r"^[0-9a-f]{32}$", description="A job id (32 hex characters).")]
 
 
 @router.post(

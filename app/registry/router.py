@@ -51,7 +51,7 @@ VersionRef = Annotated[
     str,
     Path(pattern=r"^([0-9]{1,9}|latest|[a-z0-9_-]{1,64})$", description="A version number, an alias, or `latest`."),
 ]
-AliasPath = Annotated[AliasName, Path()]
+AliasPath = Annotated[AliasName, Path(description="An alias such as `production`.")]
 
 
 @router.post(

@@ -55,7 +55,7 @@ register_url_convertor("run_id", _RunIdSegment())
 router = APIRouter(prefix=API_PREFIX)
 RunIdPath = Annotated[str, Path(pattern=r"^[0-9a-f]{32}$", description="A run id (32 hex characters).")]
 # Ids are 32-bit columns: a larger number would fail in PostgreSQL instead of being a 404.
-ExperimentIdPath = Annotated[int, Path(ge=1, le=2**31 - 1)]
+ExperimentIdPath = Annotated[int, Path(ge=1, le=2**31 - 1, description="An experiment id (a whole number from 1).")]
 
 
 @router.post(

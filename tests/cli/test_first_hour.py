@@ -167,3 +167,23 @@ def test_db_upgrade_names_the_database_and_what_it_applied(
     again = shipyard_cli("db", "upgrade", **env)
     assert again.returncode == 0, again.stderr
     assert again.stdout.strip() == f"{database}: already at revision {head}; nothing to apply."
+
+
+def test_the_cli_prints_the_one_sentence_of_a_malformed_id(
+    cli: Callable[..., subprocess.CompletedProcess[str]],
+) -> None:
+    result = cli("runs", "show", "not-a-run")
+    assert result.returncode == 2
+    assert result.stderr.strip() == (
+        "path parameter `run_id` must be an id of 32 lowercase hex characters, as the server gave it; got 'not-a-run'"
+    )
+
+
+def test_the_cli_prints_the_one_sentence_of_a_spec_typo(
+    cli: Callable[..., subprocess.CompletedProcess[str]], tmp_path: Path
+) -> None:
+    spec = tmp_path / "spec.yaml"
+    spec.write_text("dataset: churn@latest\ntarget: churned\nestimator: random_forest\nparms: {n_estimators: 10}\n")
+    result = cli("train", str(spec))
+    assert result.returncode == 2
+    assert result.stderr.strip() == "field `parms` is not a known field; did you mean `params`?"
