@@ -71,6 +71,21 @@ def test_first_start_saves_the_url_and_token_for_the_sdk_and_cli_anywhere(
         assert '"experiments"' in listed.stdout
 
 
+def test_first_start_leaves_an_existing_credentials_file_alone_and_says_how_to_login(
+    home: Path, tmp_path: Path
+) -> None:
+    saved = home / ".shipyard" / "credentials"
+    saved.parent.mkdir()
+    saved.write_text("[default]\nurl = https://shipyard.example.com\ntoken = shp_mine\n")
+    data_dir = tmp_path / "server" / "data"
+    data_dir.parent.mkdir()
+    (data_dir.parent / "home").symlink_to(home)
+    with running_server(data_dir) as server:
+        log = server.log_path.read_text()
+    assert saved.read_text() == "[default]\nurl = https://shipyard.example.com\ntoken = shp_mine\n"
+    assert f"was left as it is; `shipyard login {server.url}` points the SDK and CLI at this server" in log
+
+
 def test_login_with_a_password_prompt_saves_url_and_token(
     live_server: LiveServer, home: Path, shipyard_cli: Shipyard
 ) -> None:
