@@ -103,37 +103,34 @@ def fields_at(model: type[BaseModel] | None, loc: Sequence[Any]) -> list[str] | 
     current: Any = model
     for part in loc:
         found = _model_in(current)
-        if found is None:
-            return None
-        if isinstance(part, int) or part not in found.model_fields:
-            # A list index or a dict key: stay on the element type.
-            current = _element(current) if not isinstance(current, type) else None
-            if current is None:
-                return None
+        if found is not None and isinstance(part, str) and part in found.model_fields:
+            current = found.model_fields[part].annotation
             continue
-        current = found.model_fields[part].annotation
+        # A list index or a dict key: go on with the element's type.
+        current = _element(current)
+        if current is None:
+            return None
     found = _model_in(current)
     return [field.alias or name for name, field in found.model_fields.items()] if found else None
 
 
 def _model_in(annotation: Any) -> type[BaseModel] | None:
-    if isinstance(annotation, type) and issubclass(annotation, BaseModel):
-        return annotation
-    for arg in _args(annotation):
-        if isinstance(arg, type) and issubclass(arg, BaseModel):
-            return arg
+    """The model `annotation` is, or holds as `X | None`."""
+    for candidate in (annotation, *_union_args(annotation)):
+        if isinstance(candidate, type) and issubclass(candidate, BaseModel):
+            return candidate
     return None
 
 
 def _element(annotation: Any) -> Any:
-    """The value type of list[X], dict[K, X] or X | None."""
-    args = [arg for arg in _args(annotation) if arg is not type(None)]
-    return args[-1] if args else None
+    """The value type of list[X], dict[K, X] (or either `| None`), else None."""
+    for candidate in (annotation, *_union_args(annotation)):
+        if typing.get_origin(candidate) in (list, dict) and typing.get_args(candidate):
+            return typing.get_args(candidate)[-1]
+    return None
 
 
-def _args(annotation: Any) -> tuple[Any, ...]:
-    if typing.get_origin(annotation) is typing.Annotated:
-        return _args(typing.get_args(annotation)[0]) or (typing.get_args(annotation)[0],)
+def _union_args(annotation: Any) -> tuple[Any, ...]:
     if isinstance(annotation, types.UnionType) or typing.get_origin(annotation) is typing.Union:
         return typing.get_args(annotation)
-    return typing.get_args(annotation)
+    return ()

@@ -30,6 +30,14 @@ def test_a_field_typo_is_one_sentence_with_a_suggestion(client: TestClient, edit
     assert nested["detail"] == "field `order_bi` is not a known field; did you mean `order_by`?"
 
 
+def test_a_typo_inside_a_list_item_suggests_the_item_field(client: TestClient, editor: dict[str, str]) -> None:
+    body = {"params": [{"key": "lr", "valeu": "0.1"}]}
+    problem = refused(client.post(f"/api/v1/runs/{'0' * 32}/log-batch", json=body, headers=editor))
+    assert problem["detail"] == (
+        "field `params.0.value` is required; field `params.0.valeu` is not a known field; did you mean `value`?"
+    )
+
+
 def test_an_unknown_choice_suggests_the_closest_one(client: TestClient, editor: dict[str, str]) -> None:
     problem = refused(client.post("/api/v1/jobs", json={"type": "trian", "spec": {}}, headers=editor))
     assert problem["detail"] == "field `type`: unknown value 'trian'; did you mean 'train'?"
