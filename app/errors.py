@@ -2,6 +2,8 @@
 
 from typing import Any
 
+from app import validation
+
 PROBLEM_CONTENT_TYPE = "application/problem+json"
 
 
@@ -35,12 +37,13 @@ def problem_body(
     return body
 
 
-def validation_problem(errors: list[dict[str, Any]], instance: str | None = None) -> dict[str, Any]:
+def validation_problem(
+    errors: list[dict[str, Any]], instance: str | None = None, sentences: list[str] | None = None
+) -> dict[str, Any]:
     """The 422 for input that does not fit the schema: each error's `loc`, `msg` and `type`, and a
-    detail naming the first fields."""
-    fields = ", ".join(".".join(map(str, error["loc"])) for error in errors[:5])
-    detail = f"invalid {fields}: {errors[0]['msg']}" if errors else "invalid request"
-    return problem_body(422, "validation_error", "Validation error", detail, instance, errors=errors)
+    detail of one human sentence per error (`sentences`, else worded from the errors alone)."""
+    worded = sentences if sentences is not None else [validation.sentence(error) for error in errors]
+    return problem_body(422, "validation_error", "Validation error", validation.detail(worded), instance, errors=errors)
 
 
 class InvalidInput(AppError):

@@ -2,13 +2,17 @@
 
 import logging
 from collections.abc import Mapping
+from typing import Any
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from fastapi.routing import APIRoute
+from pydantic import BaseModel
 from sqlalchemy.exc import DBAPIError, OperationalError
 from starlette.exceptions import HTTPException
 
+from app import validation
 from app.errors import PROBLEM_CONTENT_TYPE, AppError, problem_body, validation_problem
 from app.route_methods import routed_methods
 
@@ -37,15 +41,35 @@ async def handle_app_error(request: Request, exc: Exception) -> JSONResponse:
 
 async def handle_validation_error(request: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, RequestValidationError)
+    raw = list(exc.errors())
     errors = [
         {
             "loc": [str(part) for part in error.get("loc", ())],
             "msg": str(error.get("msg", "")),
             "type": str(error.get("type", "")),
         }
-        for error in exc.errors()
+        for error in raw
     ]
-    return _problem(422, validation_problem(errors, request.url.path))
+    route = request.scope.get("route")
+    sentences = [_sentence(route, error) for error in raw]
+    return _problem(422, validation_problem(errors, request.url.path, sentences))
+
+
+def _sentence(route: object, error: Mapping[str, Any]) -> str:
+    """The error in words, helped by the route: the body model's field names for a typo, and a
+    parameter's description for a value that does not match its pattern."""
+    loc = list(error.get("loc", ()))
+    if not isinstance(route, APIRoute) or not loc:
+        return validation.sentence(error)
+    if loc[0] == "body" and error.get("type") == "extra_forbidden" and route.body_field is not None:
+        body_model = route.body_field.field_info.annotation
+        model = body_model if isinstance(body_model, type) and issubclass(body_model, BaseModel) else None
+        return validation.sentence(error, allowed=validation.fields_at(model, loc[1:-1]))
+    params = {"path": route.dependant.path_params, "query": route.dependant.query_params}.get(str(loc[0]), [])
+    for param in params:
+        if len(loc) == 2 and loc[1] in (param.alias, param.name):
+            return validation.sentence(error, expects=param.field_info.description)
+    return validation.sentence(error)
 
 
 async def handle_http_exception(request: Request, exc: Exception) -> JSONResponse:

@@ -13,6 +13,7 @@ from app.auth.router import router as auth_router
 from app.auth.token_cache import TokenCache
 from app.datasets.router import router as datasets_router
 from app.db.session import SessionFactory, create_db_engine
+from app.docs import router as docs_router
 from app.handlers import install_handlers
 from app.jobs.handlers import build_runtime
 from app.jobs.queue import CeleryJobQueue, EmbeddedJobQueue, JobQueue
@@ -66,6 +67,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         version="0.1.0",
         description="Self-hosted MLOps: tracking, registry, jobs, deployments and monitoring.",
         lifespan=lifespan,
+        # /docs is app.docs (Swagger UI from the server's own files); ReDoc would need a CDN.
+        docs_url=None,
+        redoc_url=None,
     )
     app.state.settings = settings
     app.state.sessions = sessions
@@ -83,6 +87,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         datasets_router,
         jobs_router,
         ops_router,
+        docs_router,
     ):
         app.include_router(router)
     install_handlers(app)

@@ -54,6 +54,8 @@ class ClientBase:
 
     url: str
     _token: str | None
+    _token_source: str | None
+    _looked_in: list[str]
     _timeout: httpx.Timeout | None
     _http: httpx.Client
 
@@ -77,7 +79,10 @@ class ClientBase:
         content: Iterable[bytes] | bytes | None = None,
         headers: Mapping[str, str] | None = None,
         prefix: str = API_PREFIX,
+        explain_401: bool = True,
     ) -> httpx.Response:
+        """Send one request; an error answer raises its `ShipyardError` (a 401 says which URL was
+        called and which token was sent, unless `explain_401` is off, as for a password login)."""
         query = {k: v for k, v in (params or {}).items() if v is not None}
         try:
             response = self._http.request(
@@ -92,18 +97,30 @@ class ClientBase:
         except httpx.TransportError as exc:
             raise TransportError(f"cannot reach the Shipyard server at {self.url}: {exc}") from exc
         if response.is_error:
-            raise self._error(response)
+            raise self._error(response, explain_401)
         return response
 
-    @staticmethod
-    def _error(response: httpx.Response) -> ShipyardError:
+    def _error(self, response: httpx.Response, explain_401: bool = True) -> ShipyardError:
         try:
             body = response.json()
         except ValueError:
             body = None
         if not isinstance(body, dict):
             body = {"detail": response.text.strip()[:500] or response.reason_phrase}
+        if response.status_code == 401 and explain_401:
+            body = {**body, "detail": self._explain_401(response, str(body.get("detail") or ""))}
         return error_for(response.status_code, body, response.headers.get("x-request-id"))
+
+    def _explain_401(self, response: httpx.Response, server_says: str) -> str:
+        """Which URL refused which token: the two things a newcomer needs to fix a 401."""
+        called = str(response.request.url.copy_with(query=None))
+        reason = f" ({server_says})" if server_says else ""
+        if self._token:
+            given = self._token_source in (None, "argument")
+            source = "the token given" if given else f"the token from {self._token_source}"
+            return f"{called} said 401{reason}: {source} was refused"
+        places = ", ".join(self._looked_in) or "nowhere"
+        return f"{called} said 401: no token found (looked in {places}); run `shipyard login` or set SHIPYARD_TOKEN"
 
     def _paginate(
         self, path: str, items_key: str, params: Mapping[str, Any], max_results: int | None, page_token: str | None

@@ -62,14 +62,17 @@ class Client(RegistryMixin, DatasetsMixin, JobsMixin, ClientBase):
     """A client of one Shipyard server.
 
     Args:
-        url: the server's base URL; default ``SHIPYARD_URL``, else ``http://127.0.0.1:8000``
-            (with an injected `http_client` that has a ``base_url``, that one).
-        token: the API token; default ``SHIPYARD_TOKEN``, else ``~/.shipyard/credentials``,
-            else ``<SHIPYARD_DATA_DIR or ./shipyard-data>/credentials``.
+        url: the server's base URL; default ``SHIPYARD_URL``, else the ``url`` in the credentials
+            file the token came from, else ``http://127.0.0.1:8000`` (with an injected
+            `http_client` that has a ``base_url``, that one).
+        token: the API token; default ``SHIPYARD_TOKEN``, else ``~/.shipyard/credentials``
+            (written by ``shipyard login``), else ``<SHIPYARD_DATA_DIR or ./shipyard-data>/credentials``.
         http_client: an `httpx.Client` to send the requests with (not closed by `close`);
             by default the client opens its own keep-alive connection pool.
         timeout: seconds (or an `httpx.Timeout`) per request; default 30 s, or the
             injected client's own timeout.
+        anonymous: send no token at all, whatever the environment and files hold (a password
+            login with `create_token`, ``GET /healthz``).
 
     Every method raises a `shipyard.errors.ShipyardError` subclass chosen by the problem
     ``code`` of an error answer, or `TransportError` when the server cannot be reached.
@@ -82,10 +85,14 @@ class Client(RegistryMixin, DatasetsMixin, JobsMixin, ClientBase):
         *,
         http_client: httpx.Client | None = None,
         timeout: float | httpx.Timeout | None = None,
+        anonymous: bool = False,
     ) -> None:
         injected_base = str(http_client.base_url).rstrip("/") if http_client is not None else ""
-        self.url = config.resolve_url(url) if url or not injected_base else injected_base
-        self._token = config.resolve_token(token)
+        resolved = config.resolve(url, token)
+        self.url = resolved.url if url or not injected_base else injected_base
+        self._token = None if anonymous else resolved.token
+        self._token_source = None if anonymous else resolved.token_source
+        self._looked_in = [] if anonymous else resolved.looked_in
         # The connection pool's own timeout applies unless the caller set one for this client.
         self._timeout = None
         if timeout is not None and http_client is not None:
@@ -579,7 +586,9 @@ class Client(RegistryMixin, DatasetsMixin, JobsMixin, ClientBase):
             body["expires_in_days"] = expires_in_days
         if password is not None:
             body["password"] = password
-        return Token.from_json(self._request("POST", "/auth/tokens", json=body).json())
+        # A refused login is a wrong password, not a bad token: the server's own words say so.
+        response = self._request("POST", "/auth/tokens", json=body, explain_401=password is None)
+        return Token.from_json(response.json())
 
     def list_tokens(self, username: str | None = None) -> list[Token]:
         """API tokens, revoked ones included (admin only); never their secrets.

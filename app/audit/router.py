@@ -12,7 +12,9 @@ from app.errors import InvalidInput, error_responses
 router = APIRouter(prefix=API_PREFIX, tags=["audit"])
 
 
-@router.get("/audit", response_model=AuditEventList, responses=error_responses(InvalidInput))
+@router.get(
+    "/audit", summary="Read the audit trail", response_model=AuditEventList, responses=error_responses(InvalidInput)
+)
 def list_audit_events(
     session: SessionDep,
     _: Admin,

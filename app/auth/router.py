@@ -24,6 +24,7 @@ router = APIRouter(prefix=API_PREFIX, tags=["auth"])
 
 @router.post(
     "/auth/tokens",
+    summary="Log in, or mint a token for a user",
     status_code=status.HTTP_201_CREATED,
     response_model=TokenCreated,
     responses=error_responses(Unauthenticated, UserNotFound),
@@ -51,7 +52,9 @@ def create_token(body: TokenCreate, session: SessionDep, actor: MaybePrincipal) 
     )
 
 
-@router.get("/auth/tokens", response_model=TokenList, responses=error_responses(UserNotFound))
+@router.get(
+    "/auth/tokens", summary="List API tokens", response_model=TokenList, responses=error_responses(UserNotFound)
+)
 def list_tokens(
     session: SessionDep, _: Admin, username: Annotated[str | None, Query(max_length=64)] = None
 ) -> TokenList:
@@ -73,19 +76,27 @@ def list_tokens(
 
 
 @router.delete(
-    "/auth/tokens/{token_id}", status_code=status.HTTP_204_NO_CONTENT, responses=error_responses(TokenNotFound)
+    "/auth/tokens/{token_id}",
+    summary="Revoke an API token",
+    status_code=status.HTTP_204_NO_CONTENT,
+    responses=error_responses(TokenNotFound),
 )
-def revoke_token(token_id: Annotated[int, Path(ge=1, le=2**31 - 1)], session: SessionDep, actor: Admin) -> None:
+def revoke_token(
+    token_id: Annotated[int, Path(ge=1, le=2**31 - 1, description="A token id (a whole number from 1).")],
+    session: SessionDep,
+    actor: Admin,
+) -> None:
     service.revoke_token(session, actor, token_id)
 
 
-@router.get("/auth/whoami", response_model=WhoAmI, responses=error_responses())
+@router.get("/auth/whoami", summary="Who the token belongs to", response_model=WhoAmI, responses=error_responses())
 def whoami(actor: Viewer) -> WhoAmI:
     return WhoAmI(id=actor.user_id, username=actor.username, role=actor.role)
 
 
 @router.post(
     "/users",
+    summary="Create a user",
     status_code=status.HTTP_201_CREATED,
     response_model=UserCreated,
     responses=error_responses(UserConflict),
@@ -95,6 +106,6 @@ def create_user(body: UserCreate, session: SessionDep, actor: Admin) -> UserCrea
     return UserCreated(**UserRead.model_validate(user).model_dump(), password=generated)
 
 
-@router.get("/users", response_model=UserList, responses=error_responses())
+@router.get("/users", summary="List users", response_model=UserList, responses=error_responses())
 def list_users(session: SessionDep, _: Admin) -> UserList:
     return UserList(users=[UserRead.model_validate(u) for u in service.list_users(session)])

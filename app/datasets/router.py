@@ -33,13 +33,14 @@ from app.errors import (
 from app.storage.upload import save_upload
 
 router = APIRouter(prefix=API_PREFIX, tags=["datasets"])
-NamePath = Annotated[DatasetName, PathParam()]
+NamePath = Annotated[DatasetName, PathParam(description="A dataset's name.")]
 RefPath = Annotated[str, PathParam(pattern=r"^(latest|[0-9]{1,9})$", description="A version number or `latest`.")]
 _FORMATS = {"text/csv": "csv", "application/vnd.apache.parquet": "parquet", "application/x-parquet": "parquet"}
 
 
 @router.post(
     "/datasets",
+    summary="Create a dataset",
     status_code=status.HTTP_201_CREATED,
     response_model=DatasetRead,
     responses=error_responses(DatasetConflict),
@@ -48,7 +49,7 @@ def create_dataset(body: DatasetCreate, session: SessionDep, actor: Editor) -> D
     return service.create_dataset(session, actor, body)
 
 
-@router.get("/datasets", response_model=DatasetList, responses=error_responses(InvalidInput))
+@router.get("/datasets", summary="List datasets", response_model=DatasetList, responses=error_responses(InvalidInput))
 def list_datasets(
     session: SessionDep,
     _: Viewer,
@@ -59,13 +60,16 @@ def list_datasets(
     return DatasetList(datasets=datasets, next_page_token=next_token)
 
 
-@router.get("/datasets/{name}", response_model=DatasetRead, responses=error_responses(DatasetNotFound))
+@router.get(
+    "/datasets/{name}", summary="Get a dataset", response_model=DatasetRead, responses=error_responses(DatasetNotFound)
+)
 def get_dataset(name: NamePath, session: SessionDep, _: Viewer) -> DatasetRead:
     return service.get_dataset(session, name)
 
 
 @router.post(
     "/datasets/{name}/versions",
+    summary="Upload a dataset version",
     status_code=status.HTTP_201_CREATED,
     response_model=DatasetVersionRead,
     responses={
@@ -113,13 +117,21 @@ async def upload_version(
     return version
 
 
-@router.get("/datasets/{name}/versions", response_model=DatasetVersionList, responses=error_responses(DatasetNotFound))
+@router.get(
+    "/datasets/{name}/versions",
+    summary="List a dataset's versions",
+    response_model=DatasetVersionList,
+    responses=error_responses(DatasetNotFound),
+)
 def list_versions(name: NamePath, session: SessionDep, _: Viewer) -> DatasetVersionList:
     return DatasetVersionList(versions=service.list_versions(session, name))
 
 
 @router.get(
-    "/datasets/{name}/versions/{version}", response_model=DatasetVersionRead, responses=error_responses(DatasetNotFound)
+    "/datasets/{name}/versions/{version}",
+    summary="Get a dataset version",
+    response_model=DatasetVersionRead,
+    responses=error_responses(DatasetNotFound),
 )
 def get_version(name: NamePath, version: RefPath, session: SessionDep, _: Viewer) -> DatasetVersionRead:
     return service.get_version(session, f"{name}@{version}")
@@ -127,6 +139,7 @@ def get_version(name: NamePath, version: RefPath, session: SessionDep, _: Viewer
 
 @router.get(
     "/datasets/{name}/versions/{version}/download",
+    summary="Download a dataset version",
     response_class=StreamingResponse,
     responses={200: {"content": {"application/vnd.apache.parquet": {}}}, **error_responses(DatasetNotFound)},
 )
@@ -147,6 +160,7 @@ def download_version(
 
 @router.post(
     "/runs/{run_id}/datasets",
+    summary="Record a run's input dataset",
     tags=["runs"],
     status_code=status.HTTP_201_CREATED,
     response_model=RunDatasetRead,

@@ -20,11 +20,12 @@ from app.jobs.handlers import check_job_spec
 from app.jobs.schemas import JobCreate, JobList, JobRead, JobStatus, JobType
 
 router = APIRouter(prefix=API_PREFIX, tags=["jobs"])
-JobIdPath = Annotated[str, Path(pattern=r"^[0-9a-f]{32}$")]
+JobIdPath = Annotated[str, Path(pattern=r"^[0-9a-f]{32}$", description="A job id (32 hex characters).")]
 
 
 @router.post(
     "/jobs",
+    summary="Submit a training or evaluation job",
     status_code=status.HTTP_201_CREATED,
     response_model=JobRead,
     responses={
@@ -49,7 +50,7 @@ def submit_job(
     return JobRead.model_validate(job)
 
 
-@router.get("/jobs", response_model=JobList, responses=error_responses(InvalidInput))
+@router.get("/jobs", summary="List jobs", response_model=JobList, responses=error_responses(InvalidInput))
 def list_jobs(
     session: SessionDep,
     _: Viewer,
@@ -68,12 +69,16 @@ def list_jobs(
     return JobList(jobs=[JobRead.model_validate(j) for j in jobs], next_page_token=next_token)
 
 
-@router.get("/jobs/{job_id}", response_model=JobRead, responses=error_responses(JobNotFound))
+@router.get(
+    "/jobs/{job_id}", summary="Get a job's status", response_model=JobRead, responses=error_responses(JobNotFound)
+)
 def get_job(job_id: JobIdPath, session: SessionDep, _: Viewer) -> JobRead:
     """Status, progress (0..1) and message, attempts, result or error, and the tail of the job's log."""
     return JobRead.model_validate(service.get_job(session, job_id))
 
 
-@router.post("/jobs/{job_id}/cancel", response_model=JobRead, responses=error_responses(JobNotFound))
+@router.post(
+    "/jobs/{job_id}/cancel", summary="Cancel a job", response_model=JobRead, responses=error_responses(JobNotFound)
+)
 def cancel_job(job_id: JobIdPath, session: SessionDep, actor: Editor) -> JobRead:
     return JobRead.model_validate(service.cancel_job(session, actor, job_id))

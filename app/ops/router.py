@@ -22,13 +22,18 @@ class Readiness(BaseModel):
     checks: dict[str, str]
 
 
-@router.get("/healthz", response_model=Health)
+@router.get("/healthz", summary="Liveness check", response_model=Health)
 def healthz() -> Health:
     """The process is up (it does not look at its dependencies; /readyz does)."""
     return Health(status="ok")
 
 
-@router.get("/readyz", response_model=Readiness, responses={503: {"model": Readiness, "description": "Not ready"}})
+@router.get(
+    "/readyz",
+    summary="Readiness check",
+    response_model=Readiness,
+    responses={503: {"model": Readiness, "description": "Not ready"}},
+)
 def readyz(request: Request, store: StoreDep) -> JSONResponse:
     # Its own session: the request's session dependency would fail the request before the check.
     with request.app.state.sessions(write=False) as session:
@@ -51,6 +56,7 @@ async def _metrics_access(settings: SettingsDep, request: Request) -> None:
 
 @router.get(
     "/metrics",
+    summary="Prometheus metrics",
     response_class=Response,
     dependencies=[Depends(_metrics_access)],
     responses={200: {"content": {CONTENT_TYPE_LATEST: {}}}, **error_responses()},

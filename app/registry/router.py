@@ -51,17 +51,23 @@ VersionRef = Annotated[
     str,
     Path(pattern=r"^([0-9]{1,9}|latest|[a-z0-9_-]{1,64})$", description="A version number, an alias, or `latest`."),
 ]
-AliasPath = Annotated[AliasName, Path()]
+AliasPath = Annotated[AliasName, Path(description="An alias such as `production`.")]
 
 
 @router.post(
-    "/models", status_code=status.HTTP_201_CREATED, response_model=ModelRead, responses=error_responses(ModelConflict)
+    "/models",
+    summary="Register a model",
+    status_code=status.HTTP_201_CREATED,
+    response_model=ModelRead,
+    responses=error_responses(ModelConflict),
 )
 def create_model(body: ModelCreate, session: SessionDep, actor: Editor) -> ModelRead:
     return service.create_model(session, actor, body)
 
 
-@router.get("/models", response_model=ModelList, responses=error_responses(InvalidInput))
+@router.get(
+    "/models", summary="List registered models", response_model=ModelList, responses=error_responses(InvalidInput)
+)
 def list_models(
     session: SessionDep,
     _: Viewer,
@@ -88,17 +94,32 @@ def list_models(
     return ModelList(models=models, next_page_token=next_token)
 
 
-@router.get("/models/{name}", response_model=ModelRead, responses=error_responses(ModelNotFound))
+@router.get(
+    "/models/{name}",
+    summary="Get a registered model",
+    response_model=ModelRead,
+    responses=error_responses(ModelNotFound),
+)
 def get_model(name: NamePath, session: SessionDep, _: Viewer) -> ModelRead:
     return service.get_model(session, name)
 
 
-@router.patch("/models/{name}", response_model=ModelRead, responses=error_responses(ModelNotFound))
+@router.patch(
+    "/models/{name}",
+    summary="Update a registered model",
+    response_model=ModelRead,
+    responses=error_responses(ModelNotFound),
+)
 def update_model(name: NamePath, body: ModelUpdate, session: SessionDep, actor: Editor) -> ModelRead:
     return service.update_model(session, actor, name, body)
 
 
-@router.delete("/models/{name}", status_code=status.HTTP_204_NO_CONTENT, responses=error_responses(ModelNotFound))
+@router.delete(
+    "/models/{name}",
+    summary="Archive a registered model",
+    status_code=status.HTTP_204_NO_CONTENT,
+    responses=error_responses(ModelNotFound),
+)
 def archive_model(name: NamePath, session: SessionDep, actor: Editor) -> None:
     """Archive the model (its versions and files are kept); PATCH lifecycle_stage=active restores it."""
     service.archive_model(session, actor, name)
@@ -106,6 +127,7 @@ def archive_model(name: NamePath, session: SessionDep, actor: Editor) -> None:
 
 @router.post(
     "/models/{name}/versions",
+    summary="Register a model version",
     status_code=status.HTTP_201_CREATED,
     response_model=VersionRead,
     responses=error_responses(
@@ -174,7 +196,10 @@ async def create_version(
 
 
 @router.get(
-    "/models/{name}/versions", response_model=VersionList, responses=error_responses(ModelNotFound, InvalidInput)
+    "/models/{name}/versions",
+    summary="List a model's versions",
+    response_model=VersionList,
+    responses=error_responses(ModelNotFound, InvalidInput),
 )
 def list_versions(
     name: NamePath,
@@ -196,6 +221,7 @@ def list_versions(
 
 @router.get(
     "/models/{name}/versions/{ref}",
+    summary="Get a model version",
     response_model=VersionRead,
     responses=error_responses(ModelNotFound, ModelVersionNotFound, AliasNotFound),
 )
@@ -205,6 +231,7 @@ def get_version(name: NamePath, ref: VersionRef, session: SessionDep, _: Viewer)
 
 @router.patch(
     "/models/{name}/versions/{ref}",
+    summary="Update a model version",
     response_model=VersionRead,
     responses=error_responses(ModelNotFound, ModelVersionNotFound, AliasNotFound),
 )
@@ -216,6 +243,7 @@ def update_version(
 
 @router.delete(
     "/models/{name}/versions/{ref}",
+    summary="Delete a model version",
     status_code=status.HTTP_204_NO_CONTENT,
     responses=error_responses(ModelNotFound, ModelVersionNotFound, AliasConflict),
 )
@@ -234,6 +262,7 @@ def delete_version(
 
 @router.get(
     "/models/{name}/versions/{ref}/download",
+    summary="Download a model version as a zip",
     response_class=StreamingResponse,
     responses={
         200: {"content": {"application/zip": {}}},
@@ -260,6 +289,7 @@ def download_version(
 
 @router.get(
     "/models/{name}/versions/{ref}/lineage",
+    summary="Get a model version's lineage",
     response_model=Lineage,
     responses=error_responses(ModelNotFound, ModelVersionNotFound, AliasNotFound),
 )
@@ -269,6 +299,7 @@ def get_lineage(name: NamePath, ref: VersionRef, session: SessionDep, _: Viewer)
 
 @router.put(
     "/models/{name}/aliases/{alias}",
+    summary="Point an alias at a version",
     response_model=AliasRead,
     responses=error_responses(ModelNotFound, ModelVersionNotFound, InvalidState),
 )
@@ -281,6 +312,7 @@ def set_alias(
 
 @router.delete(
     "/models/{name}/aliases/{alias}",
+    summary="Remove an alias",
     status_code=status.HTTP_204_NO_CONTENT,
     responses=error_responses(ModelNotFound, AliasNotFound),
 )

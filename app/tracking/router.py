@@ -55,11 +55,12 @@ register_url_convertor("run_id", _RunIdSegment())
 router = APIRouter(prefix=API_PREFIX)
 RunIdPath = Annotated[str, Path(pattern=r"^[0-9a-f]{32}$", description="A run id (32 hex characters).")]
 # Ids are 32-bit columns: a larger number would fail in PostgreSQL instead of being a 404.
-ExperimentIdPath = Annotated[int, Path(ge=1, le=2**31 - 1)]
+ExperimentIdPath = Annotated[int, Path(ge=1, le=2**31 - 1, description="An experiment id (a whole number from 1).")]
 
 
 @router.post(
     "/experiments",
+    summary="Create an experiment",
     tags=["experiments"],
     status_code=status.HTTP_201_CREATED,
     response_model=ExperimentRead,
@@ -70,7 +71,11 @@ def create_experiment(body: ExperimentCreate, session: SessionDep, actor: Editor
 
 
 @router.get(
-    "/experiments", tags=["experiments"], response_model=ExperimentList, responses=error_responses(InvalidInput)
+    "/experiments",
+    summary="List experiments",
+    tags=["experiments"],
+    response_model=ExperimentList,
+    responses=error_responses(InvalidInput),
 )
 def list_experiments(
     session: SessionDep,
@@ -90,6 +95,7 @@ def list_experiments(
 
 @router.get(
     "/experiments/{experiment_id}",
+    summary="Get an experiment",
     tags=["experiments"],
     response_model=ExperimentRead,
     responses=error_responses(ExperimentNotFound),
@@ -100,6 +106,7 @@ def get_experiment(experiment_id: ExperimentIdPath, session: SessionDep, _: View
 
 @router.patch(
     "/experiments/{experiment_id}",
+    summary="Update an experiment",
     tags=["experiments"],
     response_model=ExperimentRead,
     responses=error_responses(ExperimentNotFound, ExperimentConflict),
@@ -112,6 +119,7 @@ def update_experiment(
 
 @router.delete(
     "/experiments/{experiment_id}",
+    summary="Archive an experiment",
     tags=["experiments"],
     status_code=status.HTTP_204_NO_CONTENT,
     responses=error_responses(ExperimentNotFound),
@@ -123,6 +131,7 @@ def archive_experiment(experiment_id: ExperimentIdPath, session: SessionDep, act
 
 @router.post(
     "/experiments/{experiment_id}/runs",
+    summary="Start a run",
     tags=["runs"],
     status_code=status.HTTP_201_CREATED,
     response_model=RunRead,
@@ -133,20 +142,34 @@ def create_run(experiment_id: ExperimentIdPath, body: RunCreate, session: Sessio
 
 
 @router.post(
-    "/runs/search", tags=["runs"], response_model=RunList, responses=error_responses(InvalidFilter, InvalidInput)
+    "/runs/search",
+    summary="Search runs",
+    tags=["runs"],
+    response_model=RunList,
+    responses=error_responses(InvalidFilter, InvalidInput),
 )
 def search_runs(body: RunSearch, session: SessionDep, _: Viewer) -> RunList:
     runs, next_token = service.search_runs(session, body)
     return RunList(runs=runs, next_page_token=next_token)
 
 
-@router.get("/runs/{run_id:run_id}", tags=["runs"], response_model=RunRead, responses=error_responses(RunNotFound))
+@router.get(
+    "/runs/{run_id:run_id}",
+    summary="Get a run",
+    tags=["runs"],
+    response_model=RunRead,
+    responses=error_responses(RunNotFound),
+)
 def get_run(run_id: RunIdPath, session: SessionDep, _: Viewer) -> RunRead:
     return service.get_run(session, run_id)
 
 
 @router.patch(
-    "/runs/{run_id:run_id}", tags=["runs"], response_model=RunRead, responses=error_responses(RunNotFound, InvalidInput)
+    "/runs/{run_id:run_id}",
+    summary="Update or end a run",
+    tags=["runs"],
+    response_model=RunRead,
+    responses=error_responses(RunNotFound, InvalidInput),
 )
 def update_run(run_id: RunIdPath, body: RunUpdate, session: SessionDep, actor: Editor) -> RunRead:
     return service.update_run(session, actor, run_id, body)
@@ -154,6 +177,7 @@ def update_run(run_id: RunIdPath, body: RunUpdate, session: SessionDep, actor: E
 
 @router.post(
     "/runs/{run_id}/log-batch",
+    summary="Log metrics, params and tags",
     tags=["runs"],
     status_code=status.HTTP_204_NO_CONTENT,
     responses=error_responses(RunNotFound, LimitExceeded, ParamConflict, InvalidState),
@@ -165,6 +189,7 @@ def log_batch(run_id: RunIdPath, body: LogBatch, session: SessionDep, actor: Edi
 
 @router.get(
     "/runs/{run_id}/metrics/{key:path}",
+    summary="Get a metric's history",
     tags=["runs"],
     response_model=MetricHistory,
     responses=error_responses(RunNotFound, MetricNotFound),
@@ -190,6 +215,7 @@ def get_metric_history(
 
 @router.get(
     "/runs/{run_id}/artifacts",
+    summary="List a run's artifacts",
     tags=["artifacts"],
     response_model=ArtifactList,
     responses=error_responses(RunNotFound, InvalidPath),
@@ -206,6 +232,7 @@ def list_artifacts(
 
 @router.put(
     "/runs/{run_id}/artifacts/{path:path}",
+    summary="Upload an artifact",
     tags=["artifacts"],
     status_code=status.HTTP_201_CREATED,
     response_model=ArtifactStored,
@@ -236,6 +263,7 @@ async def upload_artifact(
 
 @router.get(
     "/runs/{run_id}/artifacts/{path:path}",
+    summary="Download an artifact",
     tags=["artifacts"],
     response_class=StreamingResponse,
     responses={

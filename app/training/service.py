@@ -12,8 +12,10 @@ from pathlib import Path
 from typing import Any
 
 import pandas as pd
+from pydantic import BaseModel, ValidationError
 from sqlalchemy.orm import Session
 
+from app import validation
 from app.context import Principal
 from app.datasets import service as datasets
 from app.errors import InvalidSpec, ModelVersionNotFound
@@ -45,6 +47,21 @@ def _spec_error(exc: SpecError | ValueError) -> InvalidSpec:
     return InvalidSpec(str(exc), **({"field": field} if field else {}), **extra)
 
 
+def _spec_fields_error(exc: ValidationError, model: type[BaseModel]) -> InvalidSpec:
+    """A spec that does not fit its model, in one sentence per error (a typo gets a suggestion)."""
+    errors = exc.errors(include_url=False)
+    sentences = [
+        validation.sentence(
+            error,
+            allowed=validation.fields_at(model, error["loc"][:-1]) if error["type"] == "extra_forbidden" else None,
+        )
+        for error in errors
+    ]
+    listed = [{"loc": [str(p) for p in e["loc"]], "msg": e["msg"], "type": e["type"]} for e in errors]
+    field = ".".join(str(part) for part in errors[0]["loc"]) if errors else None
+    return InvalidSpec(validation.detail(sentences), **({"field": field} if field else {}), errors=listed)
+
+
 def check_job_spec(session: Session, job_type: str, spec: dict[str, Any]) -> dict[str, Any]:
     """Validate a spec against what exists now; return it normalised. InvalidSpec (400) if not."""
     try:
@@ -67,6 +84,8 @@ def check_job_spec(session: Session, job_type: str, spec: dict[str, Any]) -> dic
         if target not in {column["name"] for column in data_version.schema}:
             raise InvalidSpec(f"target column {target!r} is not in {evaluate_spec.dataset}", field="target")
         return evaluate_spec.model_dump(mode="json")
+    except ValidationError as exc:
+        raise _spec_fields_error(exc, TrainSpec if job_type == "train" else EvaluateSpec) from exc
     except (SpecError, ValueError) as exc:
         raise _spec_error(exc) from exc
 

@@ -52,8 +52,8 @@ def err() -> Console:
 
 
 def print_error(message: str) -> None:
-    """`message` in red on stderr."""
-    _console(stderr=True).print(f"[red]{escape(message)}[/red]")
+    """`message` in red on stderr, never wrapped: scripts and tests read it as one line."""
+    _console(stderr=True).print(f"[red]{escape(message)}[/red]", soft_wrap=True)
 
 
 def fail(message: str) -> NoReturn:

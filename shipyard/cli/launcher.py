@@ -9,6 +9,7 @@ import typer
 
 from app import server
 from app.db import migrate
+from shipyard.cli.common import EXIT_ERROR
 from workers import celery_app
 
 app = typer.Typer(help="Start the Shipyard server side.", no_args_is_help=True)
@@ -34,14 +35,17 @@ def run_server(
     for name, value in (("SHIPYARD_HOST", host), ("SHIPYARD_PORT", port), ("SHIPYARD_DATA_DIR", data_dir)):
         if value is not None:
             os.environ[name] = str(value)
-    server.serve()
+    try:
+        server.serve()
+    except server.BindError as exc:
+        typer.echo(f"shipyard server: {exc}", err=True)
+        raise typer.Exit(EXIT_ERROR) from None
 
 
 @db_app.command("upgrade")
 def upgrade_database() -> None:
     """Apply every pending migration (the server and workers also do it when they start)."""
-    migrate.upgrade_to_head()
-    typer.echo("The database schema is up to date.")
+    typer.echo(migrate.upgrade_to_head().describe())
 
 
 @app.command(

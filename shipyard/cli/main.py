@@ -6,7 +6,7 @@ from typing import Annotated, Any
 
 import typer
 
-from shipyard.cli import datasets, experiments, jobs, models, runs, tokens, training, users
+from shipyard.cli import datasets, experiments, jobs, login, models, runs, tokens, training, users
 from shipyard.cli.common import EXIT_ERROR, CliState, print_error
 from shipyard.errors import ShipyardError
 
@@ -28,6 +28,7 @@ app.add_typer(runs.app, name="runs")
 app.add_typer(datasets.app, name="datasets")
 app.add_typer(models.app, name="models")
 app.add_typer(jobs.app, name="jobs")
+app.command("login")(login.login)
 app.command("train")(training.train)
 app.command("evaluate")(training.evaluate)
 
@@ -36,7 +37,8 @@ app.command("evaluate")(training.evaluate)
 def global_options(
     ctx: typer.Context,
     url: Annotated[
-        str | None, typer.Option("--url", help="Server URL; default SHIPYARD_URL, else http://127.0.0.1:8000.")
+        str | None,
+        typer.Option("--url", help="Server URL; default SHIPYARD_URL, else the one `shipyard login` saved."),
     ] = None,
     token: Annotated[
         str | None, typer.Option("--token", help="API token; default SHIPYARD_TOKEN, else the credentials files.")

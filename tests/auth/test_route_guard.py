@@ -17,6 +17,7 @@ PUBLIC = {
     ("POST", "/api/v1/auth/tokens"),  # login: checks the password, or an admin token when minting
     ("GET", "/openapi.json"),
     ("GET", "/docs"),
+    ("GET", "/docs/assets/{name}"),  # the Swagger UI files /docs loads (an exact allow-list)
     ("GET", "/docs/oauth2-redirect"),
     ("GET", "/redoc"),
 }

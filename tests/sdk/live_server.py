@@ -51,6 +51,8 @@ def server_env(data_dir: Path, database_url: str | None = None) -> dict[str, str
         # Lets an admin upload a pickle, so the SDK's allow_pickle path can be tested; a model
         # registered from a run is refused as a pickle whatever this says.
         SHIPYARD_ALLOW_PICKLE="true",
+        # The first start saves its token in ~/.shipyard/credentials: never the developer's own.
+        HOME=str(data_dir.parent / "home"),
         NO_PROXY="127.0.0.1,localhost",
         no_proxy="127.0.0.1,localhost",
     )
