@@ -69,6 +69,10 @@ def get_version(session: Session, model_id: int, number: int) -> ModelVersion | 
     ).one_or_none()
 
 
+def get_version_by_id(session: Session, version_id: int) -> ModelVersion | None:
+    return session.get(ModelVersion, version_id)
+
+
 def list_versions(
     session: Session, model_id: int, *, status: str | None, before: int | None, limit: int
 ) -> Sequence[ModelVersion]:
