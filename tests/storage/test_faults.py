@@ -12,6 +12,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
+import boto3
 import pytest
 from botocore.exceptions import ClientError
 from moto.server import ThreadedMotoServer
@@ -46,7 +47,9 @@ def test_a_stopped_s3_server_is_storage_unavailable_and_the_store_recovers(s3_en
     server.start()
     store = S3ArtifactStore("outage", "", f"http://127.0.0.1:{port}", S3_REGION)
     try:
-        store._client.create_bucket(Bucket="outage")
+        boto3.client("s3", endpoint_url=f"http://127.0.0.1:{port}", region_name=S3_REGION).create_bucket(
+            Bucket="outage"
+        )
         store.put_file("first.bin", io.BytesIO(b"first"))
         server.stop()
 
