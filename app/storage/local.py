@@ -46,8 +46,7 @@ class LocalArtifactStore:
     def put_file(self, key: str, fileobj: BinaryIO, *, if_absent: bool = False) -> None:
         destination = self._path(key)
         with _translated(key):
-            created = _make_parents(destination.parent, key)
-            fd, partial_name = tempfile.mkstemp(dir=destination.parent, prefix=_PARTIAL_PREFIX, suffix=_PARTIAL_SUFFIX)
+            created, fd, partial_name = _open_partial(destination, key)
         partial = Path(partial_name)
         try:
             with _translated(key):
@@ -106,6 +105,17 @@ class LocalArtifactStore:
         with _translated(key):
             if path.is_file():
                 path.unlink(missing_ok=True)
+                self._prune(path.parent)
+
+    def _prune(self, folder: Path) -> None:
+        """Remove `folder` and its parents while they are empty, as S3 has no empty folders."""
+        while folder != self._root and self._inside_root(folder):
+            try:
+                folder.rmdir()
+            except OSError:
+                # Not empty (or just refilled by an upload): everything above stays too.
+                return
+            folder = folder.parent
 
     def delete_prefix(self, prefix: str) -> None:
         folder = self._path(prefix)
@@ -142,6 +152,19 @@ def _read_chunks(handle: BinaryIO, chunk_size: int) -> Iterator[bytes]:
     with handle:
         while chunk := handle.read(chunk_size):
             yield chunk
+
+
+def _open_partial(destination: Path, key: str) -> tuple[list[Path], int, str]:
+    """Create the folders `destination` needs and a partial file beside it: (folders created, fd, name)."""
+    # A delete prunes folders as they empty, so one can vanish between its creation and this file.
+    for _ in range(3):
+        created = _make_parents(destination.parent, key)
+        try:
+            fd, name = tempfile.mkstemp(dir=destination.parent, prefix=_PARTIAL_PREFIX, suffix=_PARTIAL_SUFFIX)
+        except FileNotFoundError:
+            continue
+        return created, fd, name
+    raise StorageUnavailable(f"the folder for {key!r} kept disappearing while it was written")
 
 
 def _make_parents(folder: Path, key: str) -> list[Path]:

@@ -2,6 +2,7 @@
 addressed by the SHA-256 of their bytes, schema and profile, name@N / name@latest references,
 downloads, bad uploads refused with nothing left behind, and run lineage."""
 
+import base64
 import hashlib
 import io
 from pathlib import Path
@@ -9,13 +10,15 @@ from pathlib import Path
 import httpx
 import pandas as pd
 import pyarrow.parquet as pq
+import pytest
+from fastapi import FastAPI
 from fastapi.testclient import TestClient
 
 from app.ml.profiling import DEFAULT_CHUNK_ROWS
 from app.settings import Settings
 from tests.factories import make_run
 from tests.jobs.conftest import churn_frame, csv_bytes
-from tests.registry.conftest import trained_pipeline, upload_run_folder, write_model_folder
+from tests.registry.conftest import failing_statement, trained_pipeline, upload_run_folder, write_model_folder
 
 PARQUET = "application/vnd.apache.parquet"
 
@@ -218,3 +221,63 @@ def test_run_dataset_link_shows_in_model_lineage(
         {"name": name, "version": 2, "digest": second.json()["sha256"], "context": "training"}
     ]
     assert lineage.json()["source_run"]["id"] == run["id"]
+
+
+def digest_header(body: bytes) -> dict[str, str]:
+    return {"Content-Digest": f"sha-256=:{base64.b64encode(hashlib.sha256(body).digest()).decode()}:"}
+
+
+def test_an_upload_is_checked_against_its_content_digest(
+    app: FastAPI, client: TestClient, editor: dict[str, str], unique: str
+) -> None:
+    body = csv_bytes(churn_frame(40))
+    name = f"digest-{unique}"
+
+    refused = client.post(
+        f"/api/v1/datasets/{name}/versions",
+        content=body,
+        headers={**editor, "Content-Type": "text/csv", **digest_header(body + b"\n")},
+    )
+    malformed = client.post(
+        f"/api/v1/datasets/{name}/versions",
+        content=body,
+        headers={**editor, "Content-Type": "text/csv", "Content-Digest": "sha-256=:nope:"},
+    )
+
+    assert (refused.status_code, refused.json()["code"]) == (400, "digest_mismatch")
+    assert (malformed.status_code, malformed.json()["code"]) == (400, "invalid_content_digest")
+    assert client.get(f"/api/v1/datasets/{name}", headers=editor).status_code == 404
+    assert app.state.store.list_dir(f"datasets/{name}") == []
+    accepted = client.post(
+        f"/api/v1/datasets/{name}/versions",
+        content=body,
+        headers={**editor, "Content-Type": "text/csv", **digest_header(body)},
+    )
+    assert accepted.status_code == 201, accepted.text
+    assert accepted.json()["sha256"] == hashlib.sha256(body).hexdigest()
+
+
+def test_a_database_failure_after_the_file_went_up_leaves_nothing(
+    app: FastAPI, client: TestClient, editor: dict[str, str], unique: str
+) -> None:
+    name = f"dbfail-{unique}"
+    with failing_statement(app, "audit_event", "resource_id", f"{name}@%"):
+        failed = upload(client, editor, name, csv_bytes(churn_frame(40)))
+
+    assert failed.status_code == 500
+    assert client.get(f"/api/v1/datasets/{name}", headers=editor).status_code == 404
+    assert app.state.store.list_dir(f"datasets/{name}") == []
+
+
+def test_a_commit_that_fails_after_the_file_went_up_leaves_nothing(
+    app: FastAPI, client: TestClient, editor: dict[str, str], unique: str
+) -> None:
+    if app.state.sessions.engine.dialect.name != "postgresql":
+        pytest.skip("a constraint checked at commit is a Postgres feature")
+    name = f"commitfail-{unique}"
+    with failing_statement(app, "audit_event", "resource_id", f"{name}@%", at_commit=True):
+        failed = upload(client, editor, name, csv_bytes(churn_frame(40)))
+
+    assert failed.status_code == 500
+    assert client.get(f"/api/v1/datasets/{name}", headers=editor).status_code == 404
+    assert app.state.store.list_dir(f"datasets/{name}") == []

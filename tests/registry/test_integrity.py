@@ -7,9 +7,7 @@ import base64
 import hashlib
 import io
 import uuid
-from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
-from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, BinaryIO
 
@@ -17,13 +15,18 @@ import httpx
 import pytest
 from fastapi import FastAPI
 from fastapi.testclient import TestClient
-from sqlalchemy import text
 
 from app.storage.base import ArtifactStore
 from app.storage.s3 import S3ArtifactStore
 from tests.conftest import S3_REGION, free_port, serve_in_thread
 from tests.factories import make_run
-from tests.registry.conftest import trained_pipeline, upload_run_folder, write_model_folder, zip_folder
+from tests.registry.conftest import (
+    failing_statement,
+    trained_pipeline,
+    upload_run_folder,
+    write_model_folder,
+    zip_folder,
+)
 
 
 def digest_header(body: bytes) -> str:
@@ -72,47 +75,6 @@ class NthPutFails:
 
     def __getattr__(self, name: str) -> Any:
         return getattr(self._store, name)
-
-
-@contextmanager
-def failing_statement(app: FastAPI, table: str, column: str, like: str, *, at_commit: bool = False) -> Iterator[None]:
-    """A trigger that makes the database refuse an insert into `table` whose `column` is LIKE
-    `like`: at once, or (Postgres, `at_commit`) when the transaction commits."""
-    engine = app.state.sessions.engine
-    tag = f"fail_{uuid.uuid4().hex[:8]}"
-    with engine.begin() as conn:
-        if engine.dialect.name == "sqlite":
-            conn.execute(
-                text(
-                    f"CREATE TRIGGER {tag} BEFORE INSERT ON {table} WHEN NEW.{column} LIKE '{like}' "
-                    "BEGIN SELECT RAISE(ABORT, 'injected failure'); END"
-                )
-            )
-        else:
-            conn.execute(
-                text(
-                    f"CREATE FUNCTION {tag}() RETURNS trigger LANGUAGE plpgsql AS "
-                    "$$ BEGIN RAISE EXCEPTION 'injected failure'; END $$"
-                )
-            )
-            kind = "CONSTRAINT TRIGGER" if at_commit else "TRIGGER"
-            when = "AFTER INSERT" if at_commit else "BEFORE INSERT"
-            deferral = "DEFERRABLE INITIALLY DEFERRED" if at_commit else ""
-            conn.execute(
-                text(
-                    f"CREATE {kind} {tag} {when} ON {table} {deferral} FOR EACH ROW "
-                    f"WHEN (NEW.{column} LIKE '{like}') EXECUTE FUNCTION {tag}()"
-                )
-            )
-    try:
-        yield
-    finally:
-        with engine.begin() as conn:
-            if engine.dialect.name == "sqlite":
-                conn.execute(text(f"DROP TRIGGER {tag}"))
-            else:
-                conn.execute(text(f"DROP TRIGGER {tag} ON {table}"))
-                conn.execute(text(f"DROP FUNCTION {tag}()"))
 
 
 @pytest.fixture(scope="module")

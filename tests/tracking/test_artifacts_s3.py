@@ -77,7 +77,9 @@ def test_a_digest_mismatch_stores_nothing_in_the_bucket(s3_client_app: tuple[Tes
     assert s3_client.list_objects_v2(Bucket=bucket).get("Contents", []) == []
 
 
-def test_if_none_match_refuses_to_overwrite_in_the_bucket(s3_client_app: tuple[TestClient, str], s3_client: Any) -> None:
+def test_if_none_match_refuses_to_overwrite_in_the_bucket(
+    s3_client_app: tuple[TestClient, str], s3_client: Any
+) -> None:
     client, bucket = s3_client_app
     run = make_run(client, {})
     url = f"/api/v1/runs/{run['id']}/artifacts/w.bin"
