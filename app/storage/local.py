@@ -74,7 +74,8 @@ class LocalArtifactStore:
         path = self._path(key)
         try:
             # Opened here, not in the generator, so a missing file fails before streaming starts.
-            handle = path.open("rb")
+            with _translated(key):
+                handle = path.open("rb")
         except (FileNotFoundError, IsADirectoryError, NotADirectoryError) as exc:
             raise ArtifactNotFound(f"no artifact at {key!r}") from exc
         return _read_chunks(handle, chunk_size)
