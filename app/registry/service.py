@@ -352,7 +352,9 @@ def _register_folder(
         # registration can be writing under the same prefix.
         packaging.remove_objects(store, stored)
         raise
-    # A commit that fails later leaves files no row points at: they go with the rollback.
+    # A commit that fails later leaves files no row points at: they go with the rollback. The
+    # number is free again from the rollback on, so a registration taking it in the instant
+    # before this callback runs could lose a file of the same name; only a failed commit opens that.
     after_rollback(session, lambda: packaging.remove_objects(store, stored))
     return version
 

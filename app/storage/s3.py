@@ -85,6 +85,10 @@ class S3ArtifactStore:
                 except ClientError as exc:
                     if _code(exc) in ("PreconditionFailed", "412"):
                         raise ArtifactExists(f"an object exists at {key!r}") from exc
+                    if _code(exc) == "ConditionalRequestConflict":
+                        # A concurrent conditional write to the key is in flight; S3's guide
+                        # ("How to prevent object overwrites with conditional writes") says retry.
+                        raise StorageUnavailable(f"a concurrent write to {key!r} is in progress; retry") from exc
                     raise
             return
         # upload_fileobj streams from the file, in parts past the threshold, and aborts the
