@@ -155,3 +155,11 @@ def test_a_local_store_out_of_room_is_insufficient_storage(tmp_path: Path) -> No
     result = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, check=True)
 
     assert result.stdout.splitlines() == ["507 insufficient_storage", "[]"]
+
+
+@pytest.mark.parametrize("failing_endpoint", [(409, "ConditionalRequestConflict")], indirect=True)
+def test_a_conflicting_conditional_write_is_to_be_retried(failing_endpoint: str) -> None:
+    store = S3ArtifactStore("bucket", "", failing_endpoint, S3_REGION)
+
+    with pytest.raises(StorageUnavailable, match="concurrent write"):
+        store.put_file("runs/1/a.bin", io.BytesIO(b"x"), if_absent=True)
