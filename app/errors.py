@@ -152,6 +152,9 @@ _STATUS_TEXT = {
     415: "Unsupported media type",
     422: "Validation error",
     503: "Service unavailable",
+    412: "Precondition failed",
+    500: "A stored file failed its SHA-256 check",
+    507: "Insufficient storage",
 }
 
 
@@ -197,3 +200,27 @@ class JobNotFound(NotFound):
 
 class InvalidSpec(AppError):
     status, code, title = 400, "invalid_spec", "Invalid job spec"
+
+
+class StorageUnavailable(ServiceUnavailable):
+    code = "storage_unavailable"
+
+
+class InsufficientStorage(AppError):
+    status, code, title = 507, "insufficient_storage", "Insufficient storage"
+
+
+class InvalidContentDigest(AppError):
+    status, code, title = 400, "invalid_content_digest", "Invalid Content-Digest"
+
+
+class DigestMismatch(AppError):
+    status, code, title = 400, "digest_mismatch", "Content digest mismatch"
+
+
+class ArtifactExists(AppError):
+    status, code, title = 412, "artifact_exists", "Precondition failed"
+
+
+class StoredFileCorrupt(AppError):
+    status, code, title = 500, "stored_file_corrupt", "Stored file corrupt"

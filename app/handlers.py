@@ -17,6 +17,7 @@ from app.errors import PROBLEM_CONTENT_TYPE, AppError, problem_body, validation_
 from app.route_methods import routed_methods
 
 logger = logging.getLogger("shipyard.errors")
+RETRY_AFTER_SECONDS = 2
 
 _HTTP_CODES = {
     400: ("bad_request", "Bad request"),
@@ -36,6 +37,11 @@ def _problem(status: int, body: dict[str, object], headers: Mapping[str, str] | 
 async def handle_app_error(request: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, AppError)
     headers = {"WWW-Authenticate": "Bearer"} if exc.status == 401 else None
+    if exc.status == 503:
+        # An outage of a backing service, not of the request: tell the client when to retry.
+        headers = {"Retry-After": str(RETRY_AFTER_SECONDS)}
+    if exc.status >= 500:
+        logger.warning("%s on %s %s: %s", exc.code, request.method, request.url.path, exc.detail)
     return _problem(exc.status, exc.problem(request.url.path), headers)
 
 

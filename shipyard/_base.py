@@ -1,6 +1,8 @@
 """The HTTP plumbing `shipyard.Client` and its resource mixins share: requests, problem answers
 turned into exceptions, pagination, and streamed downloads."""
 
+import base64
+import hashlib
 import os
 import tempfile
 from collections.abc import Iterable, Iterator, Mapping
@@ -47,6 +49,15 @@ def join_path(directory: str | None, name: str) -> str:
 def chunks(handle: IO[bytes]) -> Iterator[bytes]:
     while chunk := handle.read(STREAM_CHUNK_BYTES):
         yield chunk
+
+
+def content_digest(source: Path) -> str:
+    """`sha-256=:<base64>:` of the file, the Content-Digest header value (RFC 9530)."""
+    digest = hashlib.sha256()
+    with source.open("rb") as handle:
+        for chunk in chunks(handle):
+            digest.update(chunk)
+    return f"sha-256=:{base64.b64encode(digest.digest()).decode()}:"
 
 
 class ClientBase:
@@ -163,9 +174,17 @@ class ClientBase:
             raise TransportError(f"cannot reach the Shipyard server at {self.url}: {exc}") from exc
         return target
 
-    def _upload(self, method: str, path: str, source: Path, content_type: str) -> httpx.Response:
-        """Send a file as the raw body, streamed from disk."""
-        # An explicit length keeps httpx from chunked encoding, so the server can refuse early.
-        headers = {"Content-Type": content_type, "Content-Length": str(source.stat().st_size)}
+    def _upload(
+        self, method: str, path: str, source: Path, content_type: str, headers: Mapping[str, str] | None = None
+    ) -> httpx.Response:
+        """Send a file as the raw body, streamed from disk, with its SHA-256 declared."""
+        # An explicit length keeps httpx from chunked encoding, so the server can refuse early; the
+        # Content-Digest (RFC 9530) lets it refuse bytes damaged on the way instead of storing them.
+        sent = {
+            "Content-Type": content_type,
+            "Content-Length": str(source.stat().st_size),
+            "Content-Digest": content_digest(source),
+            **(headers or {}),
+        }
         with source.open("rb") as handle:
-            return self._request(method, path, content=chunks(handle), headers=headers)
+            return self._request(method, path, content=chunks(handle), headers=sent)

@@ -1,7 +1,6 @@
 """`Client` methods of the model registry: registered models, versions, aliases, lineage, and
 `log_model` / `load_model`, which move an estimator to and from the registry safely."""
 
-import contextlib
 import os
 import shutil
 import tempfile
@@ -11,7 +10,7 @@ from pathlib import Path
 from typing import Any
 
 from shipyard._base import ClientBase, join_path, relpath, segment, text
-from shipyard.errors import ModelConflict, ModelLoadError, ModelNotReady, ModelRegistrationFailed
+from shipyard.errors import ModelLoadError, ModelNotReady, ModelRegistrationFailed
 from shipyard.models import (
     PICKLE_FLAVOR,
     extract_model_archive,
@@ -133,23 +132,32 @@ class RegistryMixin(ClientBase):
         *,
         description: str = "",
         tags: Mapping[str, object] | None = None,
+        create_model: bool = False,
     ) -> ModelVersion:
         """Register the model folder a run logged at `path` as the next version of `name`.
 
         The server checks the files (skops with trusted types only, a complete manifest); the
         version is READY when they pass and FAILED, with the reason in ``status_message``, when not.
+        With `create_model`, a missing model is registered with the version, in one transaction:
+        a version the server refuses leaves no empty model behind.
 
         Returns:
             The new `ModelVersion`, READY or FAILED.
 
         Raises:
-            ModelNotFound: `name` is not registered (see `register_model`, which creates it).
+            ModelNotFound: `name` is not registered and `create_model` is False.
             RunNotFound: no run has this id.
             ArtifactNotFound: the run has no files at `path`.
             UntrustedModel: the model file holds types outside the allow-list.
             PickleRefused: the folder holds a pickle/joblib file.
         """
-        body = {"run_id": run_id, "path": path, "description": description, "tags": _tags(tags)}
+        body = {
+            "run_id": run_id,
+            "path": path,
+            "description": description,
+            "tags": _tags(tags),
+            "create_model": create_model,
+        }
         return ModelVersion.from_json(self._request("POST", f"/models/{segment(name)}/versions", json=body).json())
 
     def register_model(
@@ -181,9 +189,7 @@ class RegistryMixin(ClientBase):
             UntrustedModel, PickleRefused, ArtifactNotFound, RunNotFound: as for `create_model_version`.
             Forbidden: the alias is protected and the token is not an admin's.
         """
-        with contextlib.suppress(ModelConflict):  # registered before: add a version to it
-            self.create_model(name)
-        version = self.create_model_version(name, run_id, path, description=description, tags=tags)
+        version = self.create_model_version(name, run_id, path, description=description, tags=tags, create_model=True)
         if version.status != READY:
             raise ModelRegistrationFailed(
                 f"version {version.version} of {name!r} is {version.status}: {version.status_message}",

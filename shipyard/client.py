@@ -427,14 +427,21 @@ class Client(RegistryMixin, DatasetsMixin, JobsMixin, ClientBase):
     # -- artifacts --------------------------------------------------------------------------
 
     def log_artifact(
-        self, run_id: str, local_path: str | os.PathLike[str], artifact_path: str | None = None
+        self,
+        run_id: str,
+        local_path: str | os.PathLike[str],
+        artifact_path: str | None = None,
+        *,
+        overwrite: bool = True,
     ) -> StoredArtifact:
-        """Upload a file to a run's artifacts, streamed from disk.
+        """Upload a file to a run's artifacts, streamed from disk, with its SHA-256 for the
+        server to check.
 
         Args:
             run_id: the run.
             local_path: the file to upload.
             artifact_path: the folder inside the run's artifacts; the file keeps its name.
+            overwrite: False refuses to replace an artifact already at that path.
 
         Returns:
             What the server stored: path, size and SHA-256.
@@ -443,13 +450,20 @@ class Client(RegistryMixin, DatasetsMixin, JobsMixin, ClientBase):
             FileNotFoundError: `local_path` is not a file.
             InvalidPath: the artifact path is refused.
             PayloadTooLarge: the file exceeds the server's upload limit.
+            ArtifactExists: `overwrite` is False and the run has an artifact at that path.
+            DigestMismatch: the bytes changed on the way (or the file changed while it was sent).
+            StorageUnavailable: the server's artifact store is down for now; retry later.
         """
         source = Path(local_path)
         if not source.is_file():
             raise FileNotFoundError(f"not a file: {source}")
         destination = join_path(artifact_path, source.name)
         response = self._upload(
-            "PUT", f"/runs/{segment(run_id)}/artifacts/{relpath(destination)}", source, "application/octet-stream"
+            "PUT",
+            f"/runs/{segment(run_id)}/artifacts/{relpath(destination)}",
+            source,
+            "application/octet-stream",
+            None if overwrite else {"If-None-Match": "*"},
         )
         return StoredArtifact.from_json(response.json())
 

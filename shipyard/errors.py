@@ -226,6 +226,38 @@ class ServiceUnavailable(ServerError):
     default_status, default_code = 503, "service_unavailable"
 
 
+class InvalidContentDigest(InvalidInput):
+    default_code = "invalid_content_digest"
+
+
+class DigestMismatch(InvalidInput):
+    """The body the server received does not have the SHA-256 the SDK declared; nothing was stored."""
+
+    default_code = "digest_mismatch"
+
+
+class ArtifactExists(ShipyardError):
+    """An upload that must not overwrite (``overwrite=False``) found an artifact at its path."""
+
+    default_status, default_code = 412, "artifact_exists"
+
+
+class StorageUnavailable(ServiceUnavailable):
+    """The server's artifact store is unreachable or overloaded for now; retry later."""
+
+    default_code = "storage_unavailable"
+
+
+class InsufficientStorage(ServerError):
+    default_status, default_code = 507, "insufficient_storage"
+
+
+class StoredFileCorrupt(ServerError):
+    """A file of the version no longer matches its SHA-256 in the server's store; nothing was served."""
+
+    default_code = "stored_file_corrupt"
+
+
 _BY_CODE: dict[str, type[ShipyardError]] = {
     cls.default_code: cls
     for cls in (
@@ -263,6 +295,12 @@ _BY_CODE: dict[str, type[ShipyardError]] = {
         UnsupportedMediaType,
         ServerError,
         ServiceUnavailable,
+        InvalidContentDigest,
+        DigestMismatch,
+        ArtifactExists,
+        StorageUnavailable,
+        InsufficientStorage,
+        StoredFileCorrupt,
     )
 }
 # Codes this SDK does not know yet (newer servers, other resources) still land in the right family.
@@ -276,6 +314,8 @@ _BY_STATUS: dict[int, type[ShipyardError]] = {
     415: UnsupportedMediaType,
     422: ValidationError,
     503: ServiceUnavailable,
+    412: ArtifactExists,
+    507: InsufficientStorage,
 }
 
 

@@ -4,7 +4,7 @@ import tempfile
 from pathlib import Path
 from typing import Annotated, Literal
 
-from fastapi import APIRouter, Query, Request, Response, status
+from fastapi import APIRouter, Header, Query, Request, Response, status
 from fastapi import Path as PathParam
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import StreamingResponse
@@ -24,13 +24,15 @@ from app.deps import API_PREFIX, Editor, SessionDep, SettingsDep, StoreDep, View
 from app.errors import (
     DatasetConflict,
     DatasetNotFound,
+    DigestMismatch,
     InvalidInput,
     PayloadTooLarge,
     RunNotFound,
+    StorageUnavailable,
     UnsupportedMediaType,
     error_responses,
 )
-from app.storage.upload import save_upload
+from app.storage.upload import parse_content_digest, save_upload
 
 router = APIRouter(prefix=API_PREFIX, tags=["datasets"])
 NamePath = Annotated[DatasetName, PathParam(description="A dataset's name.")]
@@ -74,7 +76,7 @@ def get_dataset(name: NamePath, session: SessionDep, _: Viewer) -> DatasetRead:
     response_model=DatasetVersionRead,
     responses={
         200: {"model": DatasetVersionRead, "description": "The same bytes were uploaded before: that version."},
-        **error_responses(InvalidInput, PayloadTooLarge, UnsupportedMediaType),
+        **error_responses(InvalidInput, PayloadTooLarge, UnsupportedMediaType, DigestMismatch, StorageUnavailable),
     },
     openapi_extra={
         "requestBody": {
@@ -95,6 +97,9 @@ async def upload_version(
     settings: SettingsDep,
     actor: Editor,
     format: Annotated[Literal["csv", "parquet"] | None, Query(description="Overrides the Content-Type.")] = None,
+    content_digest: Annotated[
+        str | None, Header(max_length=1024, description="`sha-256=:<base64>:` (RFC 9530): 400 on mismatch.")
+    ] = None,
 ) -> DatasetVersionRead:
     """Upload CSV or Parquet as the next version (streamed to disk, converted to Parquet in
     chunks, profiled). The dataset is created on its first upload."""
@@ -104,9 +109,10 @@ async def upload_version(
         raise UnsupportedMediaType(
             f"send text/csv or application/vnd.apache.parquet (or ?format=), not {media or 'nothing'}"
         )
+    declared = parse_content_digest([content_digest] if content_digest is not None else [])
     with tempfile.TemporaryDirectory(prefix="shipyard-upload-") as tmp:
         source = Path(tmp) / f"upload.{fmt}"
-        size, sha256 = await save_upload(request.stream(), settings.max_upload_bytes, source)
+        size, sha256 = await save_upload(request.stream(), settings.max_upload_bytes, source, declared)
         if size == 0:
             raise InvalidInput("the upload is empty")
         version, created = await run_in_threadpool(

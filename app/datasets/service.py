@@ -1,6 +1,7 @@
 """Dataset use cases: upload a version (converted to Parquet, profiled, content-addressed),
 resolve `name@version` references, download, and link runs to the versions they read."""
 
+import logging
 import tempfile
 from collections.abc import Iterator
 from pathlib import Path
@@ -13,8 +14,9 @@ from app.context import Principal
 from app.datasets import repository
 from app.datasets.schemas import DatasetCreate, DatasetRead, DatasetVersionRead, RunDatasetRead
 from app.db.base import utcnow
+from app.db.hooks import after_rollback
 from app.db.tables import Dataset, DatasetVersion, RunDataset
-from app.errors import DatasetConflict, DatasetNotFound, InvalidInput
+from app.errors import AppError, DatasetConflict, DatasetNotFound, InvalidInput
 from app.ml.errors import SpecError
 from app.ml.profiling import csv_to_parquet_chunks, profile_parquet, schema_from_profile
 from app.pagination import decode_page_token, int_from_cursor, take_page
@@ -22,6 +24,7 @@ from app.storage import ArtifactStore, download_to, join_key
 from app.tracking import service as tracking
 
 DATA_FILE = "data.parquet"
+logger = logging.getLogger(__name__)
 
 
 def parse_reference(ref: str) -> tuple[str, str]:
@@ -108,25 +111,39 @@ def upload_version(
         key = join_key("datasets", dataset.name, str(number), DATA_FILE)
         with parquet.open("rb") as handle:
             store.put_file(key, handle)
-        version = repository.add_version(
-            session,
-            DatasetVersion(
-                dataset_id=dataset.id,
-                version=number,
-                sha256=sha256,
-                source_format=fmt,
-                storage_key=key,
-                size_bytes=size,
-                rows=int(profile["rows"]),
-                schema=schema_from_profile(profile),
-                profile=profile,
-                created_by=actor.username,
-            ),
-        )
-        savepoint.commit()
-    dataset.updated_at = utcnow()
-    audit.record(session, actor, "dataset_version.create", "dataset", f"{name}@{number}", {"sha256": sha256})
+        try:
+            version = repository.add_version(
+                session,
+                DatasetVersion(
+                    dataset_id=dataset.id,
+                    version=number,
+                    sha256=sha256,
+                    source_format=fmt,
+                    storage_key=key,
+                    size_bytes=size,
+                    rows=int(profile["rows"]),
+                    schema=schema_from_profile(profile),
+                    profile=profile,
+                    created_by=actor.username,
+                ),
+            )
+            savepoint.commit()
+            dataset.updated_at = utcnow()
+            audit.record(session, actor, "dataset_version.create", "dataset", f"{name}@{number}", {"sha256": sha256})
+        except BaseException:
+            # Removed while this transaction still holds the version number, so no other upload writes this key.
+            _remove_quietly(store, key)
+            raise
+    # A commit that fails later would leave a file no row points at: it goes with the rollback.
+    after_rollback(session, lambda: _remove_quietly(store, key))
     return _version_read(dataset, version), True
+
+
+def _remove_quietly(store: ArtifactStore, key: str) -> None:
+    try:
+        store.delete(key)
+    except AppError as exc:
+        logger.warning("could not remove %s from the artifact store (%s); it is left behind", key, exc.detail)
 
 
 def resolve(session: Session, ref: str) -> tuple[Dataset, DatasetVersion]:

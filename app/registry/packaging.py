@@ -1,6 +1,8 @@
 """Moving model folders between the artifact store, zip archives and temporary folders,
 with every member path validated and sizes capped (no zip-slip, no zip bomb)."""
 
+import hashlib
+import logging
 import shutil
 import tempfile
 import zipfile
@@ -8,12 +10,13 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import BinaryIO
 
-from app.errors import ArtifactNotFound, InvalidInput, PayloadTooLarge
+from app.errors import AppError, ArtifactNotFound, InvalidInput, PayloadTooLarge, StoredFileCorrupt
 from app.ml.model_io import sha256_file
 from app.registry.schemas import VersionFile
 from app.storage import ArtifactStore, download_to, join_key, validate_relative_path
 
 MAX_ARCHIVE_MEMBERS = 10_000
+logger = logging.getLogger(__name__)
 
 
 def walk_store(store: ArtifactStore, prefix: str, relative: str = "") -> Iterator[str]:
@@ -69,19 +72,73 @@ def describe_files(folder: Path) -> list[VersionFile]:
     return files
 
 
-def upload_folder(store: ArtifactStore, folder: Path, prefix: str, files: list[VersionFile]) -> None:
-    for item in files:
-        with folder.joinpath(*item.path.split("/")).open("rb") as handle:
-            store.put_file(join_key(prefix, item.path), handle)
+def upload_folder(store: ArtifactStore, folder: Path, prefix: str, files: list[VersionFile]) -> list[str]:
+    """Store each file under `prefix` and return their keys; when one fails, the ones already
+    stored are removed before the error goes on, so a failed upload leaves nothing."""
+    stored: list[str] = []
+    try:
+        for item in files:
+            key = join_key(prefix, item.path)
+            with folder.joinpath(*item.path.split("/")).open("rb") as handle:
+                store.put_file(key, handle)
+            stored.append(key)
+    except BaseException:
+        remove_objects(store, stored)
+        raise
+    return stored
+
+
+def remove_objects(store: ArtifactStore, keys: list[str]) -> None:
+    """Delete each key, going on past failures: when the store is down the leftovers are logged
+    by key, so an operator can remove them."""
+    for key in keys:
+        try:
+            store.delete(key)
+        except AppError as exc:
+            logger.warning("could not remove %s from the artifact store (%s); it is left behind", key, exc.detail)
 
 
 def zip_from_store(store: ArtifactStore, prefix: str, files: list[VersionFile]) -> BinaryIO:
-    """A zip of the version's files in a temporary file (on disk past a few MB), at position 0."""
+    """A zip of the version's files in a temporary file (on disk past a few MB), at position 0.
+
+    Each file's bytes are checked against its recorded size and SHA-256 as they are copied;
+    StoredFileCorrupt (nothing is served) when one differs."""
     spooled = tempfile.SpooledTemporaryFile(max_size=8 * 1024 * 1024)  # noqa: SIM115 (handed to the caller)
-    with zipfile.ZipFile(spooled, "w", compression=zipfile.ZIP_DEFLATED) as archive:
-        for item in files:
-            with archive.open(item.path, "w", force_zip64=True) as out:
-                for chunk in store.open_stream(join_key(prefix, item.path)):
-                    out.write(chunk)
+    try:
+        with zipfile.ZipFile(spooled, "w", compression=zipfile.ZIP_DEFLATED) as archive:
+            for item in files:
+                key = join_key(prefix, item.path)
+                digest, size = hashlib.sha256(), 0
+                try:
+                    chunks = store.open_stream(key)
+                except ArtifactNotFound as exc:
+                    logger.error("stored file %s of a READY version is missing", key)
+                    raise StoredFileCorrupt(
+                        f"the stored copy of {item.path!r} is missing; the version cannot be served until an "
+                        "operator restores the file",
+                        file=item.path,
+                    ) from exc
+                with archive.open(item.path, "w", force_zip64=True) as out:
+                    for chunk in chunks:
+                        digest.update(chunk)
+                        size += len(chunk)
+                        out.write(chunk)
+                if size != item.size or digest.hexdigest() != item.sha256:
+                    logger.error(
+                        "stored file %s is corrupt: %d bytes with SHA-256 %s, registered as %d bytes with %s",
+                        key,
+                        size,
+                        digest.hexdigest(),
+                        item.size,
+                        item.sha256,
+                    )
+                    raise StoredFileCorrupt(
+                        f"the stored copy of {item.path!r} does not match the SHA-256 registered for it; "
+                        "the version cannot be served until an operator restores the file",
+                        file=item.path,
+                    )
+    except BaseException:
+        spooled.close()
+        raise
     spooled.seek(0)
     return spooled  # type: ignore[return-value]

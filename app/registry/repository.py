@@ -11,9 +11,11 @@ from app.errors import ModelConflict
 
 
 def add_model(session: Session, model: RegisteredModel) -> RegisteredModel:
-    session.add(model)
     try:
+        # Added inside the SAVEPOINT, so a refused insert is expunged with it and the transaction
+        # goes on (get_or_create_model then reads the concurrent request's model).
         with session.begin_nested():
+            session.add(model)
             session.flush()
     except IntegrityError as exc:
         raise ModelConflict(f"a model named {model.name!r} already exists") from exc
@@ -67,6 +69,10 @@ def get_version(session: Session, model_id: int, number: int) -> ModelVersion | 
     return session.scalars(
         select(ModelVersion).where(ModelVersion.model_id == model_id, ModelVersion.version == number)
     ).one_or_none()
+
+
+def get_version_by_id(session: Session, version_id: int) -> ModelVersion | None:
+    return session.get(ModelVersion, version_id)
 
 
 def list_versions(

@@ -2,7 +2,7 @@
 
 from typing import Annotated, Literal
 
-from fastapi import APIRouter, Path, Query, Request, status
+from fastapi import APIRouter, Header, Path, Query, Request, status
 from fastapi.concurrency import run_in_threadpool
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import StreamingResponse
@@ -13,6 +13,7 @@ from app.errors import (
     AliasConflict,
     AliasNotFound,
     ArtifactNotFound,
+    DigestMismatch,
     InvalidInput,
     InvalidPath,
     InvalidState,
@@ -22,6 +23,8 @@ from app.errors import (
     PayloadTooLarge,
     PickleRefused,
     RunNotFound,
+    StorageUnavailable,
+    StoredFileCorrupt,
     UnsupportedMediaType,
     UntrustedModel,
     error_responses,
@@ -43,7 +46,7 @@ from app.registry.schemas import (
     VersionStatus,
     VersionUpdate,
 )
-from app.storage.upload import spool_upload
+from app.storage.upload import parse_content_digest, spool_upload
 
 router = APIRouter(prefix=API_PREFIX, tags=["registry"])
 NamePath = Annotated[ModelName, Path(description="A registered model's name.")]
@@ -140,6 +143,8 @@ def archive_model(name: NamePath, session: SessionDep, actor: Editor) -> None:
         PickleRefused,
         PayloadTooLarge,
         UnsupportedMediaType,
+        DigestMismatch,
+        StorageUnavailable,
     ),
     openapi_extra={
         "requestBody": {
@@ -159,6 +164,10 @@ async def create_version(
     settings: SettingsDep,
     actor: Editor,
     filename: Annotated[str, Query(max_length=256, description="Name of a bare uploaded file.")] = "model.pkl",
+    content_digest: Annotated[
+        str | None,
+        Header(max_length=1024, description="`sha-256=:<base64>:` of an uploaded body (RFC 9530): 400 on mismatch."),
+    ] = None,
 ) -> VersionRead:
     """Register a version: JSON `{run_id, path}` copies a run's logged model; an `application/zip`
     body is a model folder uploaded directly. The files are checked (skops with trusted types
@@ -173,7 +182,8 @@ async def create_version(
             ) from exc
         return await run_in_threadpool(service.create_version_from_run, session, store, actor, name, data)
     allow_pickle = service.pickle_allowed(actor, settings.allow_pickle)
-    with await spool_upload(request.stream(), settings.max_upload_bytes) as upload:
+    declared = parse_content_digest([content_digest] if content_digest is not None else [])
+    with await spool_upload(request.stream(), settings.max_upload_bytes, declared) as upload:
         if media in ("application/zip", "application/x-zip-compressed"):
             return await run_in_threadpool(
                 lambda: service.create_version_from_archive(
@@ -266,13 +276,16 @@ def delete_version(
     response_class=StreamingResponse,
     responses={
         200: {"content": {"application/zip": {}}},
-        **error_responses(ModelNotFound, ModelVersionNotFound, AliasNotFound, InvalidState),
+        **error_responses(
+            ModelNotFound, ModelVersionNotFound, AliasNotFound, InvalidState, StoredFileCorrupt, StorageUnavailable
+        ),
     },
 )
 def download_version(
     name: NamePath, ref: VersionRef, session: SessionDep, store: StoreDep, _: Viewer
 ) -> StreamingResponse:
-    """The version's files as a zip; compare each with the SHA-256 listed on the version."""
+    """The version's files as a zip, each checked against the SHA-256 listed on the version
+    before anything is sent (500 `stored_file_corrupt` when one was damaged in the store)."""
     archive, filename = service.open_version_archive(session, store, name, ref)
 
     def chunks() -> object:

@@ -60,6 +60,11 @@ class VersionFromRun(StrictBody):
     path: ArtifactPath = Field(default="model", description="The folder of the run's artifacts holding the model.")
     description: Description = ""
     tags: Tags = Field(default_factory=dict)
+    create_model: bool = Field(
+        default=False,
+        description="Register the model too when it does not exist yet, in the same transaction: "
+        "a version the registry refuses then leaves no empty model behind.",
+    )
 
 
 class VersionUpdate(StrictBody):

@@ -12,6 +12,7 @@ from app.audit import service as audit
 from app.auth.security import Role
 from app.context import Principal
 from app.db.base import utcnow
+from app.db.hooks import after_commit, after_rollback
 from app.db.tables import ModelEvaluation, ModelVersion, RegisteredModel
 from app.errors import (
     AliasConflict,
@@ -19,6 +20,7 @@ from app.errors import (
     ArtifactNotFound,
     Forbidden,
     InvalidState,
+    ModelConflict,
     ModelNotFound,
     ModelVersionNotFound,
     PickleRefused,
@@ -69,9 +71,13 @@ def _get_model(session: Session, name: str) -> RegisteredModel:
 
 def get_or_create_model(session: Session, actor: Principal, name: str) -> RegisteredModel:
     model = repository.get_model_by_name(session, name)
-    if model is None:
-        model = _add_model(session, actor, ModelCreate(name=name))
-    return model
+    if model is not None:
+        return model
+    try:
+        return _add_model(session, actor, ModelCreate(name=name))
+    except ModelConflict:
+        # A concurrent request registered it between the read and the insert: use theirs.
+        return _get_model(session, name)
 
 
 def get_model(session: Session, name: str) -> ModelRead:
@@ -146,8 +152,9 @@ def _storage_prefix(model: RegisteredModel, number: int) -> str:
 def create_version_from_run(
     session: Session, store: ArtifactStore, actor: Principal, name: str, data: VersionFromRun
 ) -> VersionRead:
-    """Copy a run's logged model folder into the registry, validated first."""
-    model = _get_model(session, name)
+    """Copy a run's logged model folder into the registry, validated first; with `create_model`,
+    a missing model is registered in the same transaction (rolled back with a refused version)."""
+    model = get_or_create_model(session, actor, name) if data.create_model else _get_model(session, name)
     run = tracking.get_run(session, data.run_id)
     source = validate_relative_path(data.path)
     with tempfile.TemporaryDirectory(prefix="shipyard-model-") as tmp:
@@ -322,23 +329,33 @@ def _register_folder(
             metrics={},
         ),
     )
-    if status == VersionStatus.READY:
-        packaging.upload_folder(store, folder, prefix, files)
-        version.files = [f.model_dump() for f in files]
-        version.flavor = manifest.flavor if manifest else "sklearn-pickle"
-        version.signature = manifest.signature.model_dump() if manifest else None
-        version.manifest = manifest.model_dump(mode="json") if manifest else None
-    version.status, version.status_message = status.value, message
-    model.updated_at = version.updated_at = utcnow()
-    session.flush()
-    audit.record(
-        session,
-        actor,
-        "model_version.create",
-        "model_version",
-        f"{model.name}/{number}",
-        {"status": status.value, "run_id": run_id},
-    )
+    stored = packaging.upload_folder(store, folder, prefix, files) if status == VersionStatus.READY else []
+    try:
+        if status == VersionStatus.READY:
+            version.files = [f.model_dump() for f in files]
+            version.flavor = manifest.flavor if manifest else "sklearn-pickle"
+            version.signature = manifest.signature.model_dump() if manifest else None
+            version.manifest = manifest.model_dump(mode="json") if manifest else None
+        version.status, version.status_message = status.value, message
+        model.updated_at = version.updated_at = utcnow()
+        session.flush()
+        audit.record(
+            session,
+            actor,
+            "model_version.create",
+            "model_version",
+            f"{model.name}/{number}",
+            {"status": status.value, "run_id": run_id},
+        )
+    except BaseException:
+        # Removed now, while this transaction still holds the version number and no other
+        # registration can be writing under the same prefix.
+        packaging.remove_objects(store, stored)
+        raise
+    # A commit that fails later leaves files no row points at: they go with the rollback. The
+    # number is free again from the rollback on, so a registration taking it in the instant
+    # before this callback runs could lose a file of the same name; only a failed commit opens that.
+    after_rollback(session, lambda: packaging.remove_objects(store, stored))
     return version
 
 
@@ -359,7 +376,7 @@ def resolve_version(session: Session, name: str, ref: str) -> tuple[RegisteredMo
     alias = repository.get_alias(session, model.id, ref)
     if alias is None:
         raise AliasNotFound(f"model {name!r} has no alias {ref!r}")
-    version = session.get(ModelVersion, alias.version_id)
+    version = repository.get_version_by_id(session, alias.version_id)
     if version is None:
         raise ModelVersionNotFound(f"alias {ref!r} points at a version that no longer exists")
     return model, version
@@ -408,7 +425,8 @@ def delete_version(session: Session, store: ArtifactStore, actor: Principal, nam
     repository.delete_version(session, version)
     audit.record(session, actor, "model_version.delete", "model_version", f"{name}/{number}")
     if version.files:
-        store.delete_prefix(prefix)
+        # Only once the row is gone for good: a delete that rolls back keeps a version whose files exist.
+        after_commit(session, lambda: store.delete_prefix(prefix))
 
 
 def set_alias(

@@ -21,14 +21,16 @@ class ArtifactStore(Protocol):
     """Keys are relative paths minted by the server; every method re-validates them.
 
     Errors: InvalidPath for a bad key, ArtifactNotFound for a missing object,
-    ServiceUnavailable when the backend cannot be reached.
+    StorageUnavailable (a ServiceUnavailable: 503 with Retry-After) when the backend cannot be
+    reached or fails in a way a retry can cure, InsufficientStorage (507) when it is full.
     """
 
-    def put_file(self, key: str, fileobj: BinaryIO) -> None:
+    def put_file(self, key: str, fileobj: BinaryIO, *, if_absent: bool = False) -> None:
         """Store the whole of `fileobj` (seekable, at position 0) under `key`, replacing it.
 
         Readers never see a half-written object; on error nothing new is left behind.
-        `fileobj` stays open: the caller owns it.
+        `fileobj` stays open: the caller owns it. With `if_absent`, ArtifactExists when an
+        object is at `key`, decided by the backend in the write itself (no check-then-write race).
         """
         ...
 
@@ -44,6 +46,10 @@ class ArtifactStore(Protocol):
 
     def list_dir(self, prefix: str) -> list[ObjectInfo]:
         """Entries one level below `prefix` ("" is the store root), sorted by path, like `ls`."""
+        ...
+
+    def delete(self, key: str) -> None:
+        """Delete the object at `key`; none there is not an error."""
         ...
 
     def delete_prefix(self, prefix: str) -> None:

@@ -1,19 +1,33 @@
 """ArtifactStore on a local folder: the embedded default. Keys map to files under the root."""
 
+import errno
 import os
 import shutil
 import tempfile
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import BinaryIO
 
-from app.errors import ArtifactNotFound, Conflict, InvalidPath, ServiceUnavailable
+from app.errors import (
+    ArtifactExists,
+    ArtifactNotFound,
+    Conflict,
+    InsufficientStorage,
+    InvalidPath,
+    ServiceUnavailable,
+    StorageUnavailable,
+)
 from app.storage.base import DEFAULT_CHUNK_SIZE, ObjectInfo
 from app.storage.paths import validate_relative_path
 
 # In-progress uploads live next to their destination under this name and are never listed.
 _PARTIAL_PREFIX = ".shipyard-upload-"
 _PARTIAL_SUFFIX = ".part"
+# A full disk or quota is the store's state, not the request's: 507, as WebDAV answers it (RFC 4918 §11.5).
+_NO_SPACE = {errno.ENOSPC, errno.EDQUOT, errno.EFBIG}
+# The folder cannot be written at all (read-only remount, failing disk): an outage, 503.
+_UNAVAILABLE = {errno.EROFS, errno.EIO, errno.EACCES, errno.EPERM, errno.ESTALE}
 
 
 class LocalArtifactStore:
@@ -29,17 +43,26 @@ class LocalArtifactStore:
         if not os.access(self._root, os.W_OK | os.X_OK):
             raise ServiceUnavailable(f"artifact folder {self._root} is not writable")
 
-    def put_file(self, key: str, fileobj: BinaryIO) -> None:
+    def put_file(self, key: str, fileobj: BinaryIO, *, if_absent: bool = False) -> None:
         destination = self._path(key)
-        created = _make_parents(destination.parent, key)
-        fd, partial_name = tempfile.mkstemp(dir=destination.parent, prefix=_PARTIAL_PREFIX, suffix=_PARTIAL_SUFFIX)
+        with _translated(key):
+            created, fd, partial_name = _open_partial(destination, key)
         partial = Path(partial_name)
         try:
-            with os.fdopen(fd, "wb") as out:
-                shutil.copyfileobj(fileobj, out, DEFAULT_CHUNK_SIZE)
-                out.flush()
-                os.fsync(out.fileno())
-            os.replace(partial, destination)
+            with _translated(key):
+                with os.fdopen(fd, "wb") as out:
+                    shutil.copyfileobj(fileobj, out, DEFAULT_CHUNK_SIZE)
+                    out.flush()
+                    os.fsync(out.fileno())
+                if if_absent:
+                    # link() creates the name only if it is free, in one step: no check-then-write race.
+                    os.link(partial, destination)
+                    partial.unlink()
+                else:
+                    os.replace(partial, destination)
+        except FileExistsError as exc:
+            _discard(partial, created)
+            raise ArtifactExists(f"an object exists at {key!r}") from exc
         except IsADirectoryError as exc:
             _discard(partial, created)
             raise Conflict(f"artifact path {key!r} is a folder") from exc
@@ -51,7 +74,8 @@ class LocalArtifactStore:
         path = self._path(key)
         try:
             # Opened here, not in the generator, so a missing file fails before streaming starts.
-            handle = path.open("rb")
+            with _translated(key):
+                handle = path.open("rb")
         except (FileNotFoundError, IsADirectoryError, NotADirectoryError) as exc:
             raise ArtifactNotFound(f"no artifact at {key!r}") from exc
         return _read_chunks(handle, chunk_size)
@@ -77,10 +101,28 @@ class LocalArtifactStore:
                 entries.append(ObjectInfo(path=entry.name, is_dir=False, size=entry.stat().st_size))
         return sorted(entries, key=lambda info: (info.path, info.is_dir))
 
+    def delete(self, key: str) -> None:
+        path = self._path(key)
+        with _translated(key):
+            if path.is_file():
+                path.unlink(missing_ok=True)
+                self._prune(path.parent)
+
+    def _prune(self, folder: Path) -> None:
+        """Remove `folder` and its parents while they are empty, as S3 has no empty folders."""
+        while folder != self._root and self._inside_root(folder):
+            try:
+                folder.rmdir()
+            except OSError:
+                # Not empty (or just refilled by an upload): everything above stays too.
+                return
+            folder = folder.parent
+
     def delete_prefix(self, prefix: str) -> None:
         folder = self._path(prefix)
-        if folder.is_dir():
-            shutil.rmtree(folder)
+        with _translated(prefix):
+            if folder.is_dir():
+                shutil.rmtree(folder)
 
     def _path(self, key: str) -> Path:
         """The file for `key`, refused unless it resolves (symlinks followed) inside the root."""
@@ -94,10 +136,36 @@ class LocalArtifactStore:
         return resolved.is_relative_to(self._root)
 
 
+@contextmanager
+def _translated(key: str) -> Iterator[None]:
+    """A full disk is a 507 and an unwritable folder a 503, naming the key; other OSErrors stay bugs."""
+    try:
+        yield
+    except OSError as exc:
+        if exc.errno in _NO_SPACE:
+            raise InsufficientStorage(f"the artifact store has no room for {key!r} ({os.strerror(exc.errno)})") from exc
+        if exc.errno in _UNAVAILABLE:
+            raise StorageUnavailable(f"the artifact store cannot write {key!r} ({os.strerror(exc.errno)})") from exc
+        raise
+
+
 def _read_chunks(handle: BinaryIO, chunk_size: int) -> Iterator[bytes]:
     with handle:
         while chunk := handle.read(chunk_size):
             yield chunk
+
+
+def _open_partial(destination: Path, key: str) -> tuple[list[Path], int, str]:
+    """Create the folders `destination` needs and a partial file beside it: (folders created, fd, name)."""
+    # A delete prunes folders as they empty, so one can vanish between its creation and this file.
+    for _ in range(3):
+        created = _make_parents(destination.parent, key)
+        try:
+            fd, name = tempfile.mkstemp(dir=destination.parent, prefix=_PARTIAL_PREFIX, suffix=_PARTIAL_SUFFIX)
+        except FileNotFoundError:
+            continue
+        return created, fd, name
+    raise StorageUnavailable(f"the folder for {key!r} kept disappearing while it was written")
 
 
 def _make_parents(folder: Path, key: str) -> list[Path]:

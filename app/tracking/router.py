@@ -3,7 +3,7 @@
 from typing import Annotated, Literal
 from urllib.parse import quote
 
-from fastapi import APIRouter, Path, Query, Request, Response, status
+from fastapi import APIRouter, Header, Path, Query, Request, Response, status
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import StreamingResponse
 from pydantic_core import to_json
@@ -11,7 +11,9 @@ from starlette.convertors import StringConvertor, register_url_convertor
 
 from app.deps import API_PREFIX, Editor, SessionDep, SettingsDep, StoreDep, Viewer
 from app.errors import (
+    ArtifactExists,
     ArtifactNotFound,
+    DigestMismatch,
     ExperimentConflict,
     ExperimentNotFound,
     InvalidFilter,
@@ -23,9 +25,10 @@ from app.errors import (
     ParamConflict,
     PayloadTooLarge,
     RunNotFound,
+    StorageUnavailable,
     error_responses,
 )
-from app.storage.upload import spool_upload
+from app.storage.upload import parse_content_digest, spool_upload
 from app.tracking import artifacts, service
 from app.tracking.schemas import (
     ArtifactList,
@@ -236,7 +239,9 @@ def list_artifacts(
     tags=["artifacts"],
     status_code=status.HTTP_201_CREATED,
     response_model=ArtifactStored,
-    responses=error_responses(RunNotFound, InvalidPath, PayloadTooLarge),
+    responses=error_responses(
+        RunNotFound, InvalidPath, InvalidInput, DigestMismatch, ArtifactExists, PayloadTooLarge, StorageUnavailable
+    ),
     openapi_extra={
         "requestBody": {
             "required": True,
@@ -252,13 +257,25 @@ async def upload_artifact(
     store: StoreDep,
     settings: SettingsDep,
     actor: Editor,
+    if_none_match: Annotated[
+        str | None, Header(max_length=64, description="`*`: refuse (412) when the artifact exists.")
+    ] = None,
+    content_digest: Annotated[
+        str | None, Header(max_length=1024, description="`sha-256=:<base64>:` (RFC 9530): refused (400) on mismatch.")
+    ] = None,
 ) -> ArtifactStored:
-    """Store the raw request body as the artifact at `path`, streamed, replacing any earlier one."""
-    artifacts.artifact_key(run_id, path)  # refuse a bad path before reading a byte
+    """Store the raw request body as the artifact at `path`, streamed, replacing any earlier one
+    (unless `If-None-Match: *`); a declared Content-Digest is checked before anything is stored."""
+    declared = parse_content_digest([content_digest] if content_digest is not None else [])
+    if_absent = artifacts.parse_if_none_match(if_none_match)
+    # A bad path or an existing artifact is refused before a byte of the body is read.
+    await run_in_threadpool(artifacts.check_writable, store, run_id, path, if_absent=if_absent)
     # The body is read before the database is touched: on SQLite a writer holds the write lock
     # from its first statement, and a slow upload must not hold it.
-    with await spool_upload(request.stream(), settings.max_upload_bytes) as upload:
-        return await run_in_threadpool(artifacts.store_artifact, session, store, actor, run_id, path, upload)
+    with await spool_upload(request.stream(), settings.max_upload_bytes, declared) as upload:
+        return await run_in_threadpool(
+            lambda: artifacts.store_artifact(session, store, actor, run_id, path, upload, if_absent=if_absent)
+        )
 
 
 @router.get(

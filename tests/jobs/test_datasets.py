@@ -2,20 +2,30 @@
 addressed by the SHA-256 of their bytes, schema and profile, name@N / name@latest references,
 downloads, bad uploads refused with nothing left behind, and run lineage."""
 
+import base64
 import hashlib
 import io
+import uuid
+from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pandas as pd
 import pyarrow.parquet as pq
+import pytest
+from fastapi import FastAPI
 from fastapi.testclient import TestClient
 
+from app.bootstrap import ensure_admin
+from app.db.migrate import upgrade_to_head
+from app.main import create_app
 from app.ml.profiling import DEFAULT_CHUNK_ROWS
 from app.settings import Settings
+from tests.conftest import free_port, read_credentials
 from tests.factories import make_run
 from tests.jobs.conftest import churn_frame, csv_bytes
-from tests.registry.conftest import trained_pipeline, upload_run_folder, write_model_folder
+from tests.registry.conftest import failing_statement, trained_pipeline, upload_run_folder, write_model_folder
 
 PARQUET = "application/vnd.apache.parquet"
 
@@ -218,3 +228,127 @@ def test_run_dataset_link_shows_in_model_lineage(
         {"name": name, "version": 2, "digest": second.json()["sha256"], "context": "training"}
     ]
     assert lineage.json()["source_run"]["id"] == run["id"]
+
+
+def digest_header(body: bytes) -> dict[str, str]:
+    return {"Content-Digest": f"sha-256=:{base64.b64encode(hashlib.sha256(body).digest()).decode()}:"}
+
+
+def test_an_upload_is_checked_against_its_content_digest(
+    app: FastAPI, client: TestClient, editor: dict[str, str], unique: str
+) -> None:
+    body = csv_bytes(churn_frame(40))
+    name = f"digest-{unique}"
+
+    refused = client.post(
+        f"/api/v1/datasets/{name}/versions",
+        content=body,
+        headers={**editor, "Content-Type": "text/csv", **digest_header(body + b"\n")},
+    )
+    malformed = client.post(
+        f"/api/v1/datasets/{name}/versions",
+        content=body,
+        headers={**editor, "Content-Type": "text/csv", "Content-Digest": "sha-256=:nope:"},
+    )
+
+    assert (refused.status_code, refused.json()["code"]) == (400, "digest_mismatch")
+    assert (malformed.status_code, malformed.json()["code"]) == (400, "invalid_content_digest")
+    assert client.get(f"/api/v1/datasets/{name}", headers=editor).status_code == 404
+    assert app.state.store.list_dir(f"datasets/{name}") == []
+    accepted = client.post(
+        f"/api/v1/datasets/{name}/versions",
+        content=body,
+        headers={**editor, "Content-Type": "text/csv", **digest_header(body)},
+    )
+    assert accepted.status_code == 201, accepted.text
+    assert accepted.json()["sha256"] == hashlib.sha256(body).hexdigest()
+
+
+def test_a_database_failure_after_the_file_went_up_leaves_nothing(
+    app: FastAPI, client: TestClient, editor: dict[str, str], unique: str
+) -> None:
+    name = f"dbfail-{unique}"
+    with failing_statement(app, "audit_event", "resource_id", f"{name}@%"):
+        failed = upload(client, editor, name, csv_bytes(churn_frame(40)))
+
+    assert failed.status_code == 500
+    assert client.get(f"/api/v1/datasets/{name}", headers=editor).status_code == 404
+    assert app.state.store.list_dir(f"datasets/{name}") == []
+
+
+def test_a_commit_that_fails_after_the_file_went_up_leaves_nothing(
+    app: FastAPI, client: TestClient, editor: dict[str, str], unique: str
+) -> None:
+    if app.state.sessions.engine.dialect.name != "postgresql":
+        pytest.skip("a constraint checked at commit is a Postgres feature")
+    name = f"commitfail-{unique}"
+    with failing_statement(app, "audit_event", "resource_id", f"{name}@%", at_commit=True):
+        failed = upload(client, editor, name, csv_bytes(churn_frame(40)))
+
+    assert failed.status_code == 500
+    assert client.get(f"/api/v1/datasets/{name}", headers=editor).status_code == 404
+    assert app.state.store.list_dir(f"datasets/{name}") == []
+
+
+@pytest.fixture
+def s3_app(tmp_path: Path, s3_endpoint: str, s3_client: Any) -> Iterator[tuple[FastAPI, TestClient, str]]:
+    """The app on SQLite with its artifacts in a fresh bucket of the moto S3 server."""
+    bucket = f"datasets-{uuid.uuid4().hex[:10]}"
+    s3_client.create_bucket(Bucket=bucket)
+    settings = Settings(
+        data_dir=tmp_path, artifact_uri=f"s3://{bucket}/team", s3_endpoint_url=s3_endpoint, log_json=False
+    )
+    upgrade_to_head(settings)
+    application = create_app(settings)
+    ensure_admin(application.state.sessions, settings)
+    token = read_credentials(settings.credentials_path)["token"]
+    with TestClient(application, headers={"Authorization": f"Bearer {token}"}) as http:
+        yield application, http, bucket
+
+
+def test_on_s3_a_failed_upload_leaves_nothing_in_the_bucket(
+    s3_app: tuple[FastAPI, TestClient, str], s3_client: Any
+) -> None:
+    app, http, bucket = s3_app
+    body = csv_bytes(churn_frame(40))
+
+    mismatch = http.post(
+        "/api/v1/datasets/s3-digest/versions",
+        content=body,
+        headers={"Content-Type": "text/csv", **digest_header(b"other bytes")},
+    )
+    with failing_statement(app, "audit_event", "resource_id", "s3-dbfail@%"):
+        db_failure = http.post(
+            "/api/v1/datasets/s3-dbfail/versions", content=body, headers={"Content-Type": "text/csv"}
+        )
+
+    assert (mismatch.status_code, mismatch.json()["code"]) == (400, "digest_mismatch")
+    assert db_failure.status_code == 500
+    assert s3_client.list_objects_v2(Bucket=bucket).get("Contents", []) == []
+    accepted = http.post("/api/v1/datasets/s3-ok/versions", content=body, headers={"Content-Type": "text/csv"})
+    assert accepted.status_code == 201
+    keys = [item["Key"] for item in s3_client.list_objects_v2(Bucket=bucket)["Contents"]]
+    assert keys == ["team/datasets/s3-ok/1/data.parquet"]
+
+
+def test_an_unreachable_store_is_503_and_registers_nothing(tmp_path: Path, s3_endpoint: str) -> None:
+    settings = Settings(
+        data_dir=tmp_path,
+        artifact_uri="s3://gone/team",
+        s3_endpoint_url=f"http://127.0.0.1:{free_port()}",
+        log_json=False,
+    )
+    upgrade_to_head(settings)
+    application = create_app(settings)
+    ensure_admin(application.state.sessions, settings)
+    token = read_credentials(settings.credentials_path)["token"]
+    with TestClient(application, headers={"Authorization": f"Bearer {token}"}) as http:
+        failed = http.post(
+            "/api/v1/datasets/gone/versions", content=csv_bytes(churn_frame(40)), headers={"Content-Type": "text/csv"}
+        )
+        listed = http.get("/api/v1/datasets/gone")
+
+    assert failed.status_code == 503
+    assert failed.headers["retry-after"] == "2"
+    assert failed.json()["code"] == "storage_unavailable"
+    assert listed.status_code == 404

@@ -8,6 +8,7 @@ import platform
 import uuid
 import zipfile
 from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -22,6 +23,7 @@ from sklearn.compose import ColumnTransformer
 from sklearn.ensemble import RandomForestClassifier
 from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import OneHotEncoder, StandardScaler
+from sqlalchemy import text
 
 from app.bootstrap import ensure_admin
 from app.db.migrate import upgrade_to_head
@@ -157,3 +159,44 @@ def reg_editor(registry: TestClient, reg_admin: dict[str, str]) -> dict[str, str
 @pytest.fixture(scope="session")
 def reg_viewer(registry: TestClient, reg_admin: dict[str, str]) -> dict[str, str]:
     return user_headers(registry, reg_admin, "viewer")
+
+
+@contextmanager
+def failing_statement(app: FastAPI, table: str, column: str, like: str, *, at_commit: bool = False) -> Iterator[None]:
+    """A trigger that makes the database refuse an insert into `table` whose `column` is LIKE
+    `like`: at once, or (Postgres, `at_commit`) when the transaction commits."""
+    engine = app.state.sessions.engine
+    tag = f"fail_{uuid.uuid4().hex[:8]}"
+    with engine.begin() as conn:
+        if engine.dialect.name == "sqlite":
+            conn.execute(
+                text(
+                    f"CREATE TRIGGER {tag} BEFORE INSERT ON {table} WHEN NEW.{column} LIKE '{like}' "
+                    "BEGIN SELECT RAISE(ABORT, 'injected failure'); END"
+                )
+            )
+        else:
+            conn.execute(
+                text(
+                    f"CREATE FUNCTION {tag}() RETURNS trigger LANGUAGE plpgsql AS "
+                    "$$ BEGIN RAISE EXCEPTION 'injected failure'; END $$"
+                )
+            )
+            kind = "CONSTRAINT TRIGGER" if at_commit else "TRIGGER"
+            when = "AFTER INSERT" if at_commit else "BEFORE INSERT"
+            deferral = "DEFERRABLE INITIALLY DEFERRED" if at_commit else ""
+            conn.execute(
+                text(
+                    f"CREATE {kind} {tag} {when} ON {table} {deferral} FOR EACH ROW "
+                    f"WHEN (NEW.{column} LIKE '{like}') EXECUTE FUNCTION {tag}()"
+                )
+            )
+    try:
+        yield
+    finally:
+        with engine.begin() as conn:
+            if engine.dialect.name == "sqlite":
+                conn.execute(text(f"DROP TRIGGER {tag}"))
+            else:
+                conn.execute(text(f"DROP TRIGGER {tag} ON {table}"))
+                conn.execute(text(f"DROP FUNCTION {tag}()"))

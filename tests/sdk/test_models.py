@@ -151,8 +151,10 @@ def test_a_tampered_file_fails_the_hash_check(
     data[len(data) // 2] ^= 0xFF
     stored.write_bytes(bytes(data))
 
-    with pytest.raises(errors.ModelLoadError, match="SHA-256"):
+    # The server checks the stored files against their SHA-256 before it serves the zip.
+    with pytest.raises(errors.StoredFileCorrupt, match="SHA-256") as refused:
         admin_client.load_model(f"models:/{model_name}/1", dest=tmp_path / "model")
+    assert refused.value.problem["file"] == "model.skops"
     assert not (tmp_path / "model").exists(), "nothing is written where a bad download was headed"
 
 

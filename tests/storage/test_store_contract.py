@@ -2,12 +2,14 @@
 
 import io
 import os
+import threading
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 import pytest
 
-from app.errors import ArtifactNotFound, InvalidPath
+from app.errors import ArtifactExists, ArtifactNotFound, InvalidPath
 from app.storage.base import ArtifactStore, ObjectInfo
 
 BAD_KEYS = ["../escape", "%2e%2e/escape", "%252e%252e%252fescape", "/etc/passwd", "a//b", "a\\b"]
@@ -152,6 +154,8 @@ OPERATIONS: dict[str, Callable[[ArtifactStore, str], object]] = {
     "exists": lambda store, key: store.exists(key),
     "list_dir": lambda store, key: store.list_dir(key),
     "delete_prefix": lambda store, key: store.delete_prefix(key),
+    "delete": lambda store, key: store.delete(key),
+    "put_file if_absent": lambda store, key: store.put_file(key, io.BytesIO(b"x"), if_absent=True),
 }
 
 
@@ -171,3 +175,44 @@ def test_delete_prefix_refuses_the_whole_store(store: ArtifactStore) -> None:
         store.delete_prefix("")
 
     assert store.exists("keep.txt")
+
+
+def test_put_if_absent_refuses_an_existing_object(store: ArtifactStore) -> None:
+    put_bytes(store, "runs/1/a.txt", b"first")
+
+    with pytest.raises(ArtifactExists):
+        store.put_file("runs/1/a.txt", io.BytesIO(b"second"), if_absent=True)
+    store.put_file("runs/1/b.txt", io.BytesIO(b"new"), if_absent=True)
+
+    assert read_all(store, "runs/1/a.txt") == b"first"
+    assert read_all(store, "runs/1/b.txt") == b"new"
+    assert [entry.path for entry in store.list_dir("runs/1")] == ["a.txt", "b.txt"]
+
+
+def test_racing_puts_if_absent_leave_exactly_one_winner(store: ArtifactStore) -> None:
+    barrier = threading.Barrier(8)
+
+    def attempt(i: int) -> bool:
+        barrier.wait()
+        try:
+            store.put_file("runs/1/race.txt", io.BytesIO(f"writer {i}".encode()), if_absent=True)
+        except ArtifactExists:
+            return False
+        return True
+
+    with ThreadPoolExecutor(8) as pool:
+        won = list(pool.map(attempt, range(8)))
+
+    assert won.count(True) == 1
+    assert read_all(store, "runs/1/race.txt") == f"writer {won.index(True)}".encode()
+
+
+def test_delete_removes_one_object(store: ArtifactStore) -> None:
+    put_bytes(store, "runs/1/a.txt", b"a")
+    put_bytes(store, "runs/1/b.txt", b"b")
+
+    store.delete("runs/1/a.txt")
+    store.delete("runs/1/never-there.txt")
+
+    assert not store.exists("runs/1/a.txt")
+    assert read_all(store, "runs/1/b.txt") == b"b"

@@ -1,5 +1,6 @@
 """Run artifacts through the API when the store is an S3 bucket (moto's S3 server on 127.0.0.1)."""
 
+import base64
 import hashlib
 import os
 import uuid
@@ -58,3 +59,34 @@ def test_readiness_reports_a_missing_bucket(tmp_path: Path, s3_endpoint: str) ->
         response = client.get("/readyz")
     assert response.status_code == 503
     assert response.json()["checks"]["artifact_store"] == "unavailable"
+
+
+def test_a_digest_mismatch_stores_nothing_in_the_bucket(s3_client_app: tuple[TestClient, str], s3_client: Any) -> None:
+    client, bucket = s3_client_app
+    run = make_run(client, {})
+    declared = base64.b64encode(hashlib.sha256(b"what was sent").digest()).decode()
+
+    refused = client.put(
+        f"/api/v1/runs/{run['id']}/artifacts/w.bin",
+        content=b"damaged on the way",
+        headers={"Content-Digest": f"sha-256=:{declared}:"},
+    )
+
+    assert refused.status_code == 400
+    assert refused.json()["code"] == "digest_mismatch"
+    assert s3_client.list_objects_v2(Bucket=bucket).get("Contents", []) == []
+
+
+def test_if_none_match_refuses_to_overwrite_in_the_bucket(
+    s3_client_app: tuple[TestClient, str], s3_client: Any
+) -> None:
+    client, bucket = s3_client_app
+    run = make_run(client, {})
+    url = f"/api/v1/runs/{run['id']}/artifacts/w.bin"
+    assert client.put(url, content=b"first", headers={"If-None-Match": "*"}).status_code == 201
+
+    refused = client.put(url, content=b"second", headers={"If-None-Match": "*"})
+
+    assert (refused.status_code, refused.json()["code"]) == (412, "artifact_exists")
+    stored = s3_client.get_object(Bucket=bucket, Key=f"team/runs/{run['id']}/artifacts/w.bin")
+    assert stored["Body"].read() == b"first"
