@@ -194,3 +194,7 @@ class JobNotFound(NotFound):
 
 class InvalidSpec(AppError):
     status, code, title = 400, "invalid_spec", "Invalid job spec"
+
+
+class IdempotencyKeyReused(AppError):
+    status, code, title = 422, "idempotency_key_reused", "Idempotency-Key reused"

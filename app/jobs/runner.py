@@ -85,7 +85,7 @@ def run_job(runtime: JobRuntime, job_id: str, worker: str) -> None:
             spec=dict(job.spec),
             attempt=job.attempts,
             token=token,
-            actor=Principal(user_id=None, username=job.created_by, role=Role.editor),
+            actor=Principal(user_id=None, username=job.created_by, role=Role(job.created_by_role)),
             _report=lambda fraction, message, log: _report(runtime, job_id, token, fraction, message, log),
         )
         max_attempts = job.max_attempts

@@ -4,12 +4,17 @@ downloads, bad uploads refused with nothing left behind, and run lineage."""
 
 import hashlib
 import io
+import tempfile
+import threading
+import time
 from pathlib import Path
 
 import httpx
 import pandas as pd
 import pyarrow.parquet as pq
+import pytest
 from fastapi.testclient import TestClient
+from sqlalchemy import text
 
 from app.ml.profiling import DEFAULT_CHUNK_ROWS
 from app.settings import Settings
@@ -218,3 +223,50 @@ def test_run_dataset_link_shows_in_model_lineage(
         {"name": name, "version": 2, "digest": second.json()["sha256"], "context": "training"}
     ]
     assert lineage.json()["source_run"]["id"] == run["id"]
+
+
+def test_an_upload_converts_before_its_transaction_so_writes_elsewhere_go_on(
+    client: TestClient, editor: dict[str, str], unique: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A log-batch sent while a large CSV is being converted completes before the upload does: the
+    upload holds no database transaction (on SQLite, no write lock) while it converts."""
+    # The upload's working folders land here, so the test sees when its conversion has begun.
+    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path))
+    body = csv_bytes(churn_frame(rows=4 * DEFAULT_CHUNK_ROWS, seed=9))
+    run = make_run(client, editor)
+    answers: list[httpx.Response] = []
+    finished = threading.Event()
+
+    def send() -> None:
+        try:
+            answers.append(upload(client, editor, f"big-{unique}", body))
+        finally:
+            finished.set()
+
+    uploader = threading.Thread(target=send, daemon=True)
+    uploader.start()
+    deadline = time.monotonic() + 120
+    while not list(tmp_path.glob("shipyard-dataset-*/data.parquet")):
+        assert not finished.is_set(), f"the upload ended before its conversion was seen: {answers}"
+        assert time.monotonic() < deadline, "the upload's conversion did not start"
+        time.sleep(0.01)
+
+    if client.app.state.sessions.engine.dialect.name == "postgresql":
+        with client.app.state.sessions(write=False) as session:
+            open_transactions = session.scalar(
+                text(
+                    "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() "
+                    "AND state LIKE 'idle in transaction%' AND query ILIKE '%dataset%' AND pid <> pg_backend_pid()"
+                )
+            )
+        assert open_transactions == 0, "the upload holds a transaction while it converts"
+    logged = client.post(
+        f"/api/v1/runs/{run['id']}/log-batch", json={"metrics": [{"key": "loss", "value": 0.5}]}, headers=editor
+    )
+    converting = not finished.is_set()
+
+    assert logged.status_code == 204, logged.text
+    assert converting, "the log-batch had to wait for the upload"
+    uploader.join(timeout=120)
+    assert answers[0].status_code == 201, answers[0].text
+    assert answers[0].json()["rows"] == 4 * DEFAULT_CHUNK_ROWS
