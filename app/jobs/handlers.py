@@ -56,9 +56,9 @@ def check_job_spec(
 def build_runtime(sessions: SessionFactory, store: ArtifactStore, settings: Settings, queue: JobQueue) -> JobRuntime:
     runtime = JobRuntime(sessions=sessions, store=store, settings=settings, queue=queue, handlers=_Handlers())
 
-    def abandon(job_type: str, job_id: str) -> None:
+    def abandon(session: Session, job_type: str, job_id: str) -> None:
         if job_type in ABANDON_NAMES:
-            _load(*ABANDON_NAMES[job_type])(runtime, job_id)
+            _load(*ABANDON_NAMES[job_type])(session, job_id)
 
     runtime.abandon = abandon
     return runtime

@@ -155,13 +155,11 @@ def run_train(runtime: JobRuntime, ctx: JobContext) -> None:
         raise
 
 
-def abandon_train(runtime: JobRuntime, job_id: str) -> None:
+def abandon_train(session: Session, job_id: str) -> None:
     """The job's worker died for good: its run, if it got one, ends FAILED rather than RUNNING."""
     run_id = job_run_id(job_id)
-    with runtime.sessions.begin() as session:
-        if tracking.find_run_status(session, run_id) == RunStatus.RUNNING.value:
-            actor = Principal.system()
-            tracking.update_run(session, actor, run_id, RunUpdate(status=RunStatus.FAILED))
+    if tracking.find_run_status(session, run_id) == RunStatus.RUNNING.value:
+        tracking.update_run(session, Principal.system(), run_id, RunUpdate(status=RunStatus.FAILED))
 
 
 def _train_and_record(
