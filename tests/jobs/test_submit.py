@@ -18,6 +18,7 @@ from fastapi import FastAPI
 from sqlalchemy import func, select
 
 from app.db.tables import Job, RegisteredModel
+from app.training.service import job_run_id
 from tests.conftest import free_port, user_headers
 from tests.jobs.conftest import Platform, churn_frame, csv_bytes, open_platform, train_spec
 
@@ -174,9 +175,35 @@ def test_a_protected_alias_is_refused_at_submit_unless_the_submitter_may_move_it
     assert platform.get(f"/models/{model}")["aliases"] == {"production": 1}
 
 
-def test_a_train_job_that_fails_leaves_no_version_files_nor_model(platform: Platform, data: str) -> None:
+@pytest.fixture(scope="module", params=["local", "s3"])
+def store_platform(
+    request: pytest.FixtureRequest,
+    platform: Platform,
+    backend: str,
+    tmp_path_factory: pytest.TempPathFactory,
+    database_url: Any,
+) -> Iterator[Platform]:
+    """The platform with its artifacts in a local folder, or another one on an S3 bucket."""
+    if request.param == "local":
+        yield platform
+        return
+    endpoint = request.getfixturevalue("s3_endpoint")
+    bucket = f"jobs-{uuid.uuid4().hex[:10]}"
+    request.getfixturevalue("s3_client").create_bucket(Bucket=bucket)
+    data_dir = tmp_path_factory.mktemp(f"submit-s3-{backend}")
+    with open_platform(
+        "embedded", backend, data_dir, database_url(), artifact_uri=f"s3://{bucket}/shipyard", s3_endpoint_url=endpoint
+    ) as p:
+        yield p
+
+
+def test_a_train_job_that_fails_leaves_no_version_files_nor_model(store_platform: Platform) -> None:
     """A job from before jobs stored their submitter's role acts as an editor, so its protected
     alias is refused at the very end, after the model's files were written."""
+    platform = store_platform
+    data = f"churn-{uuid.uuid4().hex[:8]}"
+    platform.upload(data, csv_bytes(churn_frame(rows=200)), expect=201)
+    data = f"{data}@1"
     model = f"churn-{uuid.uuid4().hex[:8]}"
     job_id = uuid.uuid4().hex
     with platform.client.app.state.sessions.begin() as session:
@@ -199,6 +226,8 @@ def test_a_train_job_that_fails_leaves_no_version_files_nor_model(platform: Plat
     assert "production" in job["error"]
     store = platform.client.app.state.store
     assert store.list_dir(f"models/{model}") == []
+    run_files = [f.path for f in store.list_dir(f"runs/{job_run_id(job_id)}/artifacts/model")]
+    assert "model.json" in run_files, "the model was written (to its run) before the failure"
     missing = platform.client.get(f"/api/v1/models/{model}", headers=platform.headers)
     assert missing.status_code == 404
     with platform.client.app.state.sessions(write=False) as session:
