@@ -224,3 +224,7 @@ class ArtifactExists(AppError):
 
 class StoredFileCorrupt(AppError):
     status, code, title = 500, "stored_file_corrupt", "Stored file corrupt"
+
+
+class IdempotencyKeyReused(AppError):
+    status, code, title = 422, "idempotency_key_reused", "Idempotency-Key reused"

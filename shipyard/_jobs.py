@@ -29,15 +29,19 @@ class JobsMixin(ClientBase):
             spec: a train spec (dataset, target, estimator, params, split, search,
                 register_as, alias, experiment) or an evaluate spec (model, dataset, target,
                 gates, baseline, sensitive).
-            idempotency_key: the same key again returns the job it first made instead of a
-                new one, so a retried CI step never trains twice.
+            idempotency_key: the same key with the same job again returns the job it first
+                made instead of a new one, so a retried CI step never trains twice. Keys are
+                the caller's own; one sent before with another job is IdempotencyKeyReused.
             max_attempts: how often a job that dies with its worker is retried (1..10, default 3).
 
         Returns:
             The queued `Job` (or the earlier one with this idempotency key).
 
         Raises:
-            InvalidSpec: the spec is malformed; the detail names what is wrong.
+            InvalidSpec: the spec is malformed (a name, a gate that cannot be judged); the
+                detail names what is wrong.
+            Forbidden: the spec sets a protected alias and the caller may not move it.
+            IdempotencyKeyReused: the key came before with a different job.
             DatasetNotFound, ModelNotFound, ModelVersionNotFound, AliasNotFound: a reference in it.
         """
         body: dict[str, Any] = {"type": job_type, "spec": dict(spec)}

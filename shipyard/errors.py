@@ -185,6 +185,12 @@ class InvalidSpec(InvalidInput):
     default_code = "invalid_spec"
 
 
+class IdempotencyKeyReused(InvalidInput):
+    """The Idempotency-Key was sent before with a different request; use a new key for a new one."""
+
+    default_status, default_code = 422, "idempotency_key_reused"
+
+
 class ModelRegistrationFailed(ShipyardError):
     """The registry made the version but marked it FAILED; the detail holds its status message."""
 
@@ -291,6 +297,7 @@ _BY_CODE: dict[str, type[ShipyardError]] = {
         UntrustedModel,
         PickleRefused,
         InvalidSpec,
+        IdempotencyKeyReused,
         PayloadTooLarge,
         UnsupportedMediaType,
         ServerError,

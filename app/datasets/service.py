@@ -86,11 +86,11 @@ def upload_version(
     sha256: str,
 ) -> tuple[DatasetVersionRead, bool]:
     """Register the uploaded file at `source` as the next version of `name` (created if new);
-    (version, False) when the same bytes were uploaded before."""
-    dataset = _get_or_create(session, actor, name)
-    existing = repository.version_by_sha(session, dataset.id, sha256)
-    if existing is not None:
-        return _version_read(dataset, existing), False
+    (version, False) when the same bytes were uploaded before.
+
+    The conversion and the profile come first, before `session` runs a statement: its
+    transaction (on SQLite, the database's write lock) then lasts as long as the few writes
+    and the store upload, not as long as reading a large file."""
     with tempfile.TemporaryDirectory(prefix="shipyard-dataset-") as tmp:
         parquet = Path(tmp) / DATA_FILE
         try:
@@ -101,6 +101,10 @@ def upload_version(
             profile = profile_parquet(parquet)
         except SpecError as exc:
             raise InvalidInput(f"the {fmt} upload cannot be read: {exc}", **exc.extra) from exc
+        dataset = _get_or_create(session, actor, name)
+        existing = repository.version_by_sha(session, dataset.id, sha256)
+        if existing is not None:
+            return _version_read(dataset, existing), False
         savepoint = session.begin_nested()
         number = repository.next_version_number(session, dataset.id)
         # Identical bytes uploaded at the same moment: the one that got here second reuses the first.

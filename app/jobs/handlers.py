@@ -5,11 +5,12 @@ checked or run: training code pulls in scikit-learn (~100 MB), which an API proc
 tracks, registers and uploads should not hold."""
 
 import importlib
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from typing import Any
 
 from sqlalchemy.orm import Session
 
+from app.context import Principal
 from app.db.session import SessionFactory
 from app.jobs.context import JobContext
 from app.jobs.queue import JobQueue
@@ -43,18 +44,21 @@ class _Handlers(Mapping[str, Handler]):
         return len(HANDLER_NAMES)
 
 
-def check_job_spec(session: Session, job_type: str, spec: dict[str, Any]) -> dict[str, Any]:
-    """The spec check of the job type's module (a bad spec is a 400 when it is submitted)."""
-    check: Callable[[Session, str, dict[str, Any]], dict[str, Any]] = _load(TRAINING, "check_job_spec")
-    return check(session, job_type, spec)
+def check_job_spec(
+    session: Session, actor: Principal, job_type: str, spec: dict[str, Any], *, protected_aliases: Sequence[str]
+) -> dict[str, Any]:
+    """The spec check of the job type's module (a bad spec is a 400 when it is submitted, and
+    one its submitter may not carry out a 403)."""
+    check: Callable[..., dict[str, Any]] = _load(TRAINING, "check_job_spec")
+    return check(session, actor, job_type, spec, protected_aliases=protected_aliases)
 
 
 def build_runtime(sessions: SessionFactory, store: ArtifactStore, settings: Settings, queue: JobQueue) -> JobRuntime:
     runtime = JobRuntime(sessions=sessions, store=store, settings=settings, queue=queue, handlers=_Handlers())
 
-    def abandon(job_type: str, job_id: str) -> None:
+    def abandon(session: Session, job_type: str, job_id: str) -> None:
         if job_type in ABANDON_NAMES:
-            _load(*ABANDON_NAMES[job_type])(runtime, job_id)
+            _load(*ABANDON_NAMES[job_type])(session, job_id)
 
     runtime.abandon = abandon
     return runtime

@@ -9,17 +9,12 @@ from sqlalchemy import func, literal, or_, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from app.db.tables import Job
+from app.db.tables import IdempotencyRecord, Job
 
 
-def add_job(session: Session, job: Job) -> Job | None:
-    """None when another job already holds the idempotency key."""
+def add_job(session: Session, job: Job) -> Job:
     session.add(job)
-    try:
-        with session.begin_nested():
-            session.flush()
-    except IntegrityError:
-        return None
+    session.flush()
     return job
 
 
@@ -27,20 +22,42 @@ def get_job(session: Session, job_id: str) -> Job | None:
     return session.get(Job, job_id)
 
 
-def get_by_idempotency_key(session: Session, key: str) -> Job | None:
-    return session.scalars(select(Job).where(Job.idempotency_key == key)).one_or_none()
+def get_idempotency_record(session: Session, username: str, key: str) -> IdempotencyRecord | None:
+    return session.scalars(
+        select(IdempotencyRecord).where(IdempotencyRecord.username == username, IdempotencyRecord.key == key)
+    ).one_or_none()
+
+
+def add_idempotency_record(session: Session, record: IdempotencyRecord) -> IdempotencyRecord | None:
+    """None when the user's key was taken meanwhile. The insert runs in a SAVEPOINT, so on
+    Postgres the failed insert leaves the request's transaction usable for the re-read."""
+    try:
+        with session.begin_nested():
+            session.add(record)
+            session.flush()
+    except IntegrityError:
+        return None
+    return record
 
 
 def list_jobs(
-    session: Session, *, status: str | None, job_type: str | None, before: datetime | None, limit: int
+    session: Session,
+    *,
+    status: str | None,
+    job_type: str | None,
+    after: tuple[datetime, str] | None,
+    limit: int,
 ) -> Sequence[Job]:
+    """Newest first; `after` is the (created_at, id) of the last job of the previous page, so
+    jobs created at the same instant are neither skipped nor repeated."""
     query = select(Job).order_by(Job.created_at.desc(), Job.id).limit(limit)
     if status:
         query = query.where(Job.status == status)
     if job_type:
         query = query.where(Job.type == job_type)
-    if before is not None:
-        query = query.where(Job.created_at < before)
+    if after is not None:
+        created_at, job_id = after
+        query = query.where(or_(Job.created_at < created_at, (Job.created_at == created_at) & (Job.id > job_id)))
     return session.scalars(query).all()
 
 

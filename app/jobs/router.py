@@ -1,13 +1,16 @@
 """HTTP endpoints for jobs."""
 
+import functools
 from typing import Annotated
 
 from fastapi import APIRouter, Header, Path, Query, Request, Response, status
 
-from app.deps import API_PREFIX, Editor, SessionDep, Viewer
+from app.deps import API_PREFIX, Editor, SessionDep, SettingsDep, Viewer
 from app.errors import (
     AliasNotFound,
     DatasetNotFound,
+    Forbidden,
+    IdempotencyKeyReused,
     InvalidInput,
     InvalidSpec,
     JobNotFound,
@@ -17,6 +20,7 @@ from app.errors import (
 )
 from app.jobs import service
 from app.jobs.handlers import check_job_spec
+from app.jobs.idempotency import KEY_MAX_LENGTH, KEY_PATTERN
 from app.jobs.schemas import JobCreate, JobList, JobRead, JobStatus, JobType
 
 router = APIRouter(prefix=API_PREFIX, tags=["jobs"])
@@ -30,7 +34,15 @@ JobIdPath = Annotated[str, Path(pattern=r"^[0-9a-f]{32}$", description="A job id
     response_model=JobRead,
     responses={
         200: {"model": JobRead, "description": "A job with this Idempotency-Key exists: that job."},
-        **error_responses(InvalidSpec, DatasetNotFound, ModelNotFound, ModelVersionNotFound, AliasNotFound),
+        **error_responses(
+            InvalidSpec,
+            Forbidden,
+            IdempotencyKeyReused,
+            DatasetNotFound,
+            ModelNotFound,
+            ModelVersionNotFound,
+            AliasNotFound,
+        ),
     },
 )
 def submit_job(
@@ -38,12 +50,20 @@ def submit_job(
     request: Request,
     response: Response,
     session: SessionDep,
+    settings: SettingsDep,
     actor: Editor,
-    idempotency_key: Annotated[str | None, Header(max_length=128, pattern=r"^[\x21-\x7e]+$")] = None,
+    idempotency_key: Annotated[str | None, Header(max_length=KEY_MAX_LENGTH, pattern=KEY_PATTERN)] = None,
 ) -> JobRead:
-    """Queue a `train` or `evaluate` job. The spec is checked now: a bad one is a 400 naming what is wrong."""
+    """Queue a `train` or `evaluate` job. The spec is checked now: a bad one is a 400 naming what is
+    wrong. An Idempotency-Key is the caller's own: the same key and body again answer 200 with
+    the first job; the same key with another body is a 422."""
     job, created = service.submit_job(
-        session, request.app.state.job_queue, actor, body, idempotency_key=idempotency_key, check_spec=check_job_spec
+        session,
+        request.app.state.job_queue,
+        actor,
+        body,
+        idempotency_key=idempotency_key,
+        check_spec=functools.partial(check_job_spec, protected_aliases=settings.protected_aliases),
     )
     if not created:
         response.status_code = status.HTTP_200_OK

@@ -41,8 +41,9 @@ class JobRuntime:
     settings: Settings
     queue: JobQueue
     handlers: Mapping[str, Callable[["JobRuntime", JobContext], None]]
-    # Tidies what a job left behind when its worker died for good (a run still RUNNING).
-    abandon: Callable[[str, str], None] = lambda job_type, job_id: None
+    # Tidies what a job left behind when its worker died for good (a run still RUNNING), in the
+    # transaction that fails the job.
+    abandon: Callable[[Session, str, str], None] = lambda session, job_type, job_id: None
 
     @property
     def lease(self) -> timedelta:
@@ -85,7 +86,7 @@ def run_job(runtime: JobRuntime, job_id: str, worker: str) -> None:
             spec=dict(job.spec),
             attempt=job.attempts,
             token=token,
-            actor=Principal(user_id=None, username=job.created_by, role=Role.editor),
+            actor=Principal(user_id=None, username=job.created_by, role=Role(job.created_by_role)),
             _report=lambda fraction, message, log: _report(runtime, job_id, token, fraction, message, log),
         )
         max_attempts = job.max_attempts
@@ -188,17 +189,20 @@ def reconcile(runtime: JobRuntime) -> list[str]:
     requeue_after = timedelta(seconds=runtime.settings.job_requeue_after_seconds)
     with runtime.sessions.begin() as session:
         failed = repository.fail_exhausted(session, now)
+        for job_id, job_type in failed:
+            logger.warning("job %s failed after its last attempt (stale heartbeat)", job_id)
+            # With the job's failure, so no one sees the job failed and its run still RUNNING;
+            # in a savepoint, so a tidy-up that goes wrong cannot undo the failure.
+            try:
+                with session.begin_nested():
+                    runtime.abandon(session, job_type, job_id)
+            except Exception:
+                logger.exception("job %s: could not tidy up after it", job_id)
         due = repository.due_for_enqueue(session, now, now - requeue_after)
         # Stamp them so the next pass does not send the same ids again straight away.
         repository.touch_queued(session, due, now)
         for job_id in due:
             enqueue_after_commit(session, runtime.queue, job_id)
-    for job_id, job_type in failed:
-        logger.warning("job %s failed after its last attempt (stale heartbeat)", job_id)
-        try:
-            runtime.abandon(job_type, job_id)
-        except Exception:  # best effort: the job's own state is already recorded
-            logger.exception("job %s: could not tidy up after it", job_id)
     return due
 
 

@@ -12,12 +12,12 @@ from app.context import Principal
 from app.db.base import utcnow
 from app.db.tables import Job
 from app.errors import InvalidInput, JobNotFound
-from app.jobs import repository
+from app.jobs import idempotency, repository
 from app.jobs.queue import JobQueue, enqueue_after_commit
 from app.jobs.schemas import FINISHED, JobCreate, JobStatus
 from app.pagination import decode_page_token, take_page
 
-SpecCheck = Callable[[Session, str, dict[str, Any]], dict[str, Any]]
+SpecCheck = Callable[[Session, Principal, str, dict[str, Any]], dict[str, Any]]
 
 
 def submit_job(
@@ -29,12 +29,15 @@ def submit_job(
     idempotency_key: str | None,
     check_spec: SpecCheck,
 ) -> tuple[Job, bool]:
-    """(job, created). The same Idempotency-Key again returns the first job, not a second one."""
+    """(job, created). The same user's Idempotency-Key with the same body again returns the first
+    job, not a second one; with a different body it is IdempotencyKeyReused."""
+    record = None
     if idempotency_key:
-        existing = repository.get_by_idempotency_key(session, idempotency_key)
-        if existing is not None:
-            return existing, False
-    spec = check_spec(session, data.type.value, data.spec)
+        request_sha256 = idempotency.fingerprint("POST /jobs", data.model_dump(mode="json"))
+        record, existing_id = idempotency.reserve(session, actor, idempotency_key, request_sha256, "job")
+        if existing_id is not None:
+            return get_job(session, existing_id), False
+    spec = check_spec(session, actor, data.type.value, data.spec)
     job = repository.add_job(
         session,
         Job(
@@ -45,14 +48,12 @@ def submit_job(
             max_attempts=data.max_attempts,
             idempotency_key=idempotency_key,
             created_by=actor.username,
+            created_by_role=actor.role.value,
             message="queued",
         ),
     )
-    if job is None:  # the same key won a race with this request
-        assert idempotency_key is not None
-        found = repository.get_by_idempotency_key(session, idempotency_key)
-        assert found is not None
-        return found, False
+    if record is not None:
+        idempotency.bind(session, record, job.id)
     audit.record(session, actor, "job.submit", "job", job.id, {"type": job.type})
     enqueue_after_commit(session, queue, job.id)
     return job, True
@@ -69,14 +70,16 @@ def list_jobs(
     session: Session, *, status: str | None, job_type: str | None, page_token: str | None, max_results: int
 ) -> tuple[list[Job], str | None]:
     cursor = decode_page_token(page_token)
-    before = None
+    after = None
     if cursor is not None:
         try:
-            before = datetime.fromisoformat(str(cursor.get("before")))
-        except ValueError as exc:
+            after = (datetime.fromisoformat(str(cursor["created_at"])), str(cursor["id"]))
+        except (KeyError, ValueError) as exc:
             raise InvalidInput("page_token is not a token this server issued", field="page_token") from exc
-    jobs = repository.list_jobs(session, status=status, job_type=job_type, before=before, limit=max_results + 1)
-    return take_page(jobs, max_results, lambda job: {"before": job.created_at.isoformat()})
+        if after[0].tzinfo is None:
+            raise InvalidInput("page_token is not a token this server issued", field="page_token")
+    jobs = repository.list_jobs(session, status=status, job_type=job_type, after=after, limit=max_results + 1)
+    return take_page(jobs, max_results, lambda job: {"created_at": job.created_at.isoformat(), "id": job.id})
 
 
 def cancel_job(session: Session, actor: Principal, job_id: str) -> Job:

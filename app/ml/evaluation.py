@@ -54,6 +54,15 @@ _GATE_BASELINE_OP = re.compile(r"[+\-*]")
 _SPACES = re.compile(r"\s*")
 
 
+class GateSetupError(SpecError):
+    """A gate that cannot be judged as it is set up (it needs a baseline none was given for, or
+    a metric this evaluation does not compute): a mistake in the request, never a failed gate,
+    so a CI pipeline does not read a typo as a worse model."""
+
+    def __init__(self, gate: str, message: str) -> None:
+        super().__init__(f"gate '{gate}': {message}", field="gates", extra={"gate": gate})
+
+
 class Predictor(Protocol):
     def predict(self, X: Any) -> Any: ...
 
@@ -262,10 +271,33 @@ def parse_gates(texts: list[str]) -> list[Gate]:
     return [parse_gate(text) for text in texts]
 
 
+def check_gate_setup(gates: list[Gate], task: Task | None, *, baseline: bool, sensitive: bool) -> None:
+    """What can be known before scoring: GateSetupError for a baseline gate without a baseline,
+    a metric of the other task, or a fairness metric without a sensitive column or on
+    regression (fairness differences are computed for binary classifiers only)."""
+    for gate in gates:
+        if gate.baseline and not baseline:
+            raise GateSetupError(gate.text, "compares with the baseline, but no baseline model is given")
+        if gate.metric in FAIRNESS_METRICS:
+            if task == "regression":
+                raise GateSetupError(
+                    gate.text,
+                    f"{gate.metric} is computed for binary classification only, and this model is a regressor",
+                )
+            if not sensitive:
+                raise GateSetupError(gate.text, f"{gate.metric} needs a sensitive column to compare groups by")
+            continue
+        other = {"classification": REGRESSION_METRICS, "regression": CLASSIFICATION_METRICS}.get(task or "", ())
+        if gate.metric in other:
+            computed = ", ".join(CLASSIFICATION_METRICS if task == "classification" else REGRESSION_METRICS)
+            raise GateSetupError(gate.text, f"a {task} model has no metric '{gate.metric}' (it has: {computed})")
+
+
 def check_gates(
     gates: list[Gate], metrics: dict[str, Any], baseline_metrics: dict[str, Any] | None = None
 ) -> list[GateResult]:
-    """Judge each gate; every result carries a reason a person can read, passed or not."""
+    """Judge each gate; every result carries a reason a person can read, passed or not.
+    GateSetupError when a gate cannot be judged: its metric or the baseline's is not computed."""
     return [_check_gate(gate, metrics, baseline_metrics) for gate in gates]
 
 
@@ -280,23 +312,20 @@ def deltas(metrics: dict[str, Any], baseline: dict[str, Any]) -> dict[str, float
 
 
 def _check_gate(gate: Gate, metrics: dict[str, Any], baseline_metrics: dict[str, Any] | None) -> GateResult:
-    def failed(reason: str, actual: float | None = None, threshold: float | None = None) -> GateResult:
-        return GateResult(gate.text, False, actual, threshold, reason)
-
-    if gate.metric not in metrics:
-        available = ", ".join(sorted(metrics)) or "none"
-        return failed(f"metric '{gate.metric}' not computed; available: {available}")
-    value = metrics[gate.metric]
+    value = metrics.get(gate.metric)
     if not _is_number(value):
-        return failed(f"metric '{gate.metric}' is undefined for this model and data")
+        available = ", ".join(sorted(metrics)) or "none"
+        raise GateSetupError(
+            gate.text, f"metric '{gate.metric}' is not computed for this model and data; available: {available}"
+        )
     actual = float(value)
     baseline_value: float | None = None
     if gate.baseline:
         if baseline_metrics is None:
-            return failed("gate needs a baseline, none given", actual)
+            raise GateSetupError(gate.text, "compares with the baseline, but no baseline model is given")
         other = baseline_metrics.get(gate.metric)
         if not _is_number(other):
-            return failed(f"the baseline has no value for metric '{gate.metric}'", actual)
+            raise GateSetupError(gate.text, f"the baseline has no value for metric '{gate.metric}'")
         baseline_value = float(other)
     threshold = gate.threshold(baseline_value)
     passed = _COMPARE[gate.comparator](actual, threshold)

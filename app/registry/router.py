@@ -2,7 +2,7 @@
 
 from typing import Annotated, Literal
 
-from fastapi import APIRouter, Header, Path, Query, Request, status
+from fastapi import APIRouter, Header, Path, Query, Request, Response, status
 from fastapi.concurrency import run_in_threadpool
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import StreamingResponse
@@ -14,6 +14,7 @@ from app.errors import (
     AliasNotFound,
     ArtifactNotFound,
     DigestMismatch,
+    IdempotencyKeyReused,
     InvalidInput,
     InvalidPath,
     InvalidState,
@@ -29,6 +30,7 @@ from app.errors import (
     UntrustedModel,
     error_responses,
 )
+from app.jobs.idempotency import KEY_MAX_LENGTH, KEY_PATTERN
 from app.registry import service
 from app.registry.schemas import (
     AliasName,
@@ -133,19 +135,23 @@ def archive_model(name: NamePath, session: SessionDep, actor: Editor) -> None:
     summary="Register a model version",
     status_code=status.HTTP_201_CREATED,
     response_model=VersionRead,
-    responses=error_responses(
-        ModelNotFound,
-        RunNotFound,
-        ArtifactNotFound,
-        InvalidPath,
-        InvalidInput,
-        UntrustedModel,
-        PickleRefused,
-        PayloadTooLarge,
-        UnsupportedMediaType,
-        DigestMismatch,
-        StorageUnavailable,
-    ),
+    responses={
+        200: {"model": VersionRead, "description": "This Idempotency-Key registered a version before: that version."},
+        **error_responses(
+            ModelNotFound,
+            RunNotFound,
+            ArtifactNotFound,
+            InvalidPath,
+            InvalidInput,
+            UntrustedModel,
+            PickleRefused,
+            PayloadTooLarge,
+            UnsupportedMediaType,
+            IdempotencyKeyReused,
+            DigestMismatch,
+            StorageUnavailable,
+        ),
+    },
     openapi_extra={
         "requestBody": {
             "required": True,
@@ -159,6 +165,7 @@ def archive_model(name: NamePath, session: SessionDep, actor: Editor) -> None:
 async def create_version(
     name: NamePath,
     request: Request,
+    response: Response,
     session: SessionDep,
     store: StoreDep,
     settings: SettingsDep,
@@ -168,10 +175,12 @@ async def create_version(
         str | None,
         Header(max_length=1024, description="`sha-256=:<base64>:` of an uploaded body (RFC 9530): 400 on mismatch."),
     ] = None,
+    idempotency_key: Annotated[str | None, Header(max_length=KEY_MAX_LENGTH, pattern=KEY_PATTERN)] = None,
 ) -> VersionRead:
     """Register a version: JSON `{run_id, path}` copies a run's logged model; an `application/zip`
     body is a model folder uploaded directly. The files are checked (skops with trusted types
-    only, complete manifest) before the version is READY; otherwise it is FAILED with the reason."""
+    only, complete manifest) before the version is READY; otherwise it is FAILED with the reason.
+    The same Idempotency-Key and body again answer 200 with the version they first registered."""
     media = request.headers.get("content-type", "").split(";", 1)[0].strip().lower()
     if media == "application/json":
         try:
@@ -180,12 +189,47 @@ async def create_version(
             raise RequestValidationError(
                 [{**e, "loc": ("body", *e["loc"])} for e in exc.errors(include_url=False)]
             ) from exc
-        return await run_in_threadpool(service.create_version_from_run, session, store, actor, name, data)
+        version, created = await run_in_threadpool(
+            service.create_version_idempotently,
+            session,
+            actor,
+            name,
+            idempotency_key,
+            {"json": data.model_dump(mode="json")},
+            lambda: service.create_version_from_run(session, store, actor, name, data),
+        )
+    else:
+        version, created = await _create_version_from_upload(
+            request, media, session, store, settings, actor, name, filename, content_digest, idempotency_key
+        )
+    if not created:
+        response.status_code = status.HTTP_200_OK
+    return version
+
+
+async def _create_version_from_upload(
+    request: Request,
+    media: str,
+    session: SessionDep,
+    store: StoreDep,
+    settings: SettingsDep,
+    actor: Editor,
+    name: str,
+    filename: str,
+    content_digest: str | None,
+    idempotency_key: str | None,
+) -> tuple[VersionRead, bool]:
     allow_pickle = service.pickle_allowed(actor, settings.allow_pickle)
     declared = parse_content_digest([content_digest] if content_digest is not None else [])
     with await spool_upload(request.stream(), settings.max_upload_bytes, declared) as upload:
         if media in ("application/zip", "application/x-zip-compressed"):
             return await run_in_threadpool(
+                service.create_version_idempotently,
+                session,
+                actor,
+                name,
+                idempotency_key,
+                {"content_type": "application/zip", "sha256": upload.sha256},
                 lambda: service.create_version_from_archive(
                     session,
                     store,
@@ -194,13 +238,19 @@ async def create_version(
                     upload.file,
                     max_bytes=settings.max_upload_bytes,
                     allow_pickle=allow_pickle,
-                )
+                ),
             )
         if media == "application/octet-stream":
             return await run_in_threadpool(
+                service.create_version_idempotently,
+                session,
+                actor,
+                name,
+                idempotency_key,
+                {"content_type": media, "filename": filename, "sha256": upload.sha256},
                 lambda: service.create_version_from_file(
                     session, store, actor, name, upload.file, filename=filename, allow_pickle=allow_pickle
-                )
+                ),
             )
     raise UnsupportedMediaType(f"send application/json (from a run) or application/zip (a model folder), not {media}")
 

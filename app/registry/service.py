@@ -2,7 +2,7 @@
 
 import shutil
 import tempfile
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any, BinaryIO
 
@@ -26,6 +26,7 @@ from app.errors import (
     PickleRefused,
     UntrustedModel,
 )
+from app.jobs import idempotency
 from app.ml.model_io import ModelFormatError, looks_like_pickle, validate_model_folder
 from app.pagination import decode_page_token, int_from_cursor, take_page
 from app.registry import packaging, repository
@@ -178,6 +179,30 @@ def create_version_from_run(
     version.metrics = dict(run.metrics)
     session.flush()
     return _version_read(session, model, version, [])  # just registered: no alias points at it yet
+
+
+def create_version_idempotently(
+    session: Session,
+    actor: Principal,
+    name: str,
+    idempotency_key: str | None,
+    request: dict[str, Any],
+    create: Callable[[], VersionRead],
+) -> tuple[VersionRead, bool]:
+    """(version, created): `create` registers it, unless the same user sent this Idempotency-Key
+    with the same `request` (what identifies the body: its JSON, or its content type and SHA-256)
+    before, which returns that version; the key with another request is IdempotencyKeyReused."""
+    if not idempotency_key:
+        return create(), True
+    request_sha256 = idempotency.fingerprint(f"POST /models/{name}/versions", request)
+    record, existing = idempotency.reserve(session, actor, idempotency_key, request_sha256, "model_version")
+    if existing is not None:
+        model_name, _, number = existing.rpartition("/")
+        return get_version(session, model_name, number), False
+    assert record is not None
+    version = create()
+    idempotency.bind(session, record, f"{version.model}/{version.version}")
+    return version, True
 
 
 def create_version_from_archive(

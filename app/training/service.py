@@ -8,6 +8,7 @@ import io
 import json
 import tempfile
 import uuid
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -16,13 +17,14 @@ from pydantic import BaseModel, ValidationError
 from sqlalchemy.orm import Session
 
 from app import validation
+from app.auth.security import Role
 from app.context import Principal
 from app.datasets import service as datasets
-from app.errors import InvalidSpec, ModelVersionNotFound
+from app.errors import Forbidden, InvalidSpec, ModelVersionNotFound
 from app.jobs.context import JobCancelled, JobContext, LeaseLost
 from app.jobs.runner import JobRuntime, succeed
 from app.ml.errors import SpecError
-from app.ml.evaluation import check_gates, deltas, evaluate, parse_gates
+from app.ml.evaluation import check_gate_setup, check_gates, deltas, evaluate, parse_gates
 from app.ml.model_io import load_model_folder, save_model_folder, sha256_file
 from app.ml.training import TrainResult, TrainSpec, check_spec, environment, train
 from app.registry import packaging
@@ -31,7 +33,7 @@ from app.registry.schemas import VersionFile, VersionStatus
 from app.storage import ArtifactStore, join_key
 from app.tracking import service as tracking
 from app.tracking.schemas import LogBatch, MetricIn, ParamIn, RunCreate, RunSource, RunStatus, RunUpdate, TagIn
-from app.training.schemas import EvaluateSpec
+from app.training.schemas import EvaluateSpec, TrainNames
 
 _RUN_NAMESPACE = uuid.UUID("5b1d8c4e-2f0a-4c69-9d7e-3a6f1b2c8e90")
 
@@ -62,32 +64,61 @@ def _spec_fields_error(exc: ValidationError, model: type[BaseModel]) -> InvalidS
     return InvalidSpec(validation.detail(sentences), **({"field": field} if field else {}), errors=listed)
 
 
-def check_job_spec(session: Session, job_type: str, spec: dict[str, Any]) -> dict[str, Any]:
-    """Validate a spec against what exists now; return it normalised. InvalidSpec (400) if not."""
+def check_job_spec(
+    session: Session, actor: Principal, job_type: str, spec: dict[str, Any], *, protected_aliases: Sequence[str]
+) -> dict[str, Any]:
+    """Validate a spec against what exists now and what its submitter may do; return it
+    normalised. InvalidSpec (400) if it is wrong, Forbidden (403) if the submitter may not."""
     try:
         if job_type == "train":
             train_spec = TrainSpec.model_validate(spec)
+            _check_names(train_spec, actor, protected_aliases)
             _, version = datasets.resolve(session, train_spec.dataset)
             check_spec(train_spec, [column["name"] for column in version.schema])
             return train_spec.model_dump(mode="json")
         evaluate_spec = EvaluateSpec.model_validate(spec)
-        parse_gates(evaluate_spec.gates)
+        gates = parse_gates(evaluate_spec.gates)
         _, version = _ready_version(session, evaluate_spec.model)
         if evaluate_spec.baseline:
             _ready_version(session, evaluate_spec.baseline)
         _, data_version = datasets.resolve(session, evaluate_spec.dataset)
-        target = evaluate_spec.target or (version.manifest or {}).get("target")
+        manifest = version.manifest or {}
+        target = evaluate_spec.target or manifest.get("target")
         if not target:
             raise InvalidSpec(
                 f"{evaluate_spec.model} does not say which column it predicts; give `target`", field="target"
             )
         if target not in {column["name"] for column in data_version.schema}:
             raise InvalidSpec(f"target column {target!r} is not in {evaluate_spec.dataset}", field="target")
+        task = manifest.get("task")
+        check_gate_setup(
+            gates,
+            task if task in ("classification", "regression") else None,
+            baseline=evaluate_spec.baseline is not None,
+            sensitive=evaluate_spec.sensitive is not None,
+        )
         return evaluate_spec.model_dump(mode="json")
     except ValidationError as exc:
         raise _spec_fields_error(exc, TrainSpec if job_type == "train" else EvaluateSpec) from exc
     except (SpecError, ValueError) as exc:
         raise _spec_error(exc) from exc
+
+
+def _check_names(spec: TrainSpec, actor: Principal, protected_aliases: Sequence[str]) -> None:
+    """Names as the API checks them, and an alias the submitter may move, before any work is done."""
+    try:
+        TrainNames.model_validate({"register_as": spec.register_as, "alias": spec.alias, "experiment": spec.experiment})
+    except ValidationError as exc:
+        error = exc.errors(include_url=False)[0]
+        field = ".".join(str(part) for part in error["loc"])
+        raise InvalidSpec(f"{field} {getattr(spec, field)!r} is not a valid name: {error['msg']}", field=field) from exc
+    if spec.alias and not spec.register_as:
+        raise InvalidSpec("alias needs register_as: it names the model the alias is set on", field="alias")
+    if spec.alias in protected_aliases and not actor.role.allows(Role.admin):
+        raise Forbidden(
+            f"alias {spec.alias!r} is protected: only an admin can move it, so only an admin's job may set it",
+            field="alias",
+        )
 
 
 def _split_ref(ref: str) -> tuple[str, str]:
@@ -142,13 +173,11 @@ def run_train(runtime: JobRuntime, ctx: JobContext) -> None:
         raise
 
 
-def abandon_train(runtime: JobRuntime, job_id: str) -> None:
+def abandon_train(session: Session, job_id: str) -> None:
     """The job's worker died for good: its run, if it got one, ends FAILED rather than RUNNING."""
     run_id = job_run_id(job_id)
-    with runtime.sessions.begin() as session:
-        if tracking.find_run_status(session, run_id) == RunStatus.RUNNING.value:
-            actor = Principal.system()
-            tracking.update_run(session, actor, run_id, RunUpdate(status=RunStatus.FAILED))
+    if tracking.find_run_status(session, run_id) == RunStatus.RUNNING.value:
+        tracking.update_run(session, Principal.system(), run_id, RunUpdate(status=RunStatus.FAILED))
 
 
 def _train_and_record(
@@ -170,8 +199,18 @@ def _train_and_record(
         )
         ctx.progress(0.95, "recording the run and the model")
         with runtime.sessions.begin() as session:
-            outcome = _record_training(runtime, session, ctx, spec, run_id, result, folder)
-            succeed(runtime, session, ctx, outcome)
+            written: list[str] = []
+            try:
+                outcome = _record_training(runtime, session, ctx, spec, run_id, result, folder, written)
+                succeed(runtime, session, ctx, outcome)
+            except BaseException:
+                # The version's row rolls back with this transaction, so its files go too; removed
+                # while the transaction still holds the model's version counter, so no other
+                # registration can have been given the same folder yet.
+                for prefix in written:
+                    with contextlib.suppress(Exception):
+                        runtime.store.delete_prefix(prefix)
+                raise
 
 
 def _record_training(
@@ -182,7 +221,10 @@ def _record_training(
     run_id: str,
     result: TrainResult,
     folder: Path,
+    written: list[str],
 ) -> dict[str, Any]:
+    """Every effect of a finished training; the storage prefix of a registered version is added
+    to `written` as soon as its files are in the store."""
     params = {
         "estimator": result.estimator,
         "target": spec.target,
@@ -248,6 +290,7 @@ def _record_training(
             metrics=result.metrics,
             tags={"shipyard.job_id": ctx.job_id},
         )
+        written.append(version.storage_location)
         outcome["model"] = {"name": version.model, "version": version.version, "status": version.status.value}
         if spec.alias and version.status == VersionStatus.READY:
             registry.set_alias(
@@ -282,6 +325,13 @@ def run_evaluate(runtime: JobRuntime, ctx: JobContext) -> None:
     if not target:
         raise InvalidSpec("the model does not say which column it predicts; give `target`", field="target")
     task = manifest.get("task")
+    gates = parse_gates(spec.gates)
+    check_gate_setup(
+        gates,
+        task if task in ("classification", "regression") else None,
+        baseline=spec.baseline is not None,
+        sensitive=spec.sensitive is not None,
+    )
     ctx.progress(0.1, "loading the model and the data")
     frame = datasets.load_frame(runtime.store, data_version)
     model = _load(runtime.store, files, prefix)
@@ -291,8 +341,8 @@ def run_evaluate(runtime: JobRuntime, ctx: JobContext) -> None:
     if baseline_files is not None:
         ctx.progress(0.7, f"scoring the baseline {spec.baseline}")
         baseline_metrics = _score(_load(runtime.store, *baseline_files), frame, target, task, None)["metrics"]
-    gates = [vars(r) for r in check_gates(parse_gates(spec.gates), report["metrics"], baseline_metrics)]
-    passed = all(g["passed"] for g in gates)
+    judged = [vars(r) for r in check_gates(gates, report["metrics"], baseline_metrics)]
+    passed = all(g["passed"] for g in judged)
     outcome = {
         "model": spec.model,
         "dataset": data_ref,
@@ -300,7 +350,7 @@ def run_evaluate(runtime: JobRuntime, ctx: JobContext) -> None:
         "baseline": spec.baseline,
         "baseline_metrics": baseline_metrics,
         "deltas": deltas(report["metrics"], baseline_metrics) if baseline_metrics else None,
-        "gates": gates,
+        "gates": judged,
         "passed": passed,
         "fairness": report.get("fairness"),
         "rows": report["rows"],
@@ -316,8 +366,8 @@ def run_evaluate(runtime: JobRuntime, ctx: JobContext) -> None:
             metrics=report["metrics"],
             baseline={"model": spec.baseline, "metrics": baseline_metrics} if spec.baseline else None,
             deltas=outcome["deltas"],
-            gates=gates,
-            passed=passed if gates else None,
+            gates=judged,
+            passed=passed if judged else None,
             fairness=report.get("fairness"),
         )
         succeed(runtime, session, ctx, outcome)

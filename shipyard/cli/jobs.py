@@ -176,13 +176,21 @@ def list_jobs(
         table.add_row(
             job.id,
             job.type,
-            job.status,
+            _status(job),
             f"{job.progress:.0%}",
             escape(job.error or job.message),
             when(job.created_at),
             job.created_by,
         )
     out().print(table)
+
+
+def _status(job: Job) -> str:
+    """The job's status; an evaluation that ran but whose gates did not pass says so, since
+    "succeeded" alone reads as a model that is good to ship."""
+    if job.type == "evaluate" and job.status == "succeeded" and (job.result or {}).get("passed") is False:
+        return "gate failed"
+    return job.status
 
 
 @app.command("show")

@@ -1,5 +1,6 @@
 """The CI flow from the CLI alone, against a live server: upload a CSV, train from a YAML spec
-and wait, inspect the job, evaluate against gates (exit 0 passed, 1 a gate failed, 2 error),
+and wait, inspect the job, evaluate against gates (exit 0 passed, 1 a gate failed, 2 error,
+a gate set up wrongly included),
 and find the dataset version in the registered model's lineage."""
 
 import json
@@ -91,6 +92,31 @@ def test_upload_train_evaluate_and_lineage(cli: RunCli, unique_name: str, tmp_pa
     bad_gate = cli("evaluate", f"{model}@candidate", "--dataset", f"{data}@latest", "--gate", "f1>>1", *WAIT)
     assert bad_gate.returncode == 2
     assert "malformed gate" in bad_gate.stderr
+    listed = ok(cli("jobs", "list", "--type", "evaluate"))
+    assert "gate failed" in listed, "an evaluation whose gate failed is not shown as a plain success"
+    assert "succeeded" in listed
+
+    # A gate set up wrongly is an error (exit 2), never a failed gate (exit 1): at submit when it
+    # can be known then, else when the model is scored.
+    no_baseline = cli("evaluate", f"{model}/1", "--dataset", f"{data}@1", "--gate", "f1>=baseline", *WAIT)
+    assert no_baseline.returncode == 2, no_baseline.stdout
+    assert "no baseline model is given" in no_baseline.stderr
+    wrong_task = cli("evaluate", f"{model}/1", "--dataset", f"{data}@1", "--gate", "rmse<=0.1", *WAIT)
+    assert wrong_task.returncode == 2, wrong_task.stdout
+    assert "has no metric 'rmse'" in wrong_task.stderr
+    svc_spec = write_spec(
+        tmp_path / "svc.yaml",
+        dataset=f"{data}@1",
+        target="churned",
+        estimator="svc",
+        register_as=f"{model}-svc",
+        experiment=unique_name,
+    )
+    ok(cli("train", str(svc_spec), *WAIT))
+    no_auc = cli("evaluate", f"{model}-svc/1", "--dataset", f"{data}@1", "--gate", "roc_auc>=0.5", *WAIT)
+    assert no_auc.returncode == 2, no_auc.stdout
+    assert "roc_auc" in no_auc.stderr
+    assert "not computed" in no_auc.stderr
 
     shown = ok(cli("models", "show", f"{model}@candidate"))
     assert f"{data}@1 (training)" in shown

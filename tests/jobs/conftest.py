@@ -339,10 +339,10 @@ class Platform:
 
 
 def build_settings(data_dir: Path, database_url: str | None, broker_url: str | None, **extra: Any) -> Settings:
+    extra.setdefault("artifact_uri", str(data_dir / "artifacts"))
     return Settings(
         data_dir=data_dir,
         database_url=database_url,
-        artifact_uri=str(data_dir / "artifacts"),
         broker_url=broker_url,
         admin_password="admin-password-for-tests",
         log_json=False,

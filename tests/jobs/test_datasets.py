@@ -5,6 +5,9 @@ downloads, bad uploads refused with nothing left behind, and run lineage."""
 import base64
 import hashlib
 import io
+import tempfile
+import threading
+import time
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -16,6 +19,7 @@ import pyarrow.parquet as pq
 import pytest
 from fastapi import FastAPI
 from fastapi.testclient import TestClient
+from sqlalchemy import text
 
 from app.bootstrap import ensure_admin
 from app.db.migrate import upgrade_to_head
@@ -352,3 +356,48 @@ def test_an_unreachable_store_is_503_and_registers_nothing(tmp_path: Path, s3_en
     assert failed.headers["retry-after"] == "2"
     assert failed.json()["code"] == "storage_unavailable"
     assert listed.status_code == 404
+def test_an_upload_converts_before_its_transaction_so_writes_elsewhere_go_on(
+    client: TestClient, editor: dict[str, str], unique: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A log-batch sent while a large CSV is being converted completes before the upload does: the
+    upload holds no database transaction (on SQLite, no write lock) while it converts."""
+    # The upload's working folders land here, so the test sees when its conversion has begun.
+    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path))
+    body = csv_bytes(churn_frame(rows=4 * DEFAULT_CHUNK_ROWS, seed=9))
+    run = make_run(client, editor)
+    answers: list[httpx.Response] = []
+    finished = threading.Event()
+
+    def send() -> None:
+        try:
+            answers.append(upload(client, editor, f"big-{unique}", body))
+        finally:
+            finished.set()
+
+    uploader = threading.Thread(target=send, daemon=True)
+    uploader.start()
+    deadline = time.monotonic() + 120
+    while not list(tmp_path.glob("shipyard-dataset-*/data.parquet")):
+        assert not finished.is_set(), f"the upload ended before its conversion was seen: {answers}"
+        assert time.monotonic() < deadline, "the upload's conversion did not start"
+        time.sleep(0.01)
+
+    if client.app.state.sessions.engine.dialect.name == "postgresql":
+        with client.app.state.sessions(write=False) as session:
+            open_transactions = session.scalar(
+                text(
+                    "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() "
+                    "AND state LIKE 'idle in transaction%' AND query ILIKE '%dataset%' AND pid <> pg_backend_pid()"
+                )
+            )
+        assert open_transactions == 0, "the upload holds a transaction while it converts"
+    logged = client.post(
+        f"/api/v1/runs/{run['id']}/log-batch", json={"metrics": [{"key": "loss", "value": 0.5}]}, headers=editor
+    )
+    converting = not finished.is_set()
+
+    assert logged.status_code == 204, logged.text
+    assert converting, "the log-batch had to wait for the upload"
+    uploader.join(timeout=120)
+    assert answers[0].status_code == 201, answers[0].text
+    assert answers[0].json()["rows"] == 4 * DEFAULT_CHUNK_ROWS

@@ -141,8 +141,9 @@ def test_idempotency_key_gives_one_job(executor: Platform, churn: str) -> None:
     key = f"nightly-{uuid.uuid4().hex}"
     first = executor.submit("train", train_spec(churn), key=key, expect=201)
     again = executor.submit("train", train_spec(churn), key=key, expect=200)
-    other_spec = executor.submit("train", train_spec(churn, estimator="knn", params={}), key=key, expect=200)
-    assert first["id"] == again["id"] == other_spec["id"]
+    other_spec = executor.submit("train", train_spec(churn, estimator="knn", params={}), key=key, expect=422)
+    assert other_spec["code"] == "idempotency_key_reused"
+    assert first["id"] == again["id"]
     assert job_rows(executor, idempotency_key=key) == 1
     executor.succeeded(first["id"])
     assert len(executor.runs_tagged(first["id"])) == 1

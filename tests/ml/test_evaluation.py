@@ -11,6 +11,8 @@ from app.ml.errors import SpecError
 from app.ml.evaluation import (
     CLASSIFICATION_METRICS,
     Gate,
+    GateSetupError,
+    check_gate_setup,
     check_gates,
     deltas,
     evaluate,
@@ -88,7 +90,6 @@ def test_check_gates_reasons() -> None:
             "accuracy>=0.8",
             "accuracy>=baseline-0.01",
             "recall>baseline",
-            "roc_auc>=0.9",
         ]
     )
     metrics = {"f1": 0.8123, "accuracy": 0.82, "recall": 0.7}
@@ -96,26 +97,62 @@ def test_check_gates_reasons() -> None:
 
     results = check_gates(gates, metrics, baseline)
 
-    assert [r.passed for r in results] == [False, True, False, False, False]
+    assert [r.passed for r in results] == [False, True, False, False]
     assert results[0].reason == "f1 0.8123 < 0.85"
     assert (results[0].actual, results[0].threshold) == (0.8123, 0.85)
     assert results[1].reason == "accuracy 0.82 >= 0.8"
     assert results[2].reason == "accuracy 0.82 < 0.825 (baseline 0.835 - 0.01)"
     assert results[2].threshold == pytest.approx(0.825)
     assert results[3].reason == "recall 0.7 <= 0.7 (baseline)"
-    assert results[4].reason == "metric 'roc_auc' not computed; available: accuracy, f1, recall"
 
 
-def test_baseline_gate_without_a_baseline_fails() -> None:
+@pytest.mark.parametrize(
+    ("gate", "baseline", "problem"),
+    [
+        ("roc_auc>=0.9", {"accuracy": 0.9}, "metric 'roc_auc' is not computed for this model and data"),
+        ("accuracy>=baseline-0.01", None, "no baseline model is given"),
+        ("f1>=baseline", {"accuracy": 0.9}, "the baseline has no value for metric 'f1'"),
+    ],
+)
+def test_a_gate_that_cannot_be_judged_is_a_setup_error_not_a_failed_gate(
+    gate: str, baseline: dict[str, float] | None, problem: str
+) -> None:
     metrics = {"accuracy": 0.9, "f1": 0.8}
 
-    [no_baseline] = check_gates([parse_gate("accuracy>=baseline-0.01")], metrics, None)
-    [missing_metric] = check_gates([parse_gate("f1>=baseline")], metrics, {"accuracy": 0.9})
+    with pytest.raises(GateSetupError) as caught:
+        check_gates([parse_gate(gate)], metrics, baseline)
 
-    assert not no_baseline.passed
-    assert no_baseline.reason == "gate needs a baseline, none given"
-    assert not missing_metric.passed
-    assert missing_metric.reason == "the baseline has no value for metric 'f1'"
+    assert problem in str(caught.value)
+    assert caught.value.extra == {"gate": gate}
+    assert caught.value.field == "gates"
+
+
+@pytest.mark.parametrize(
+    ("gate", "task", "baseline", "sensitive", "problem"),
+    [
+        ("f1>=baseline", "classification", False, False, "no baseline model is given"),
+        ("rmse<=0.5", "classification", False, False, "a classification model has no metric 'rmse'"),
+        ("accuracy>=0.5", "regression", False, False, "a regression model has no metric 'accuracy'"),
+        ("demographic_parity_difference<=0.1", "regression", False, True, "binary classification only"),
+        ("equalized_odds_difference<=0.1", "classification", False, False, "needs a sensitive column"),
+    ],
+)
+def test_gate_setup_is_checked_before_scoring(
+    gate: str, task: Any, baseline: bool, sensitive: bool, problem: str
+) -> None:
+    with pytest.raises(GateSetupError) as caught:
+        check_gate_setup([parse_gate(gate)], task, baseline=baseline, sensitive=sensitive)
+
+    assert problem in str(caught.value)
+    assert gate in str(caught.value)
+
+
+def test_gate_setup_accepts_what_can_be_judged() -> None:
+    gates = parse_gates(["f1>=baseline", "demographic_parity_difference<=0.1", "roc_auc>0.5"])
+
+    check_gate_setup(gates, "classification", baseline=True, sensitive=True)
+    check_gate_setup(parse_gates(["rmse<=baseline*1.05"]), "regression", baseline=True, sensitive=False)
+    check_gate_setup(parse_gates(["rmse<=1"]), None, baseline=False, sensitive=False)
 
 
 def test_equality_gate_tolerates_float_rounding() -> None:

@@ -2,7 +2,7 @@
 
 from app.db.tables.audit import AuditEvent
 from app.db.tables.auth import ApiToken, User
-from app.db.tables.jobs import Dataset, DatasetVersion, Job, ModelEvaluation
+from app.db.tables.jobs import Dataset, DatasetVersion, IdempotencyRecord, Job, ModelEvaluation
 from app.db.tables.registry import ModelAlias, ModelVersion, RegisteredModel, RunDataset
 from app.db.tables.tracking import Experiment, LatestMetric, MetricChunk, Param, Run, RunTag
 
@@ -12,6 +12,7 @@ __all__ = [
     "Dataset",
     "DatasetVersion",
     "Experiment",
+    "IdempotencyRecord",
     "Job",
     "LatestMetric",
     "MetricChunk",

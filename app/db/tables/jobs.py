@@ -12,7 +12,10 @@ from app.db.base import Base, utcnow
 
 class Job(Base):
     __tablename__ = "job"
-    __table_args__ = (Index("ix_job_status_lease_expires_at", "status", "lease_expires_at"),)
+    __table_args__ = (
+        Index("ix_job_status_lease_expires_at", "status", "lease_expires_at"),
+        Index("ix_job_created_at_id", "created_at", "id"),
+    )
 
     id: Mapped[str] = mapped_column(String(32), primary_key=True)
     type: Mapped[str] = mapped_column(String(32))
@@ -32,8 +35,11 @@ class Job(Base):
     result: Mapped[dict[str, Any] | None] = mapped_column(JSON)
     error: Mapped[str | None] = mapped_column(Text)
     log_tail: Mapped[str] = mapped_column(Text, default="")
-    idempotency_key: Mapped[str | None] = mapped_column(String(128), unique=True)
+    # Informational: the key's uniqueness (per user) is IdempotencyRecord's.
+    idempotency_key: Mapped[str | None] = mapped_column(String(128))
     created_by: Mapped[str] = mapped_column(String(64))
+    # The submitter's role when they submitted: the job acts with it, not with a fixed one.
+    created_by_role: Mapped[str] = mapped_column(String(16), default="editor", server_default="editor")
     created_at: Mapped[datetime] = mapped_column(default=utcnow, index=True)
     updated_at: Mapped[datetime] = mapped_column(default=utcnow)
     started_at: Mapped[datetime | None]
@@ -84,4 +90,20 @@ class ModelEvaluation(Base):
     gates: Mapped[list[dict[str, Any]]] = mapped_column(JSON, default=list)
     passed: Mapped[bool | None]
     fairness: Mapped[dict[str, Any] | None] = mapped_column(JSON)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class IdempotencyRecord(Base):
+    """One Idempotency-Key of one user: the SHA-256 of the request it first came with, and the
+    resource that request created (a job id, or `name/version` of a model version)."""
+
+    __tablename__ = "idempotency_record"
+    __table_args__ = (UniqueConstraint("username", "key"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    username: Mapped[str] = mapped_column(String(64))
+    key: Mapped[str] = mapped_column(String(128))
+    request_sha256: Mapped[str] = mapped_column(String(64))
+    resource_type: Mapped[str] = mapped_column(String(32))
+    resource_id: Mapped[str | None] = mapped_column(String(256))
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
