@@ -149,7 +149,17 @@ async def create_version(
             raise RequestValidationError(
                 [{**e, "loc": ("body", *e["loc"])} for e in exc.errors(include_url=False)]
             ) from exc
-        return await run_in_threadpool(service.create_version_from_run, session, store, actor, name, data)
+        return await run_in_threadpool(
+            lambda: service.create_version_from_run(
+                session,
+                store,
+                actor,
+                name,
+                data,
+                max_ratio=settings.max_compression_ratio,
+                ratio_min_bytes=settings.compression_ratio_min_bytes,
+            )
+        )
     allow_pickle = service.pickle_allowed(actor, settings.allow_pickle)
     with await spool_upload(request.stream(), settings.max_upload_bytes) as upload:
         if media in ("application/zip", "application/x-zip-compressed"):
@@ -162,6 +172,8 @@ async def create_version(
                     upload.file,
                     max_bytes=settings.max_upload_bytes,
                     allow_pickle=allow_pickle,
+                    max_ratio=settings.max_compression_ratio,
+                    ratio_min_bytes=settings.compression_ratio_min_bytes,
                 )
             )
         if media == "application/octet-stream":
