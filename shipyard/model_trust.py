@@ -126,6 +126,11 @@ _SKLEARN_INTERNALS: dict[str, tuple[str, ...]] = {
         "CyPinballLoss",
     ),
     "sklearn._loss.link": ("HalfLogitLink", "IdentityLink", "Interval", "LogLink", "LogitLink", "MultinomialLogit"),
+    "sklearn.linear_model._sgd_fast": (
+        "EpsilonInsensitive", "Hinge", "ModifiedHuber", "SquaredEpsilonInsensitive", "SquaredHinge",
+    ),
+    "sklearn.neural_network._stochastic_optimizers": ("AdamOptimizer", "SGDOptimizer"),
+    "sklearn.utils": ("Bunch",),
     "sklearn.metrics._dist_metrics": (
         "ChebyshevDistance32", "ChebyshevDistance64", "EuclideanDistance32", "EuclideanDistance64",
         "ManhattanDistance32", "ManhattanDistance64", "MinkowskiDistance32", "MinkowskiDistance64",
@@ -153,13 +158,20 @@ _ARRAY_TYPES: dict[str, tuple[str, ...]] = {
     ),
 }
 
-# The only functions a model may carry (a FunctionTransformer's func, a TransformedTargetRegressor's
-# func and inverse_func): element-wise numpy ufuncs that compute and touch nothing else.
+# The only functions a model may carry: element-wise numpy ufuncs for a FunctionTransformer's func or
+# a TransformedTargetRegressor's func and inverse_func, and the scores a fitted feature selector keeps;
+# each computes on the arrays it is given and touches nothing else.
 TRUSTED_FUNCTIONS: tuple[str, ...] = tuple(
     f"numpy.{name}"
     for name in (
         "absolute", "arcsinh", "cbrt", "exp", "exp2", "expm1", "log", "log10", "log1p", "log2", "negative",
         "reciprocal", "sinh", "sqrt", "square", "tanh",
+    )
+) + tuple(
+    f"sklearn.feature_selection.{name}"
+    for name in (
+        "chi2", "f_classif", "f_oneway", "f_regression", "mutual_info_classif", "mutual_info_regression",
+        "r_regression",
     )
 )
 
