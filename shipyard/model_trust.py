@@ -4,6 +4,7 @@ and pure functions, and the checks of a skops archive and of extra files. Standa
 import bz2
 import gzip
 import importlib
+import io
 import json
 import lzma
 import pickletools
@@ -12,6 +13,7 @@ import stat
 import tarfile
 import unicodedata
 import zipfile
+import zlib
 from collections.abc import Iterable, Iterator
 from functools import lru_cache
 from pathlib import Path
@@ -183,7 +185,20 @@ def _listed(table: dict[str, tuple[str, ...]]) -> tuple[str, ...]:
 TRUSTED_TYPES: tuple[str, ...] = _listed(_SKLEARN_ESTIMATORS) + _listed(_SKLEARN_INTERNALS) + _listed(_ARRAY_TYPES)
 _SKOPS_MEMBER = re.compile(r"^[A-Za-z0-9_-]{1,128}\.(npy|npz|bin)$")
 _NPY_MAGIC = b"\x93NUMPY"
+_EXHAUSTED = "exhausted before seeing STOP"  # pickletools' message when the stream ends early
 _MAX_PATH_LENGTH = 1024
+# What reading a damaged, encrypted or oddly compressed archive raises (RecursionError: deep JSON).
+_READ_ERRORS = (
+    ValueError,
+    RuntimeError,
+    NotImplementedError,
+    OSError,
+    EOFError,
+    zipfile.LargeZipFile,
+    zlib.error,
+    lzma.LZMAError,
+    tarfile.TarError,
+)
 _FORBIDDEN_CHARACTERS = frozenset("\\#?;%")
 _DRIVE_LETTER = re.compile(r"^[A-Za-z]:")
 
@@ -284,7 +299,17 @@ def check_skops_archive(
     path: Path, *, max_ratio: float = MAX_COMPRESSION_RATIO, min_bytes: int = COMPRESSION_RATIO_MIN_BYTES
 ) -> Any:
     """Check the members of a skops file and return its schema: only `schema.json` and the array
-    and bytes files skops writes, all regular files within the ratio bound, none a pickle."""
+    and bytes files skops writes, all regular files within the ratio bound, none a pickle.
+    UnsafeModelFile for what could act or inflate, ValueError for a file that is merely damaged."""
+    try:
+        return _check_skops_archive(path, max_ratio=max_ratio, min_bytes=min_bytes)
+    except UnsafeModelFile:
+        raise
+    except _READ_ERRORS as exc:
+        raise ValueError(f"{path.name} cannot be read as a skops file ({type(exc).__name__})") from exc
+
+
+def _check_skops_archive(path: Path, *, max_ratio: float, min_bytes: int) -> Any:
     where = path.name
     try:
         archive = zipfile.ZipFile(path)
@@ -298,9 +323,14 @@ def check_skops_archive(
                 raise UnsafeModelFile(f"{where} holds {info.filename!r}, which skops does not write")
             with archive.open(info) as member:
                 head = member.read(_SNIFF_BYTES)
+                if info.filename.endswith(".npz"):
+                    _check_npz(member, f"{where}/{info.filename}", max_ratio=max_ratio, min_bytes=min_bytes)
             if info.filename.endswith(".npy") and not head.startswith(_NPY_MAGIC):
                 raise UnsafeModelFile(f"{where}: {info.filename!r} is not a numpy array file")
-            if looks_like_pickle_bytes(head, complete=len(head) < _SNIFF_BYTES):
+            # An array file is read by numpy without pickles (skops loads with allow_pickle=False).
+            if not info.filename.endswith((".npy", ".npz")) and looks_like_pickle_bytes(
+                head, complete=len(head) < _SNIFF_BYTES
+            ):
                 raise UnsafeModelFile(f"{where} holds a pickle: {info.filename!r}", is_pickle=True)
         if "schema.json" not in archive.namelist():
             raise ValueError(f"{where} is not a skops file: it has no schema.json")
@@ -310,21 +340,38 @@ def check_skops_archive(
             raise ValueError(f"{where} is not a skops file: its schema.json is not JSON") from exc
 
 
+def _check_npz(handle: IO[bytes], where: str, *, max_ratio: float, min_bytes: int) -> None:
+    """A sparse matrix file: a zip of numpy array files and nothing else."""
+    handle.seek(0)
+    try:
+        archive = zipfile.ZipFile(handle)
+    except zipfile.BadZipFile as exc:
+        raise UnsafeModelFile(f"{where} is not a numpy archive") from exc
+    with archive:
+        for info in archive.infolist():
+            _check_member_kind(info, where)
+            check_ratio(info, where, max_ratio=max_ratio, min_bytes=min_bytes)
+            with archive.open(info) as member:
+                if not info.filename.endswith(".npy") or member.read(len(_NPY_MAGIC)) != _NPY_MAGIC:
+                    raise UnsafeModelFile(f"{where} holds {info.filename!r}, which is not a numpy array file")
+
+
 def looks_like_pickle_bytes(data: bytes, *, complete: bool) -> bool:
     """Whether `data` (a file's start, or all of it when `complete`) is a pickle stream of any
-    protocol: pickle's own opcode parser reads it to a STOP, or through the whole sample."""
+    protocol: pickle's own disassembler, which checks the stack and memo as it goes without running
+    anything, reads it to a STOP, or through the whole sample of a longer file."""
     if data[:1] == b"\x80" and data[1:2] in (b"\x02", b"\x03", b"\x04", b"\x05"):
         return True
     if not data:
         return False
     try:
-        for opcode, _, _ in pickletools.genops(data):
-            if opcode.name == "STOP":
-                return True
-    except (ValueError, TypeError, EOFError, UnicodeDecodeError, OverflowError):
+        pickletools.dis(data, out=io.StringIO())
+    except ValueError as exc:
+        # Only running out of bytes means a pickle longer than the sample; any other error is not a pickle.
+        return not complete and _EXHAUSTED in str(exc)
+    except (TypeError, EOFError, UnicodeDecodeError, OverflowError, KeyError, IndexError):
         return False
-    # The sample ran out while still parsing as opcodes: a pickle longer than the sample.
-    return not complete
+    return True
 
 
 def _decompressed(head: bytes, handle: IO[bytes]) -> IO[bytes] | None:
@@ -350,8 +397,14 @@ def find_pickles(
 ) -> None:
     """Refuse a file that is, or holds, a pickle: plain, gzip/bz2/xz-compressed, or inside a zip or
     tar archive (nested up to MAX_NESTING deep)."""
-    with path.open("rb") as handle:
-        _sniff(handle, path.name, 0, max_ratio=max_ratio, min_bytes=min_bytes)
+    try:
+        with path.open("rb") as handle:
+            _sniff(handle, path.name, 0, max_ratio=max_ratio, min_bytes=min_bytes)
+    except UnsafeModelFile:
+        raise
+    except _READ_ERRORS as exc:
+        # What cannot be read (an encrypted member, an unknown compression) cannot be shown pickle-free.
+        raise UnsafeModelFile(f"{path.name} holds an archive that cannot be inspected ({type(exc).__name__})") from exc
 
 
 def _sniff(handle: IO[bytes], where: str, depth: int, *, max_ratio: float, min_bytes: int) -> None:

@@ -8,6 +8,7 @@ import platform
 import re
 import stat
 import zipfile
+import zlib
 from collections.abc import Mapping, Sequence
 from importlib import metadata
 from pathlib import Path
@@ -185,12 +186,15 @@ def extract_model_archive(archive: Path, folder: Path, expected_files: Sequence[
             target.parent.mkdir(parents=True, exist_ok=True)
             size = 0
             # The header's size is the sender's word; the bytes actually inflated are what count.
-            with opened.open(member) as source, target.open("wb") as out:
-                while chunk := source.read(_COPY_CHUNK_BYTES):
-                    size += len(chunk)
-                    if size > expected[name]:
-                        raise ModelLoadError(f"{name} inflates beyond the {expected[name]} bytes listed")
-                    out.write(chunk)
+            try:
+                with opened.open(member) as source, target.open("wb") as out:
+                    while chunk := source.read(_COPY_CHUNK_BYTES):
+                        size += len(chunk)
+                        if size > expected[name]:
+                            raise ModelLoadError(f"{name} inflates beyond the {expected[name]} bytes listed")
+                        out.write(chunk)
+            except (zipfile.BadZipFile, NotImplementedError, RuntimeError, EOFError, zlib.error) as exc:
+                raise ModelLoadError(f"{name} cannot be read from the archive: {exc}") from exc
             written.append(target)
     missing = sorted(set(expected) - {path.relative_to(folder).as_posix() for path in written})
     if missing:

@@ -9,6 +9,7 @@ from importlib import metadata
 from pathlib import Path
 from typing import Any, Literal
 
+import numpy as np
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from shipyard.model_trust import (
@@ -223,9 +224,97 @@ def load_model_file(
             kind="untrusted",
         )
     try:
-        return sio.load(model_path, trusted=reported)
+        model = sio.load(model_path, trusted=reported)
     except Exception as exc:
         raise ModelFormatError(f"{model_path.name} does not load: {exc}") from exc
+    check_tree_structures(model, model_path.name)
+    return model
+
+
+# Attributes through which an ensemble hands its own input, unchanged, to what they hold: a tree
+# below them may read no feature its ensemble was not given.
+_SAME_INPUT_ATTRIBUTES = ("estimators_", "estimator_", "_predictors", "tree_")
+
+
+def check_tree_structures(model: Any, where: str) -> None:
+    """Refuse tree node arrays that scikit-learn's compiled predict would follow out of bounds.
+
+    skops loads a Tree's or TreePredictor's node indices as the file gives them, and prediction
+    indexes with them unchecked (skops' UNTRUSTED_TYPE_REASONS): a crafted file could read memory
+    or crash the process. Each tree must be well formed: children after their parent and inside
+    the array, and features inside the input its owner accepts."""
+    from sklearn.ensemble._hist_gradient_boosting.predictor import TreePredictor
+    from sklearn.tree._tree import Tree
+
+    seen: set[int] = set()
+    stack: list[tuple[Any, int | None]] = [(model, None)]
+    while stack:
+        item, bound = stack.pop()
+        if id(item) in seen:
+            continue
+        seen.add(id(item))
+        if isinstance(item, Tree):
+            _check_tree(item, bound, where)
+        elif isinstance(item, TreePredictor):
+            _check_predictor(item, bound, where)
+        elif isinstance(item, dict):
+            stack.extend((value, bound) for value in item.values())
+        elif isinstance(item, list | tuple) or (isinstance(item, np.ndarray) and item.dtype == object):
+            stack.extend((value, bound) for value in item)
+        elif hasattr(item, "__dict__") and not isinstance(item, type):
+            declared = getattr(item, "n_features_in_", None)
+            own = int(declared) if isinstance(declared, int | np.integer) else None
+            widths = [width for width in (own, bound) if width is not None]
+            given = min(widths) if widths else None
+            # Only what is handed the same input inherits the width; a pipeline's steps see other columns.
+            stack.extend(
+                (value, given if name in _SAME_INPUT_ATTRIBUTES else None) for name, value in vars(item).items()
+            )
+
+
+def _refuse_tree(where: str, what: str) -> ModelFormatError:
+    return ModelFormatError(f"{where} holds a malformed tree: {what}", kind="unsafe")
+
+
+def _check_children(left: Any, right: Any, internal: Any, count: int, where: str) -> None:
+    index = np.arange(count)
+    for side, children in (("left", left), ("right", right)):
+        inside = (children[internal] > index[internal]) & (children[internal] < count)
+        if not bool(inside.all()):
+            raise _refuse_tree(where, f"a {side} child points outside the tree or back up it")
+
+
+def _check_tree(tree: Any, bound: int | None, where: str) -> None:
+    nodes = tree.__getstate__()["nodes"]
+    count = int(tree.node_count)
+    if not 0 < count <= len(nodes):
+        raise _refuse_tree(where, f"node_count {count} for {len(nodes)} nodes")
+    left, right = nodes["left_child"][:count], nodes["right_child"][:count]
+    feature = nodes["feature"][:count]
+    leaf = left == -1
+    if not bool((right[leaf] == -1).all()):
+        raise _refuse_tree(where, "a node has one child")
+    internal = ~leaf
+    _check_children(left, right, internal, count, where)
+    limit = min(int(tree.n_features), bound) if bound is not None else int(tree.n_features)
+    if not bool(((feature[internal] >= 0) & (feature[internal] < limit)).all()):
+        raise _refuse_tree(where, f"a split on a feature outside the {limit} it is given")
+
+
+def _check_predictor(predictor: Any, bound: int | None, where: str) -> None:
+    nodes = predictor.nodes
+    count = len(nodes)
+    if count == 0:
+        raise _refuse_tree(where, "a tree without nodes")
+    internal = nodes["is_leaf"] == 0
+    _check_children(nodes["left"], nodes["right"], internal, count, where)
+    feature = nodes["feature_idx"]
+    if bound is None or not bool(((feature[internal] >= 0) & (feature[internal] < bound)).all()):
+        raise _refuse_tree(where, "a split on a feature outside the input")
+    categorical = internal & (nodes["is_categorical"] != 0)
+    bitsets = min(len(predictor.raw_left_cat_bitsets), len(predictor.binned_left_cat_bitsets))
+    if not bool((nodes["bitset_idx"][categorical] < bitsets).all()):
+        raise _refuse_tree(where, "a categorical split outside its bitsets")
 
 
 def save_model_folder(

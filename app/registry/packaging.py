@@ -2,10 +2,12 @@
 with every member path validated and sizes capped (no zip-slip, no zip bomb)."""
 
 import json
+import lzma
 import shutil
 import stat
 import tempfile
 import zipfile
+import zlib
 from collections.abc import Iterator
 from pathlib import Path
 from typing import BinaryIO
@@ -66,8 +68,12 @@ def extract_archive(
         for member, relative in zip(members, relatives, strict=True):
             target = folder.joinpath(*relative.split("/"))
             target.parent.mkdir(parents=True, exist_ok=True)
-            with archive.open(member) as source, target.open("wb") as out:
-                shutil.copyfileobj(source, out, 1024 * 1024)
+            try:
+                with archive.open(member) as source, target.open("wb") as out:
+                    shutil.copyfileobj(source, out, 1024 * 1024)
+            except (zipfile.BadZipFile, NotImplementedError, RuntimeError, EOFError, zlib.error, lzma.LZMAError) as exc:
+                # Encrypted, damaged (bad CRC) or compressed with a method zipfile lacks.
+                raise InvalidInput(f"the archive member {member.filename!r} cannot be read: {exc}") from exc
 
 
 def _check_member(member: zipfile.ZipInfo, *, max_ratio: float, ratio_min_bytes: int) -> None:
@@ -104,7 +110,7 @@ def read_manifest_paths(folder: Path) -> None:
         return  # no manifest: validation fails the version and says so
     try:
         raw = json.loads(path.read_bytes())
-    except ValueError:
+    except (ValueError, RecursionError):
         return  # not JSON: validation fails the version and says so
     if not isinstance(raw, dict):
         return

@@ -3,6 +3,7 @@ estimator and the common pipelines load, and functions outside the short list ar
 
 import importlib
 import json
+import zipfile
 from pathlib import Path
 from typing import Any
 
@@ -10,10 +11,18 @@ import numpy as np
 import pandas as pd
 import pytest
 import skops.io as sio
+from scipy import sparse
 from sklearn.compose import ColumnTransformer, TransformedTargetRegressor
 from sklearn.datasets import dump_svmlight_file, make_classification
 from sklearn.decomposition import PCA
-from sklearn.ensemble import ExtraTreesClassifier, StackingClassifier, VotingClassifier
+from sklearn.ensemble import (
+    ExtraTreesClassifier,
+    GradientBoostingClassifier,
+    HistGradientBoostingClassifier,
+    RandomForestClassifier,
+    StackingClassifier,
+    VotingClassifier,
+)
 from sklearn.feature_selection import SelectKBest
 from sklearn.impute import SimpleImputer
 from sklearn.linear_model import LogisticRegression, Ridge, SGDClassifier
@@ -29,7 +38,7 @@ from sklearn.preprocessing import (
     StandardScaler,
 )
 
-from app.ml.model_io import ModelFormatError, load_model_file
+from app.ml.model_io import ModelFormatError, load_model_file, looks_like_pickle
 from app.ml.training import ESTIMATORS, TrainSpec, check_spec, train
 from shipyard.model_trust import TRUSTED_FUNCTIONS, TRUSTED_TYPES, trusted_names
 
@@ -161,3 +170,93 @@ def test_the_list_names_exact_things_that_exist() -> None:
     assert "sklearn.ensemble._forest.RandomForestClassifier" in trusted_names()
     assert "numpy.load" not in trusted_names()
     assert not any(name.startswith("sklearn.datasets") for name in trusted_names())
+
+
+def test_a_model_holding_a_sparse_matrix_loads(frame: pd.DataFrame, tmp_path: Path) -> None:
+    X = sparse.csr_matrix(frame[["tenure", "calls"]].to_numpy())
+    model = KNeighborsClassifier(3, algorithm="brute").fit(X, frame["churned"])
+    path = tmp_path / "model.skops"
+    sio.dump(model, path)
+    with zipfile.ZipFile(path) as archive:
+        assert any(name.endswith(".npz") for name in archive.namelist())
+    assert load_model_file(path).predict(X).tolist() == model.predict(X).tolist()
+
+
+@pytest.mark.parametrize("seed", range(20))
+def test_binary_and_text_files_are_not_taken_for_pickles(seed: int, tmp_path: Path) -> None:
+    rng = np.random.default_rng(seed)
+    samples = {
+        "random.bin": rng.bytes(4096),
+        "array.npy": b"",
+        "table.csv": pd.DataFrame(rng.normal(size=(50, 3))).to_csv().encode(),
+        "notes.md": b"# Notes\n\nIntended use: scoring. Not for credit decisions.\n",
+    }
+    np.save(tmp_path / "array.npy", rng.normal(size=(seed + 1, 3)))
+    samples["array.npy"] = (tmp_path / "array.npy").read_bytes()
+    for name, data in samples.items():
+        path = tmp_path / name
+        path.write_bytes(data)
+        assert not looks_like_pickle(path), name
+
+
+def crafted_tree(tree: Any, field: str, node: int, value: int) -> Any:
+    """A copy of `tree` whose node array says something else: what a hostile file would hold."""
+    cls, args, state = tree.__reduce__()
+    state["nodes"][field][node] = value
+    copy = cls(*args)
+    copy.__setstate__(state)
+    return copy
+
+
+@pytest.mark.parametrize(
+    ("field", "value", "message"),
+    [
+        ("left_child", 10**6, "left child"),
+        ("right_child", 0, "right child"),  # back to the root: prediction would never end
+        ("feature", 50, "feature"),
+        ("feature", -7, "feature"),
+    ],
+)
+def test_a_tree_whose_nodes_point_outside_is_refused(
+    frame: pd.DataFrame, tmp_path: Path, field: str, value: int, message: str
+) -> None:
+    X = frame[["tenure", "calls"]]
+    model = RandomForestClassifier(3, max_depth=3, random_state=0).fit(X, frame["churned"])
+    model.estimators_[1].tree_ = crafted_tree(model.estimators_[1].tree_, field, 0, value)
+    path = tmp_path / "model.skops"
+    sio.dump(model, path)  # never predicted with here: the process could crash
+    with pytest.raises(ModelFormatError, match=message) as refused:
+        load_model_file(path)
+    assert refused.value.kind == "unsafe"
+
+
+def test_a_boosted_tree_reading_past_its_input_is_refused(frame: pd.DataFrame, tmp_path: Path) -> None:
+    X = frame[["tenure", "calls"]]
+    model = GradientBoostingClassifier(n_estimators=3, max_depth=2, random_state=0).fit(X, frame["churned"])
+    # The stage claims a wider input than the ensemble it belongs to is given.
+    stage = model.estimators_[0, 0]
+    stage.n_features_in_ = 40
+    cls, (_, *rest), state = stage.tree_.__reduce__()
+    state["nodes"]["feature"][0] = 30
+    wide = cls(40, *rest)
+    wide.__setstate__(state)
+    stage.tree_ = wide
+    path = tmp_path / "model.skops"
+    sio.dump(model, path)
+    with pytest.raises(ModelFormatError, match="feature"):
+        load_model_file(path)
+
+
+@pytest.mark.parametrize(("field", "value"), [("left", 10**5), ("right", 0), ("feature_idx", 9)])
+def test_a_histogram_tree_whose_nodes_point_outside_is_refused(
+    frame: pd.DataFrame, tmp_path: Path, field: str, value: int
+) -> None:
+    X = frame[["tenure", "calls"]]
+    model = HistGradientBoostingClassifier(max_iter=3, random_state=0).fit(X, frame["churned"])
+    predictor = model._predictors[0][0]
+    internal = int(np.flatnonzero(predictor.nodes["is_leaf"] == 0)[0])
+    predictor.nodes[field][internal] = value
+    path = tmp_path / "model.skops"
+    sio.dump(model, path)
+    with pytest.raises(ModelFormatError, match="malformed tree"):
+        load_model_file(path)

@@ -367,3 +367,56 @@ def test_a_large_but_plainly_compressed_listed_file_is_accepted(
     response = upload_zip(registry, reg_editor, name, zip_folder(folder))
     assert response.status_code == 201, response.text
     assert response.json()["status"] == "READY"
+
+
+def patched_member(body: bytes, name: str, *, flags: int | None = None, method: int | None = None) -> bytes:
+    """`body` with the central directory entry of `name` claiming other flags or compression method."""
+    data = bytearray(body)
+    entry = data.find(b"PK\x01\x02")
+    while entry >= 0:
+        length = int.from_bytes(data[entry + 28 : entry + 30], "little")
+        if data[entry + 46 : entry + 46 + length] == name.encode():
+            break
+        entry = data.find(b"PK\x01\x02", entry + 4)
+    assert entry >= 0, name
+    if flags is not None:
+        data[entry + 8 : entry + 10] = flags.to_bytes(2, "little")
+    if method is not None:
+        data[entry + 10 : entry + 12] = method.to_bytes(2, "little")
+    return bytes(data)
+
+
+@pytest.mark.parametrize("damage", ["encrypted", "unknown compression", "bad crc"])
+def test_an_unreadable_member_is_400_not_500(
+    registry: TestClient, reg_editor: dict[str, str], model_folder: Path, damage: str
+) -> None:
+    notes = b"some notes to read"
+    body = archive_with(model_folder, lambda archive: archive.writestr(zipfile.ZipInfo("notes.txt"), notes))
+    if damage == "encrypted":
+        body = patched_member(body, "notes.txt", flags=0x1)
+    elif damage == "unknown compression":
+        body = patched_member(body, "notes.txt", method=99)
+    else:
+        assert notes in body
+        body = body.replace(notes, b"SOME notes to read")
+    name = new_model(registry, reg_editor)
+    response = upload_zip(registry, reg_editor, name, body)
+    assert response.status_code == 400, response.text
+    assert response.json()["code"] == "invalid_input"
+    assert "notes.txt" in response.json()["detail"]
+
+
+def test_a_skops_file_with_a_bottomless_schema_fails_instead_of_crashing(
+    registry: TestClient, reg_editor: dict[str, str], tmp_path: Path
+) -> None:
+    folder = write_model_folder(tmp_path / "m", trained_pipeline())
+    with zipfile.ZipFile(folder / "model.skops", "w") as archive:
+        archive.writestr("schema.json", "[" * 100_000 + "]" * 100_000)
+    manifest = json.loads((folder / "model.json").read_text())
+    manifest["artifacts"]["model.skops"] = hashlib.sha256((folder / "model.skops").read_bytes()).hexdigest()
+    (folder / "model.json").write_text(json.dumps(manifest))
+    name = new_model(registry, reg_editor)
+    response = register(registry, reg_editor, name, logged_run(registry, reg_editor, folder))
+    assert response.status_code == 201, response.text
+    assert response.json()["status"] == "FAILED"
+    assert "model.skops" in response.json()["status_message"]
