@@ -420,3 +420,22 @@ def test_a_skops_file_with_a_bottomless_schema_fails_instead_of_crashing(
     assert response.status_code == 201, response.text
     assert response.json()["status"] == "FAILED"
     assert "model.skops" in response.json()["status_message"]
+
+
+def test_a_forest_whose_tree_points_outside_its_nodes_is_refused(
+    registry: TestClient, reg_editor: dict[str, str], tmp_path: Path
+) -> None:
+    model = trained_pipeline()
+    forest = model.steps[-1][1]
+    cls, args, state = forest.estimators_[0].tree_.__reduce__()
+    state["nodes"]["left_child"][0] = 10**6  # prediction would read far past the node array
+    crafted = cls(*args)
+    crafted.__setstate__(state)
+    forest.estimators_[0].tree_ = crafted
+    folder = write_model_folder(tmp_path / "m", model)
+    name = new_model(registry, reg_editor)
+    response = upload_zip(registry, reg_editor, name, zip_folder(folder))
+    assert response.status_code == 400, response.text
+    assert response.json()["code"] == "untrusted_model"
+    assert "malformed tree" in response.json()["detail"]
+    assert latest_version(registry, reg_editor, name) == 0
