@@ -393,18 +393,23 @@ def _read_head(handle: IO[bytes]) -> tuple[bytes, bool]:
 
 
 def find_pickles(
-    path: Path, *, max_ratio: float = MAX_COMPRESSION_RATIO, min_bytes: int = COMPRESSION_RATIO_MIN_BYTES
+    path: Path,
+    *,
+    label: str | None = None,
+    max_ratio: float = MAX_COMPRESSION_RATIO,
+    min_bytes: int = COMPRESSION_RATIO_MIN_BYTES,
 ) -> None:
     """Refuse a file that is, or holds, a pickle: plain, gzip/bz2/xz-compressed, or inside a zip or
-    tar archive (nested up to MAX_NESTING deep)."""
+    tar archive (nested up to MAX_NESTING deep). `label` names the file in refusals (its path in the model)."""
+    where = label or path.name
     try:
         with path.open("rb") as handle:
-            _sniff(handle, path.name, 0, max_ratio=max_ratio, min_bytes=min_bytes)
+            _sniff(handle, where, 0, max_ratio=max_ratio, min_bytes=min_bytes)
     except UnsafeModelFile:
         raise
     except _READ_ERRORS as exc:
         # What cannot be read (an encrypted member, an unknown compression) cannot be shown pickle-free.
-        raise UnsafeModelFile(f"{path.name} holds an archive that cannot be inspected ({type(exc).__name__})") from exc
+        raise UnsafeModelFile(f"{where} holds an archive that cannot be inspected ({type(exc).__name__})") from exc
 
 
 def _sniff(handle: IO[bytes], where: str, depth: int, *, max_ratio: float, min_bytes: int) -> None:
@@ -416,11 +421,29 @@ def _sniff(handle: IO[bytes], where: str, depth: int, *, max_ratio: float, min_b
     inner = _decompressed(head, _rewound(handle, head))
     if inner is not None:
         with inner:
+            _inflate_within(inner, handle, where, max_ratio=max_ratio, min_bytes=min_bytes)
             _sniff(inner, f"{where} (decompressed)", depth + 1, max_ratio=max_ratio, min_bytes=min_bytes)
         return
     for name, member in _archive_members(head, _rewound(handle, head), where, max_ratio, min_bytes):
         with member:
             _sniff(member, f"{where}/{name}", depth + 1, max_ratio=max_ratio, min_bytes=min_bytes)
+
+
+def _inflate_within(inner: IO[bytes], outer: IO[bytes], where: str, *, max_ratio: float, min_bytes: int) -> None:
+    """Inflate a compressed stream once, stopping at the ratio bound (a gzip, bz2 or xz stream
+    states no size to check beforehand), so nothing after it reads a bomb."""
+    position = outer.tell()
+    stored = outer.seek(0, 2)
+    outer.seek(position)
+    budget = max(min_bytes, max_ratio * max(stored, 1))
+    total = 0
+    while chunk := inner.read(1024 * 1024):
+        total += len(chunk)
+        if total > budget:
+            raise UnsafeModelFile(
+                f"{where} inflates past the {max_ratio:g}:1 bound of its {stored} compressed bytes", too_large=True
+            )
+    inner.seek(0)
 
 
 def _rewound(handle: IO[bytes], head: bytes) -> IO[bytes]:

@@ -92,14 +92,18 @@ def sha256_file(path: Path) -> str:
 
 
 def looks_like_pickle(
-    path: Path, *, max_ratio: float = MAX_COMPRESSION_RATIO, min_bytes: int = COMPRESSION_RATIO_MIN_BYTES
+    path: Path,
+    *,
+    label: str | None = None,
+    max_ratio: float = MAX_COMPRESSION_RATIO,
+    min_bytes: int = COMPRESSION_RATIO_MIN_BYTES,
 ) -> bool:
     """Pickle/joblib by name or by content: a pickle of any protocol, compressed (gzip, bz2, xz)
     or inside a zip or tar archive. Raises ModelFormatError for a file unsafe in another way."""
     if path.name.lower().endswith(PICKLE_SUFFIXES):
         return True
     try:
-        find_pickles(path, max_ratio=max_ratio, min_bytes=min_bytes)
+        find_pickles(path, label=label, max_ratio=max_ratio, min_bytes=min_bytes)
     except UnsafeModelFile as exc:
         if exc.is_pickle:
             return True
@@ -180,7 +184,8 @@ def load_model_folder(
     """validate_model_folder, and the model it loaded."""
     present = folder_files(folder)
     for relative in present:
-        if looks_like_pickle(folder.joinpath(*relative.split("/")), max_ratio=max_ratio, min_bytes=min_bytes):
+        path = folder.joinpath(*relative.split("/"))
+        if looks_like_pickle(path, label=relative, max_ratio=max_ratio, min_bytes=min_bytes):
             raise ModelFormatError(
                 f"{relative} is or holds a pickle/joblib file; these can run code when loaded and are "
                 "refused. Save the model with skops (shipyard's log_model does)",

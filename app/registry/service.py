@@ -320,7 +320,7 @@ def _register_folder(
         raise _refusal(exc) from exc
     files = packaging.describe_files(folder)
     status, message, manifest = VersionStatus.READY, "", None
-    pickles = [f.path for f in files if _looks_like_pickle(folder / f.path, **limits)]
+    pickles = [f.path for f in files if _looks_like_pickle(folder / f.path, label=f.path, **limits)]
     if pickles and not allow_pickle:
         raise PickleRefused(
             f"{', '.join(pickles)}: pickle/joblib files can run code when loaded and are refused. Log the model "

@@ -439,3 +439,17 @@ def test_a_forest_whose_tree_points_outside_its_nodes_is_refused(
     assert response.json()["code"] == "untrusted_model"
     assert "malformed tree" in response.json()["detail"]
     assert latest_version(registry, reg_editor, name) == 0
+
+
+@pytest.mark.parametrize("compress", [gzip.compress, bz2.compress, lzma.compress], ids=["gzip", "bz2", "xz"])
+def test_a_compressed_bomb_among_the_listed_files_is_413(
+    registry: TestClient, reg_editor: dict[str, str], tmp_path: Path, compress: Callable[[bytes], bytes]
+) -> None:
+    bomb = compress(bytes(32 * 1024**2))
+    assert len(bomb) < 256 * 1024
+    folder = add_listed(write_model_folder(tmp_path / "m", trained_pipeline()), "data/zeros.gz", bomb)
+    name = new_model(registry, reg_editor)
+    response = upload_zip(registry, reg_editor, name, zip_folder(folder))
+    assert response.status_code == 413, response.text
+    assert response.json()["code"] == "payload_too_large"
+    assert "data/zeros.gz" in response.json()["detail"]
