@@ -49,6 +49,12 @@ class Settings(BaseSettings):
     log_json: bool = Field(default=True, description="One JSON object per log line; false for plain text.")
     db_pool_size: int = Field(default=10, description="Database connections kept open per process.")
     db_max_overflow: int = Field(default=20, description="Extra connections allowed under load.")
+    max_compression_ratio: float = Field(
+        default=100, gt=1, description="An archive entry past the size below may inflate at most this many times."
+    )
+    compression_ratio_min_bytes: int = Field(
+        default=4 * 1024**2, ge=0, description="Inflated size above which the compression ratio bound applies."
+    )
 
     @field_validator("database_url", "artifact_uri", "broker_url", "s3_endpoint_url", "admin_password")
     @classmethod

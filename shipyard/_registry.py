@@ -388,8 +388,8 @@ class RegistryMixin(ClientBase):
     def load_model(self, uri: str, dest: str | os.PathLike[str] | None = None, *, allow_pickle: bool = False) -> Any:
         """Download a registered model, check every file's SHA-256, and load it.
 
-        A skops model is loaded with an allow-list of trusted types (scikit-learn, numpy, scipy),
-        so loading can never run code from the file.
+        A skops model is loaded only if every type and function it names is on the allow-list of
+        `shipyard.model_trust` (exact classes and a few pure functions), so loading cannot act.
 
         Args:
             uri: ``models:/NAME@ALIAS``, ``models:/NAME/3``, ``NAME@ALIAS``, ``NAME/3`` or ``NAME`` (newest READY).

@@ -8,18 +8,26 @@ import platform
 import re
 import stat
 import zipfile
+import zlib
 from collections.abc import Mapping, Sequence
 from importlib import metadata
 from pathlib import Path
 from typing import Any
 
 from shipyard.errors import ModelLoadError
+from shipyard.model_trust import (
+    COMPRESSION_RATIO_MIN_BYTES,
+    MAX_COMPRESSION_RATIO,
+    UnsafeModelFile,
+    check_ratio,
+    check_relative_path,
+    check_skops_archive,
+    schema_names,
+    untrusted,
+)
 
 MANIFEST_FILE = "model.json"
 MODEL_FILE = "model.skops"
-# Types from these packages may be loaded; anything else in a model file (a user's class,
-# os.system, eval …) is refused, so loading a model can never run an attacker's code.
-TRUSTED_MODULE_PREFIXES = ("sklearn.", "numpy.", "scipy.sparse.", "scipy.stats.")
 # numpy, pandas and skops are imported where they are used: together they take about two
 # seconds to import, which every CLI call and `import shipyard` would otherwise pay.
 _MODEL_URI = re.compile(
@@ -154,12 +162,20 @@ def extract_model_archive(archive: Path, folder: Path, expected_files: Sequence[
         raise ModelLoadError("the download is not a zip archive") from exc
     with opened:
         members = opened.infolist()
-        for member in members:
-            name = _member_name(member.filename)
-            if stat.S_ISLNK(member.external_attr >> 16):
-                raise ModelLoadError(f"the archive holds a link: {name!r}")
+        names = [_member_name(member.filename) for member in members]
+        _refuse_collisions([name for member, name in zip(members, names, strict=True) if not member.is_dir()])
+        for member, name in zip(members, names, strict=True):
+            mode = member.external_attr >> 16
+            if member.create_system == 3 and stat.S_IFMT(mode) not in (0, stat.S_IFREG, stat.S_IFDIR):
+                raise ModelLoadError(f"the archive holds a link or a special file: {name!r}")
             if member.is_dir():
                 continue
+            try:
+                check_ratio(
+                    member, "the archive", max_ratio=MAX_COMPRESSION_RATIO, min_bytes=COMPRESSION_RATIO_MIN_BYTES
+                )
+            except UnsafeModelFile as exc:
+                raise ModelLoadError(str(exc)) from exc
             if name not in expected:
                 raise ModelLoadError(f"the archive holds {name!r}, which the registry does not list")
             if member.file_size != expected[name]:
@@ -170,17 +186,32 @@ def extract_model_archive(archive: Path, folder: Path, expected_files: Sequence[
             target.parent.mkdir(parents=True, exist_ok=True)
             size = 0
             # The header's size is the sender's word; the bytes actually inflated are what count.
-            with opened.open(member) as source, target.open("wb") as out:
-                while chunk := source.read(_COPY_CHUNK_BYTES):
-                    size += len(chunk)
-                    if size > expected[name]:
-                        raise ModelLoadError(f"{name} inflates beyond the {expected[name]} bytes listed")
-                    out.write(chunk)
+            try:
+                with opened.open(member) as source, target.open("wb") as out:
+                    while chunk := source.read(_COPY_CHUNK_BYTES):
+                        size += len(chunk)
+                        if size > expected[name]:
+                            raise ModelLoadError(f"{name} inflates beyond the {expected[name]} bytes listed")
+                        out.write(chunk)
+            except (zipfile.BadZipFile, NotImplementedError, RuntimeError, EOFError, zlib.error) as exc:
+                raise ModelLoadError(f"{name} cannot be read from the archive: {exc}") from exc
             written.append(target)
     missing = sorted(set(expected) - {path.relative_to(folder).as_posix() for path in written})
     if missing:
         raise ModelLoadError(f"the archive lacks {', '.join(missing)}")
     return written
+
+
+def _refuse_collisions(names: Sequence[str]) -> None:
+    """A file `d` and a file `d/x`, or one name twice, would overwrite each other: refused."""
+    files = set(names)
+    if len(files) != len(names):
+        raise ModelLoadError("the archive holds a file twice")
+    for name in names:
+        parts = name.split("/")
+        for depth in range(1, len(parts)):
+            if "/".join(parts[:depth]) in files:
+                raise ModelLoadError(f"the archive holds a file {'/'.join(parts[:depth])!r} and also {name!r}")
 
 
 def verify_files(folder: Path, expected_files: Sequence[Mapping[str, Any]]) -> None:
@@ -196,13 +227,25 @@ def load_model_folder(folder: Path, expected_files: Sequence[Mapping[str, Any]])
     import skops.io as sio
 
     verify_files(folder, expected_files)
+    listed = {str(item["path"]) for item in expected_files}
     manifest = json.loads((folder / MANIFEST_FILE).read_text())
-    model_path = folder / manifest.get("model_file", MODEL_FILE)
-    found = sio.get_untrusted_types(file=model_path)
-    refused = [name for name in found if not name.startswith(TRUSTED_MODULE_PREFIXES)]
+    raw = manifest.get("model_file", MODEL_FILE) if isinstance(manifest, dict) else None
+    try:
+        model_file = check_relative_path(raw if isinstance(raw, str) else "")
+    except ValueError as exc:
+        raise ModelLoadError(f"{MANIFEST_FILE} model_file: {exc}") from exc
+    if model_file not in listed:
+        raise ModelLoadError(f"{MANIFEST_FILE} model_file is not one of the version's files")
+    model_path = folder.joinpath(*model_file.split("/"))
+    try:
+        schema = check_skops_archive(model_path)
+    except ValueError as exc:  # UnsafeModelFile included
+        raise ModelLoadError(str(exc)) from exc
+    reported = sio.get_untrusted_types(file=model_path)
+    refused = untrusted(schema_names(schema) | set(reported))
     if refused:
-        raise ModelLoadError(f"{model_path.name} holds types outside the allow-list: {', '.join(refused)}")
-    return sio.load(model_path, trusted=found)
+        raise ModelLoadError(f"{model_path.name} holds types or functions outside the allow-list: {', '.join(refused)}")
+    return sio.load(model_path, trusted=reported)
 
 
 def load_pickle_folder(folder: Path, expected_files: Sequence[Mapping[str, Any]]) -> Any:

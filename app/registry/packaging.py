@@ -2,18 +2,23 @@
 with every member path validated and sizes capped (no zip-slip, no zip bomb)."""
 
 import hashlib
+import json
 import logging
+import lzma
 import shutil
+import stat
 import tempfile
 import zipfile
+import zlib
 from collections.abc import Iterator
 from pathlib import Path
 from typing import BinaryIO
 
-from app.errors import AppError, ArtifactNotFound, InvalidInput, PayloadTooLarge, StoredFileCorrupt
-from app.ml.model_io import sha256_file
+from app.errors import AppError, ArtifactNotFound, InvalidInput, InvalidPath, PayloadTooLarge, StoredFileCorrupt
+from app.ml.model_io import MANIFEST_FILE, sha256_file
 from app.registry.schemas import VersionFile
 from app.storage import ArtifactStore, download_to, join_key, validate_relative_path
+from shipyard.model_trust import UnsafeModelFile, check_ratio
 
 MAX_ARCHIVE_MEMBERS = 10_000
 logger = logging.getLogger(__name__)
@@ -39,8 +44,11 @@ def download_prefix(store: ArtifactStore, prefix: str, folder: Path) -> None:
         download_to(store, join_key(prefix, relative), target)
 
 
-def extract_archive(fileobj: BinaryIO, folder: Path, max_bytes: int) -> None:
-    """Unpack a zip of a model folder; a single top-level folder inside it is taken as the root."""
+def extract_archive(
+    fileobj: BinaryIO, folder: Path, max_bytes: int, *, max_ratio: float, ratio_min_bytes: int
+) -> None:
+    """Unpack a zip of a model folder; a single top-level folder inside it is taken as the root.
+    Only regular files are written; links, devices, colliding names and bombs are refused first."""
     try:
         archive = zipfile.ZipFile(fileobj)
     except zipfile.BadZipFile as exc:
@@ -53,15 +61,71 @@ def extract_archive(fileobj: BinaryIO, folder: Path, max_bytes: int) -> None:
             raise InvalidInput(f"the archive holds more than {MAX_ARCHIVE_MEMBERS} files")
         if sum(m.file_size for m in members) > max_bytes:
             raise PayloadTooLarge(f"the archive unpacks to more than {max_bytes} bytes")
+        for member in archive.infolist():
+            _check_member(member, max_ratio=max_ratio, ratio_min_bytes=ratio_min_bytes)
         names = [validate_relative_path(m.filename) for m in members]
         roots = {name.split("/", 1)[0] for name in names}
         strip = len(roots) == 1 and all("/" in name for name in names)
-        for member, name in zip(members, names, strict=True):
-            relative = name.split("/", 1)[1] if strip else name
+        relatives = [name.split("/", 1)[1] if strip else name for name in names]
+        _refuse_collisions(relatives)
+        for member, relative in zip(members, relatives, strict=True):
             target = folder.joinpath(*relative.split("/"))
             target.parent.mkdir(parents=True, exist_ok=True)
-            with archive.open(member) as source, target.open("wb") as out:
-                shutil.copyfileobj(source, out, 1024 * 1024)
+            try:
+                with archive.open(member) as source, target.open("wb") as out:
+                    shutil.copyfileobj(source, out, 1024 * 1024)
+            except (zipfile.BadZipFile, NotImplementedError, RuntimeError, EOFError, zlib.error, lzma.LZMAError) as exc:
+                # Encrypted, damaged (bad CRC) or compressed with a method zipfile lacks.
+                raise InvalidInput(f"the archive member {member.filename!r} cannot be read: {exc}") from exc
+
+
+def _check_member(member: zipfile.ZipInfo, *, max_ratio: float, ratio_min_bytes: int) -> None:
+    mode = member.external_attr >> 16
+    if member.create_system == 3 and stat.S_IFMT(mode) not in (0, stat.S_IFREG, stat.S_IFDIR):
+        kind = "a symbolic link" if stat.S_ISLNK(mode) else "a device, fifo or socket"
+        raise InvalidInput(f"the archive member {member.filename!r} is {kind}; only plain files are accepted")
+    try:
+        check_ratio(member, "the archive", max_ratio=max_ratio, min_bytes=ratio_min_bytes)
+    except UnsafeModelFile as exc:
+        raise PayloadTooLarge(str(exc)) from exc
+
+
+def _refuse_collisions(relatives: list[str]) -> None:
+    """Two members that would be one path (a duplicate, or a file `d` and a file `d/x`) are refused."""
+    files = set()
+    for relative in relatives:
+        if relative in files:
+            raise InvalidInput(f"the archive holds {relative!r} twice")
+        files.add(relative)
+    for relative in relatives:
+        parts = relative.split("/")
+        for depth in range(1, len(parts)):
+            parent = "/".join(parts[:depth])
+            if parent in files:
+                raise InvalidInput(f"the archive holds a file {parent!r} and also {relative!r} inside it")
+
+
+def read_manifest_paths(folder: Path) -> None:
+    """Validate the paths `model.json` names (model_file, the keys of artifacts) like artifact
+    paths, before anything looks them up on disk."""
+    path = folder / MANIFEST_FILE
+    if path.is_symlink() or not path.is_file():
+        return  # no manifest: validation fails the version and says so
+    try:
+        raw = json.loads(path.read_bytes())
+    except (ValueError, RecursionError):
+        return  # not JSON: validation fails the version and says so
+    if not isinstance(raw, dict):
+        return
+    named = [("model_file", raw.get("model_file"))]
+    if isinstance(raw.get("artifacts"), dict):
+        named += [(f"artifacts key {key!r}", key) for key in raw["artifacts"]]
+    for field, value in named:
+        if isinstance(value, str):
+            try:
+                validate_relative_path(value)
+            except InvalidPath as exc:
+                raise InvalidPath(f"{MANIFEST_FILE} {field}: {exc.detail}", field=field) from exc
 
 
 def describe_files(folder: Path) -> list[VersionFile]:

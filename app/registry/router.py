@@ -196,7 +196,15 @@ async def create_version(
             name,
             idempotency_key,
             {"json": data.model_dump(mode="json")},
-            lambda: service.create_version_from_run(session, store, actor, name, data),
+            lambda: service.create_version_from_run(
+                session,
+                store,
+                actor,
+                name,
+                data,
+                max_ratio=settings.max_compression_ratio,
+                ratio_min_bytes=settings.compression_ratio_min_bytes,
+            ),
         )
     else:
         version, created = await _create_version_from_upload(
@@ -238,6 +246,8 @@ async def _create_version_from_upload(
                     upload.file,
                     max_bytes=settings.max_upload_bytes,
                     allow_pickle=allow_pickle,
+                    max_ratio=settings.max_compression_ratio,
+                    ratio_min_bytes=settings.compression_ratio_min_bytes,
                 ),
             )
         if media == "application/octet-stream":

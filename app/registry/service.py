@@ -17,17 +17,28 @@ from app.db.tables import ModelEvaluation, ModelVersion, RegisteredModel
 from app.errors import (
     AliasConflict,
     AliasNotFound,
+    AppError,
     ArtifactNotFound,
     Forbidden,
+    InvalidInput,
+    InvalidPath,
     InvalidState,
     ModelConflict,
     ModelNotFound,
     ModelVersionNotFound,
+    PayloadTooLarge,
     PickleRefused,
     UntrustedModel,
 )
 from app.jobs import idempotency
-from app.ml.model_io import ModelFormatError, looks_like_pickle, validate_model_folder
+from app.ml.model_io import (
+    COMPRESSION_RATIO_MIN_BYTES,
+    MAX_COMPRESSION_RATIO,
+    ModelFormatError,
+    folder_files,
+    looks_like_pickle,
+    validate_model_folder,
+)
 from app.pagination import decode_page_token, int_from_cursor, take_page
 from app.registry import packaging, repository
 from app.registry.schemas import (
@@ -151,7 +162,14 @@ def _storage_prefix(model: RegisteredModel, number: int) -> str:
 
 
 def create_version_from_run(
-    session: Session, store: ArtifactStore, actor: Principal, name: str, data: VersionFromRun
+    session: Session,
+    store: ArtifactStore,
+    actor: Principal,
+    name: str,
+    data: VersionFromRun,
+    *,
+    max_ratio: float = MAX_COMPRESSION_RATIO,
+    ratio_min_bytes: int = COMPRESSION_RATIO_MIN_BYTES,
 ) -> VersionRead:
     """Copy a run's logged model folder into the registry, validated first; with `create_model`,
     a missing model is registered in the same transaction (rolled back with a refused version)."""
@@ -175,6 +193,8 @@ def create_version_from_run(
             allow_pickle=False,
             description=data.description,
             tags=dict(data.tags),
+            max_ratio=max_ratio,
+            ratio_min_bytes=ratio_min_bytes,
         )
     version.metrics = dict(run.metrics)
     session.flush()
@@ -214,12 +234,14 @@ def create_version_from_archive(
     *,
     max_bytes: int,
     allow_pickle: bool,
+    max_ratio: float = MAX_COMPRESSION_RATIO,
+    ratio_min_bytes: int = COMPRESSION_RATIO_MIN_BYTES,
 ) -> VersionRead:
     """Register a directly uploaded model: a zip of the model folder."""
     model = _get_model(session, name)
     with tempfile.TemporaryDirectory(prefix="shipyard-model-") as tmp:
         folder = Path(tmp)
-        packaging.extract_archive(archive, folder, max_bytes)
+        packaging.extract_archive(archive, folder, max_bytes, max_ratio=max_ratio, ratio_min_bytes=ratio_min_bytes)
         version = _register_folder(
             session,
             store,
@@ -231,6 +253,8 @@ def create_version_from_archive(
             allow_pickle=allow_pickle,
             description="",
             tags={},
+            max_ratio=max_ratio,
+            ratio_min_bytes=ratio_min_bytes,
         )
     return _version_read(session, model, version, [])  # just registered: no alias points at it yet
 
@@ -251,7 +275,7 @@ def create_version_from_file(
         path = Path(tmp) / validate_relative_path(filename).rsplit("/", 1)[-1]
         with path.open("wb") as out:
             shutil.copyfileobj(body, out, DEFAULT_CHUNK_SIZE)
-        if not looks_like_pickle(path):
+        if not _looks_like_pickle(path):
             raise UntrustedModel(
                 "a bare file upload must be a pickle; upload a model folder as application/zip instead"
             )
@@ -317,10 +341,18 @@ def _register_folder(
     allow_pickle: bool,
     description: str,
     tags: dict[str, str],
+    max_ratio: float = MAX_COMPRESSION_RATIO,
+    ratio_min_bytes: int = COMPRESSION_RATIO_MIN_BYTES,
 ) -> ModelVersion:
+    limits = {"max_ratio": max_ratio, "min_bytes": ratio_min_bytes}
+    try:
+        # Links and special files are refused before anything reads the folder's files.
+        folder_files(folder)
+    except ModelFormatError as exc:
+        raise _refusal(exc) from exc
     files = packaging.describe_files(folder)
     status, message, manifest = VersionStatus.READY, "", None
-    pickles = [f.path for f in files if looks_like_pickle(folder / f.path)]
+    pickles = [f.path for f in files if _looks_like_pickle(folder / f.path, label=f.path, **limits)]
     if pickles and not allow_pickle:
         raise PickleRefused(
             f"{', '.join(pickles)}: pickle/joblib files can run code when loaded and are refused. Log the model "
@@ -330,11 +362,12 @@ def _register_folder(
     if pickles:
         message = f"pickle accepted by admin {actor.username}; not loaded or checked"
     else:
+        packaging.read_manifest_paths(folder)
         try:
-            manifest = validate_model_folder(folder)
+            manifest = validate_model_folder(folder, max_ratio=max_ratio, min_bytes=ratio_min_bytes)
         except ModelFormatError as exc:
-            if exc.untrusted_types:
-                raise UntrustedModel(str(exc), untrusted_types=exc.untrusted_types) from exc
+            if exc.kind != "format":
+                raise _refusal(exc) from exc
             status, message = VersionStatus.FAILED, str(exc)
     number = repository.next_version_number(session, model.id)
     prefix = _storage_prefix(model, number)
@@ -382,6 +415,28 @@ def _register_folder(
     # before this callback runs could lose a file of the same name; only a failed commit opens that.
     after_rollback(session, lambda: packaging.remove_objects(store, stored))
     return version
+
+
+def _looks_like_pickle(path: Path, **limits: Any) -> bool:
+    try:
+        return looks_like_pickle(path, **limits)
+    except ModelFormatError as exc:
+        raise _refusal(exc) from exc
+
+
+def _refusal(exc: ModelFormatError) -> AppError:
+    """The problem for a model file that could act or escape (a merely broken one is FAILED instead)."""
+    if exc.kind == "untrusted":
+        return UntrustedModel(str(exc), untrusted_types=exc.untrusted_types)
+    if exc.kind == "pickle":
+        return PickleRefused(str(exc), files=[])
+    if exc.kind == "path":
+        return InvalidPath(str(exc))
+    if exc.kind == "too_large":
+        return PayloadTooLarge(str(exc))
+    if exc.kind == "unlisted":
+        return InvalidInput(str(exc))
+    return UntrustedModel(str(exc), untrusted_types=[])
 
 
 def resolve_version(session: Session, name: str, ref: str) -> tuple[RegisteredModel, ModelVersion]:

@@ -4,6 +4,7 @@
 import hashlib
 import json
 import os
+import stat
 import subprocess
 import sys
 import textwrap
@@ -17,11 +18,15 @@ import joblib
 import numpy as np
 import pandas as pd
 import pytest
+import skops.io as sio
 from sklearn.base import BaseEstimator
+from sklearn.datasets import dump_svmlight_file
+from sklearn.pipeline import make_pipeline
+from sklearn.preprocessing import FunctionTransformer
 
 import shipyard
 from shipyard import errors
-from shipyard.models import extract_model_archive
+from shipyard.models import extract_model_archive, load_model_folder, save_model, sha256_file
 from tests.sdk.churn import churn_frame, fitted_pipeline
 from tests.sdk.live_server import REPO_ROOT, LiveServer
 
@@ -267,3 +272,75 @@ def test_a_pickle_loads_only_when_allowed(
         admin_client.load_model(f"{model_name}/1")
     loaded = admin_client.load_model(f"{model_name}/1", allow_pickle=True)
     assert loaded.predict(features).tolist() == pipeline.predict(features).tolist()
+
+
+def special_zip(archive: Path, members: list[tuple[str, int, bytes]]) -> Path:
+    """A zip whose members carry unix modes (links, fifos, devices) next to plain files."""
+    with zipfile.ZipFile(archive, "w", compression=zipfile.ZIP_DEFLATED) as out:
+        for name, mode, data in members:
+            info = zipfile.ZipInfo(name)
+            info.create_system = 3
+            info.external_attr = mode << 16
+            info.compress_type = zipfile.ZIP_DEFLATED
+            out.writestr(info, data)
+    return archive
+
+
+@pytest.mark.parametrize(
+    ("extra", "message"),
+    [
+        (("link", stat.S_IFLNK | 0o777, b"/etc/passwd"), "link or a special file"),
+        (("fifo", stat.S_IFIFO | 0o644, b""), "link or a special file"),
+        (("model.json/x", stat.S_IFREG | 0o644, b"{}"), "also 'model.json/x'"),
+        (("zeros", stat.S_IFREG | 0o644, bytes(8 * 1024**2)), "bound"),
+    ],
+)
+def test_unpacking_refuses_links_collisions_and_bombs(
+    tmp_path: Path, extra: tuple[str, int, bytes], message: str
+) -> None:
+    archive = special_zip(tmp_path / "version.zip", [("model.json", stat.S_IFREG | 0o644, b"{}"), extra])
+    listed = [
+        {"path": "model.json", "size": 2, "sha256": hashlib.sha256(b"{}").hexdigest()},
+        {"path": extra[0], "size": len(extra[2]), "sha256": hashlib.sha256(extra[2]).hexdigest()},
+    ]
+    with pytest.raises(errors.ModelLoadError, match=message):
+        extract_model_archive(archive, tmp_path / "files", listed)
+    assert not (tmp_path / "files" / extra[0]).exists()
+
+
+def listed_files(folder: Path) -> list[dict[str, Any]]:
+    return [
+        {"path": p.relative_to(folder).as_posix(), "size": p.stat().st_size, "sha256": sha256_file(p)}
+        for p in sorted(folder.rglob("*"))
+        if p.is_file()
+    ]
+
+
+def test_loading_refuses_functions_off_the_shared_list(tmp_path: Path) -> None:
+    features, label = churn_frame(rows=40, seed=5)
+    folder = tmp_path / "model"
+    save_model(fitted_pipeline(features, label), folder, features[:5])
+    assert load_model_folder(folder, listed_files(folder)).predict(features[:3]) is not None
+
+    hostile = make_pipeline(FunctionTransformer(func=dump_svmlight_file, kw_args={"f": str(tmp_path / "w")}))
+    sio.dump(hostile, folder / "model.skops")
+    with pytest.raises(errors.ModelLoadError, match="dump_svmlight_file"):
+        load_model_folder(folder, listed_files(folder))
+    sio.dump(make_pipeline(FunctionTransformer(func=np.frexp)), folder / "model.skops")
+    with pytest.raises(errors.ModelLoadError, match="numpy.frexp"):
+        load_model_folder(folder, listed_files(folder))
+    assert not (tmp_path / "w").exists()
+
+
+@pytest.mark.parametrize("model_file", ["/etc/hostname", "../outside.skops", "other.skops"])
+def test_loading_refuses_a_model_file_outside_the_version(tmp_path: Path, model_file: str) -> None:
+    features, label = churn_frame(rows=40, seed=6)
+    folder = tmp_path / "model"
+    save_model(fitted_pipeline(features, label), folder, features[:5])
+    save_model(fitted_pipeline(features, label), tmp_path / "elsewhere", features[:5])
+    (tmp_path / "outside.skops").write_bytes((tmp_path / "elsewhere" / "model.skops").read_bytes())
+    manifest = json.loads((folder / "model.json").read_text())
+    manifest["model_file"] = model_file
+    (folder / "model.json").write_text(json.dumps(manifest))
+    with pytest.raises(errors.ModelLoadError, match="model_file"):
+        load_model_folder(folder, listed_files(folder))
