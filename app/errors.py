@@ -9,6 +9,11 @@ class AppError(Exception):
     status: int = 400
     code: str = "bad_request"
     title: str = "Bad request"
+    # Seconds for the Retry-After header, for the errors a client may retry later.
+    retry_after: int | None = None
+    # True for an error that must not undo what the request wrote before it (a failed login's
+    # record and audit): the request's session commits, then the error is answered.
+    keep_work: bool = False
 
     def __init__(self, detail: str, **extra: Any) -> None:
         super().__init__(detail)
@@ -91,6 +96,11 @@ class ServiceUnavailable(AppError):
     status, code, title = 503, "service_unavailable", "Service unavailable"
 
 
+class DatabaseUnavailable(ServiceUnavailable):
+    code = "database_unavailable"
+    retry_after = 2
+
+
 class ExperimentNotFound(NotFound):
     code = "experiment_not_found"
 
@@ -148,6 +158,7 @@ _STATUS_TEXT = {
     413: "Payload too large",
     415: "Unsupported media type",
     422: "Validation error",
+    429: "Too many requests",
     503: "Service unavailable",
 }
 
@@ -194,3 +205,22 @@ class JobNotFound(NotFound):
 
 class InvalidSpec(AppError):
     status, code, title = 400, "invalid_spec", "Invalid job spec"
+
+
+class WeakPassword(AppError):
+    status, code, title = 400, "weak_password", "Weak password"
+
+
+class LoginFailed(Unauthenticated):
+    """A wrong username or password: the failure is recorded and audited, so its work is kept."""
+
+    keep_work = True
+
+
+class TooManyLoginAttempts(AppError):
+    status, code, title = 429, "too_many_login_attempts", "Too many login attempts"
+    keep_work = True
+
+    def __init__(self, detail: str, retry_after: int) -> None:
+        super().__init__(detail)
+        self.retry_after = retry_after

@@ -9,7 +9,7 @@ from fastapi.responses import JSONResponse
 from sqlalchemy.exc import DBAPIError, OperationalError
 from starlette.exceptions import HTTPException
 
-from app.errors import PROBLEM_CONTENT_TYPE, AppError, problem_body, validation_problem
+from app.errors import PROBLEM_CONTENT_TYPE, AppError, DatabaseUnavailable, problem_body, validation_problem
 from app.route_methods import routed_methods
 
 logger = logging.getLogger("shipyard.errors")
@@ -31,8 +31,10 @@ def _problem(status: int, body: dict[str, object], headers: Mapping[str, str] | 
 
 async def handle_app_error(request: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, AppError)
-    headers = {"WWW-Authenticate": "Bearer"} if exc.status == 401 else None
-    return _problem(exc.status, exc.problem(request.url.path), headers)
+    headers = {"WWW-Authenticate": "Bearer"} if exc.status == 401 else {}
+    if exc.retry_after is not None:
+        headers["Retry-After"] = str(exc.retry_after)
+    return _problem(exc.status, exc.problem(request.url.path), headers or None)
 
 
 async def handle_validation_error(request: Request, exc: Exception) -> JSONResponse:
@@ -79,13 +81,7 @@ async def handle_database_unavailable(request: Request, exc: Exception) -> JSONR
             500, problem_body(500, "internal_error", "Internal server error", "an unexpected error occurred")
         )
     logger.warning("database unavailable: %s", type(exc.orig if isinstance(exc, DBAPIError) else exc).__name__)
-    return _problem(
-        503,
-        problem_body(
-            503, "database_unavailable", "Service unavailable", "the metadata database is unavailable; retry shortly"
-        ),
-        {"Retry-After": "2"},
-    )
+    return await handle_app_error(request, DatabaseUnavailable("the metadata database is unavailable; retry shortly"))
 
 
 async def handle_unexpected(request: Request, exc: Exception) -> JSONResponse:
