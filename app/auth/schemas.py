@@ -10,6 +10,9 @@ from app.auth.security import Role
 
 Username = Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9_.@-]{1,64}$")]
 Password = Annotated[str, StringConstraints(min_length=1, max_length=MAX_PASSWORD_LENGTH)]
+# A new password's length is in the schema (so clients see it); the common-password half of the
+# rule is the service's (app.auth.passwords), which also holds the first admin to both.
+NewPassword = Annotated[str, StringConstraints(min_length=MIN_PASSWORD_LENGTH, max_length=MAX_PASSWORD_LENGTH)]
 TokenName = Annotated[str, StringConstraints(min_length=1, max_length=128)]
 
 
@@ -35,7 +38,7 @@ class StrictBody(BaseModel):
 class UserCreate(StrictBody):
     username: Username
     role: Annotated[Role, Strict(False)] = Role.viewer
-    password: Password | None = Field(
+    password: NewPassword | None = Field(
         default=None,
         description=f"Omit to have one generated and returned once; at least {MIN_PASSWORD_LENGTH} characters, "
         "and not among the most common passwords.",

@@ -54,6 +54,8 @@ class DatabaseStartup:
         if self._ready.is_set():
             on_ready()
             return
+        if self._thread is not None and self._thread.is_alive():
+            return  # another lifespan of this app already waits for the database
         self._stop.clear()
         self._thread = threading.Thread(target=self._run, args=(on_ready,), name="shipyard-startup", daemon=True)
         self._thread.start()

@@ -20,9 +20,9 @@ def test_a_short_password_is_refused_and_no_user_is_made(
     response = client.post(
         "/api/v1/users", json={"username": f"short-{unique}", "password": "eleven-char"}, headers=admin
     )
-    assert response.status_code == 400
+    assert response.status_code == 422
     assert response.headers["content-type"] == "application/problem+json"
-    assert response.json()["code"] == "weak_password"
+    assert response.json()["errors"][0]["loc"] == ["body", "password"]
     assert "12 characters" in response.json()["detail"]
     users = client.get("/api/v1/users", headers=admin).json()["users"]
     assert f"short-{unique}" not in {user["username"] for user in users}
