@@ -14,6 +14,7 @@ from app.auth.security import Role, hash_token
 from app.auth.token_cache import TokenCache
 from app.context import Principal
 from app.errors import Unauthenticated
+from app.ops.startup import DatabaseStartup
 from app.settings import Settings
 from app.storage import ArtifactStore
 
@@ -42,8 +43,14 @@ def get_store(request: Request) -> ArtifactStore:
     return store
 
 
+def get_startup(request: Request) -> DatabaseStartup:
+    startup: DatabaseStartup = request.app.state.startup
+    return startup
+
+
 SettingsDep = Annotated[Settings, Depends(get_settings_dep)]
 StoreDep = Annotated[ArtifactStore, Depends(get_store)]
+StartupDep = Annotated[DatabaseStartup, Depends(get_startup)]
 
 
 def _bearer_token(request: Request) -> str | None:

@@ -11,6 +11,11 @@ class AppError(Exception):
     status: int = 400
     code: str = "bad_request"
     title: str = "Bad request"
+    # Seconds for the Retry-After header, for the errors a client may retry later.
+    retry_after: int | None = None
+    # True for an error that must not undo what the request wrote before it (a failed login's
+    # record and audit): the request's session commits, then the error is answered.
+    keep_work: bool = False
 
     def __init__(self, detail: str, **extra: Any) -> None:
         super().__init__(detail)
@@ -94,6 +99,11 @@ class ServiceUnavailable(AppError):
     status, code, title = 503, "service_unavailable", "Service unavailable"
 
 
+class DatabaseUnavailable(ServiceUnavailable):
+    code = "database_unavailable"
+    retry_after = 2
+
+
 class ExperimentNotFound(NotFound):
     code = "experiment_not_found"
 
@@ -151,6 +161,7 @@ _STATUS_TEXT = {
     413: "Payload too large",
     415: "Unsupported media type",
     422: "Validation error",
+    429: "Too many requests",
     503: "Service unavailable",
     412: "Precondition failed",
     500: "A stored file failed its SHA-256 check",
@@ -228,3 +239,22 @@ class StoredFileCorrupt(AppError):
 
 class IdempotencyKeyReused(AppError):
     status, code, title = 422, "idempotency_key_reused", "Idempotency-Key reused"
+
+
+class WeakPassword(AppError):
+    status, code, title = 400, "weak_password", "Weak password"
+
+
+class LoginFailed(Unauthenticated):
+    """A wrong username or password: the failure is recorded and audited, so its work is kept."""
+
+    keep_work = True
+
+
+class TooManyLoginAttempts(AppError):
+    status, code, title = 429, "too_many_login_attempts", "Too many login attempts"
+    keep_work = True
+
+    def __init__(self, detail: str, retry_after: int) -> None:
+        super().__init__(detail)
+        self.retry_after = retry_after

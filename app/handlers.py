@@ -13,7 +13,7 @@ from sqlalchemy.exc import DBAPIError, OperationalError
 from starlette.exceptions import HTTPException
 
 from app import validation
-from app.errors import PROBLEM_CONTENT_TYPE, AppError, problem_body, validation_problem
+from app.errors import PROBLEM_CONTENT_TYPE, AppError, DatabaseUnavailable, problem_body, validation_problem
 from app.route_methods import routed_methods
 
 logger = logging.getLogger("shipyard.errors")
@@ -36,13 +36,15 @@ def _problem(status: int, body: dict[str, object], headers: Mapping[str, str] | 
 
 async def handle_app_error(request: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, AppError)
-    headers = {"WWW-Authenticate": "Bearer"} if exc.status == 401 else None
-    if exc.status == 503:
+    headers = {"WWW-Authenticate": "Bearer"} if exc.status == 401 else {}
+    if exc.retry_after is not None:
+        headers["Retry-After"] = str(exc.retry_after)
+    elif exc.status == 503:
         # An outage of a backing service, not of the request: tell the client when to retry.
-        headers = {"Retry-After": str(RETRY_AFTER_SECONDS)}
+        headers["Retry-After"] = str(RETRY_AFTER_SECONDS)
     if exc.status >= 500:
         logger.warning("%s on %s %s: %s", exc.code, request.method, request.url.path, exc.detail)
-    return _problem(exc.status, exc.problem(request.url.path), headers)
+    return _problem(exc.status, exc.problem(request.url.path), headers or None)
 
 
 async def handle_validation_error(request: Request, exc: Exception) -> JSONResponse:
@@ -109,13 +111,7 @@ async def handle_database_unavailable(request: Request, exc: Exception) -> JSONR
             500, problem_body(500, "internal_error", "Internal server error", "an unexpected error occurred")
         )
     logger.warning("database unavailable: %s", type(exc.orig if isinstance(exc, DBAPIError) else exc).__name__)
-    return _problem(
-        503,
-        problem_body(
-            503, "database_unavailable", "Service unavailable", "the metadata database is unavailable; retry shortly"
-        ),
-        {"Retry-After": "2"},
-    )
+    return await handle_app_error(request, DatabaseUnavailable("the metadata database is unavailable; retry shortly"))
 
 
 async def handle_unexpected(request: Request, exc: Exception) -> JSONResponse:

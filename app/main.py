@@ -2,11 +2,12 @@
 
 import os
 import socket
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from typing import Any
 
 from fastapi import FastAPI
+from fastapi.concurrency import run_in_threadpool
 
 from app.audit.router import router as audit_router
 from app.auth.router import router as auth_router
@@ -22,6 +23,7 @@ from app.jobs.runner import Reconciler, run_job
 from app.middleware import EdgeMiddleware
 from app.observability import HttpMetrics
 from app.ops.router import router as ops_router
+from app.ops.startup import DatabaseGate, DatabaseStartup
 from app.registry.router import router as registry_router
 from app.settings import Settings, get_settings
 from app.storage import create_store
@@ -43,7 +45,8 @@ PROBLEM_SCHEMA = {
 }
 
 
-def create_app(settings: Settings | None = None) -> FastAPI:
+def create_app(settings: Settings | None = None, *, on_first_admin: Callable[[], None] | None = None) -> FastAPI:
+    """The API. `on_first_admin` runs once this process has created the first admin user."""
     settings = settings or get_settings()
     engine = create_db_engine(settings)
     sessions = SessionFactory(engine)
@@ -53,11 +56,15 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         worker = f"{socket.gethostname()}:{os.getpid()}:embedded"
         runtime.queue.bind(lambda job_id: run_job(runtime, job_id, worker))
     reconciler = Reconciler(runtime)
+    startup = DatabaseStartup(sessions, settings, on_first_admin=on_first_admin)
 
     @asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
-        reconciler.start()
+        # Migrations and the first admin: now if the database answers, else in the background
+        # while the API answers 503; the reconciler starts once the database is ready.
+        await run_in_threadpool(startup.start, reconciler.start)
         yield
+        startup.stop()
         reconciler.stop()
         runtime.queue.close()
         engine.dispose()
@@ -78,6 +85,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.job_queue = runtime.queue
     app.state.job_runtime = runtime
     app.state.http_metrics = HttpMetrics()
+    app.state.startup = startup
 
     for router in (
         auth_router,
@@ -91,6 +99,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     ):
         app.include_router(router)
     install_handlers(app)
+    app.add_middleware(DatabaseGate, startup=startup)
     app.add_middleware(
         EdgeMiddleware,
         metrics=app.state.http_metrics,

@@ -1,21 +1,19 @@
-"""`shipyard server`: take the port, migrate, create the first admin, and serve with uvicorn."""
+"""`shipyard server`: check the settings, take the port, and serve with uvicorn; the app migrates
+and creates the first admin once the database answers (see app.ops.startup)."""
 
 import configparser
 import errno
 import os
 import socket
+import sys
 from pathlib import Path
 
 import uvicorn
 
-from app.bootstrap import ensure_admin
-from app.db.migrate import upgrade_to_head
+from app.bootstrap import client_url, start_problem
 from app.main import create_app
 from app.observability import configure_logging
 from app.settings import Settings, get_settings
-
-# Addresses that mean "every interface": a client on this machine reaches them on loopback.
-_ANY_ADDRESS = {"0.0.0.0", "::", ""}
 
 
 class BindError(Exception):
@@ -45,14 +43,6 @@ def bind_socket(host: str, port: int) -> socket.socket:
     return sock
 
 
-def client_url(settings: Settings) -> str:
-    """The URL a client on this machine uses to reach the server."""
-    host = "127.0.0.1" if settings.host in _ANY_ADDRESS else settings.host
-    if ":" in host:
-        host = f"[{host}]"
-    return f"http://{host}:{settings.port}"
-
-
 def share_credentials(settings: Settings, user_file: Path) -> Path | None:
     """Copy the first admin's URL and token into the user's credentials file, so the SDK and CLI
     find this server from any directory; a file already there is left alone. Returns it if written."""
@@ -77,14 +67,17 @@ def share_credentials(settings: Settings, user_file: Path) -> Path | None:
 def serve(settings: Settings | None = None) -> None:
     """Run the server until it is stopped; BindError (before any other effect) if the port is taken."""
     settings = settings or get_settings()
+    problem = start_problem(settings)
+    if problem is not None:
+        sys.exit(f"shipyard server: {problem}")
     configure_logging(settings.log_level, settings.log_json)
     sock = bind_socket(settings.host, settings.port)
     try:
         settings.data_dir.mkdir(parents=True, exist_ok=True)
-        upgrade_to_head(settings)
-        app = create_app(settings)
-        if ensure_admin(app.state.sessions, settings):
-            print(_share_note(settings, Path.home() / ".shipyard" / "credentials"), flush=True)
+        app = create_app(
+            settings,
+            on_first_admin=lambda: print(_share_note(settings, Path.home() / ".shipyard" / "credentials"), flush=True),
+        )
         config = uvicorn.Config(app, log_config=None, access_log=False, proxy_headers=False)
         uvicorn.Server(config).run(sockets=[sock])
     finally:

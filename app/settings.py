@@ -3,7 +3,7 @@
 from functools import lru_cache
 from pathlib import Path
 
-from pydantic import Field, field_validator
+from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 
@@ -23,7 +23,9 @@ class Settings(BaseSettings):
     broker_url: str | None = Field(default=None, description="Celery broker (Redis); unset: jobs run in-process.")
     host: str = Field(default="127.0.0.1", description="Address the server listens on.")
     port: int = Field(default=8000, ge=1, le=65535, description="Port the server listens on.")
-    admin_password: str | None = Field(default=None, description="Password of the first admin; default: random.")
+    admin_password: SecretStr | None = Field(
+        default=None, description="Password of the first admin (12+ characters, not a common one); default: random."
+    )
     max_upload_bytes: int = Field(default=5 * 1024**3, description="Largest artifact or dataset upload.")
     max_json_body_bytes: int = Field(default=8 * 1024**2, description="Largest JSON request body.")
     token_cache_seconds: float = Field(
@@ -55,11 +57,38 @@ class Settings(BaseSettings):
     compression_ratio_min_bytes: int = Field(
         default=4 * 1024**2, ge=0, description="Inflated size above which the compression ratio bound applies."
     )
+    login_window_seconds: int = Field(
+        default=900, ge=1, description="The sliding window in which failed logins are counted."
+    )
+    login_max_failures_per_user: int = Field(
+        default=5, ge=1, description="Failed logins for one username within the window before it is locked out."
+    )
+    login_max_failures_per_address: int = Field(
+        default=50, ge=1, description="Failed logins from one client address within the window before it is locked out."
+    )
+    database_retry_max_seconds: float = Field(
+        default=10, gt=0, description="Longest wait between attempts to reach the database at start."
+    )
 
-    @field_validator("database_url", "artifact_uri", "broker_url", "s3_endpoint_url", "admin_password")
+    @field_validator("database_url", "artifact_uri", "broker_url", "s3_endpoint_url")
     @classmethod
     def _blank_is_unset(cls, value: str | None) -> str | None:
         return value or None
+
+    @field_validator("admin_password", mode="before")
+    @classmethod
+    def _blank_secret_is_unset(cls, value: object) -> object:
+        return value or None
+
+    @property
+    def embedded(self) -> bool:
+        """The embedded default: SQLite, artifacts in a local folder, jobs in-process. Anything
+        else (a Postgres URL, S3, a broker) is a deployment, held to stricter start checks."""
+        return (
+            self.resolved_database_url.startswith("sqlite")
+            and not self.resolved_artifact_uri.startswith("s3://")
+            and not self.broker_url
+        )
 
     @property
     def resolved_database_url(self) -> str:

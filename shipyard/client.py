@@ -549,7 +549,7 @@ class Client(RegistryMixin, DatasetsMixin, JobsMixin, ClientBase):
         Args:
             username: letters, digits and ``_.@-``, up to 64.
             role: ``viewer``, ``editor`` or ``admin``.
-            password: at least 8 characters; None has the server generate one.
+            password: at least 12 characters and not a common password; None has the server generate one.
 
         Returns:
             The new `User`; ``password`` holds the generated password, shown only here.

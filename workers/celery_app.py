@@ -3,10 +3,12 @@ truth; the broker only wakes a worker, so tasks ack late, are re-queued when a w
 and are never prefetched in bulk."""
 
 import sys
+import threading
 
 from celery import Celery
 
-from app.db.migrate import upgrade_to_head
+from app.bootstrap import start_problem
+from app.db.migrate import retry_until_reachable, upgrade_to_head
 from app.db.session import SessionFactory, create_db_engine
 from app.jobs.handlers import build_runtime
 from app.jobs.queue import RECONCILE_TASK, CeleryJobQueue
@@ -53,13 +55,18 @@ def _start(argv: list[str]) -> None:
     settings = get_settings()
     if not settings.broker_url:
         sys.exit("this needs SHIPYARD_BROKER_URL (e.g. redis://127.0.0.1:6379/0)")
+    problem = start_problem(settings)
+    if problem is not None:
+        sys.exit(f"shipyard {argv[0]}: {problem}")
     configure_logging(settings.log_level, settings.log_json)
-    upgrade_to_head(settings)
+    # As the server does: wait for the database (and migrate it) before taking any task.
+    retry_until_reachable(lambda: upgrade_to_head(settings), settings.database_retry_max_seconds, threading.Event())
     create_celery(settings).start(argv)
 
 
 def main(argv: list[str] | None = None) -> None:
-    """`shipyard worker`: migrate, then run a Celery worker on the configured broker."""
+    """`shipyard worker`: wait for the database and migrate it, then run a Celery worker on the
+    configured broker."""
     _start(["worker", "--loglevel", get_settings().log_level.lower(), *(argv or [])])
 
 

@@ -1,12 +1,13 @@
 """SQL for users and tokens."""
 
 from collections.abc import Sequence
+from datetime import datetime
 
-from sqlalchemy import select
+from sqlalchemy import delete, func, select, text
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from app.db.tables import ApiToken, User
+from app.db.tables import ApiToken, LoginFailure, User
 from app.errors import UserConflict
 
 
@@ -58,3 +59,41 @@ def list_tokens(session: Session, user_id: int | None) -> Sequence[tuple[ApiToke
     if user_id is not None:
         query = query.where(ApiToken.user_id == user_id)
     return [(row[0], row[1]) for row in session.execute(query)]
+
+
+def lock_login_keys(session: Session, keys: Sequence[str]) -> None:
+    """Serialise logins that share a username or a client address until the transaction ends, so
+    concurrent attempts cannot all pass the rate limit before any failure is counted. SQLite needs
+    nothing: its writers hold the one write lock from their first statement."""
+    if session.get_bind().dialect.name != "postgresql":
+        return
+    for key in sorted(set(keys)):  # one order everywhere: two logins never wait on each other
+        session.execute(text("SELECT pg_advisory_xact_lock(hashtext(:key))"), {"key": f"shipyard.login:{key}"})
+
+
+def login_failures_since(
+    session: Session, since: datetime, *, username: str | None = None, client_address: str | None = None
+) -> tuple[int, datetime | None]:
+    """How many failures for the username or the address since `since`, and the oldest of them."""
+    query = select(func.count(LoginFailure.id), func.min(LoginFailure.created_at))
+    query = query.where(LoginFailure.created_at > since)
+    if username is not None:
+        query = query.where(LoginFailure.username == username)
+    if client_address is not None:
+        query = query.where(LoginFailure.client_address == client_address)
+    count, oldest = session.execute(query).one()
+    return int(count), oldest
+
+
+def add_login_failure(session: Session, failure: LoginFailure) -> None:
+    session.add(failure)
+    session.flush()
+
+
+def delete_login_failures(session: Session, *, before: datetime | None = None, username: str | None = None) -> None:
+    statement = delete(LoginFailure)
+    if before is not None:
+        statement = statement.where(LoginFailure.created_at <= before)
+    if username is not None:
+        statement = statement.where(LoginFailure.username == username)
+    session.execute(statement)

@@ -2,7 +2,7 @@
 
 from typing import Annotated
 
-from fastapi import APIRouter, Path, Query, status
+from fastapi import APIRouter, Path, Query, Request, status
 
 from app.auth import service
 from app.auth.schemas import (
@@ -16,8 +16,16 @@ from app.auth.schemas import (
     UserRead,
     WhoAmI,
 )
-from app.deps import API_PREFIX, Admin, MaybePrincipal, SessionDep, Viewer
-from app.errors import TokenNotFound, Unauthenticated, UserConflict, UserNotFound, error_responses
+from app.deps import API_PREFIX, Admin, MaybePrincipal, SessionDep, SettingsDep, Viewer
+from app.errors import (
+    TokenNotFound,
+    TooManyLoginAttempts,
+    Unauthenticated,
+    UserConflict,
+    UserNotFound,
+    WeakPassword,
+    error_responses,
+)
 
 router = APIRouter(prefix=API_PREFIX, tags=["auth"])
 
@@ -27,12 +35,15 @@ router = APIRouter(prefix=API_PREFIX, tags=["auth"])
     summary="Log in, or mint a token for a user",
     status_code=status.HTTP_201_CREATED,
     response_model=TokenCreated,
-    responses=error_responses(Unauthenticated, UserNotFound),
+    responses=error_responses(Unauthenticated, UserNotFound, TooManyLoginAttempts),
     # The token is optional here (a password logs in without one): `{}` makes it so in the schema.
     openapi_extra={"security": [{}]},
 )
-def create_token(body: TokenCreate, session: SessionDep, actor: MaybePrincipal) -> TokenCreated:
-    """Log in with a password for a token, or (admin) mint a token for any user."""
+def create_token(
+    body: TokenCreate, request: Request, session: SessionDep, settings: SettingsDep, actor: MaybePrincipal
+) -> TokenCreated:
+    """Log in with a password for a token, or (admin) mint a token for any user. Failed logins
+    are limited per username and per client address: past the limit, 429 with Retry-After."""
     token, secret = service.issue_token(
         session,
         actor,
@@ -40,6 +51,8 @@ def create_token(body: TokenCreate, session: SessionDep, actor: MaybePrincipal) 
         password=body.password,
         name=body.name,
         expires_in_days=body.expires_in_days,
+        client_address=request.client.host if request.client else "unknown",
+        settings=settings,
     )
     return TokenCreated(
         id=token.id,
@@ -99,7 +112,7 @@ def whoami(actor: Viewer) -> WhoAmI:
     summary="Create a user",
     status_code=status.HTTP_201_CREATED,
     response_model=UserCreated,
-    responses=error_responses(UserConflict),
+    responses=error_responses(UserConflict, WeakPassword),
 )
 def create_user(body: UserCreate, session: SessionDep, actor: Admin) -> UserCreated:
     user, generated = service.create_user(session, actor, body.username, body.role, body.password)

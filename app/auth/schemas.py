@@ -5,10 +5,14 @@ from typing import Annotated
 
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, Strict, StringConstraints
 
+from app.auth.passwords import MAX_PASSWORD_LENGTH, MIN_PASSWORD_LENGTH
 from app.auth.security import Role
 
 Username = Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9_.@-]{1,64}$")]
-Password = Annotated[str, StringConstraints(min_length=8, max_length=256)]
+Password = Annotated[str, StringConstraints(min_length=1, max_length=MAX_PASSWORD_LENGTH)]
+# A new password's length is in the schema (so clients see it); the common-password half of the
+# rule is the service's (app.auth.passwords), which also holds the first admin to both.
+NewPassword = Annotated[str, StringConstraints(min_length=MIN_PASSWORD_LENGTH, max_length=MAX_PASSWORD_LENGTH)]
 TokenName = Annotated[str, StringConstraints(min_length=1, max_length=128)]
 
 
@@ -34,7 +38,11 @@ class StrictBody(BaseModel):
 class UserCreate(StrictBody):
     username: Username
     role: Annotated[Role, Strict(False)] = Role.viewer
-    password: Password | None = Field(default=None, description="Omit to have one generated and returned once.")
+    password: NewPassword | None = Field(
+        default=None,
+        description=f"Omit to have one generated and returned once; at least {MIN_PASSWORD_LENGTH} characters, "
+        "and not among the most common passwords.",
+    )
 
 
 class UserRead(BaseModel):

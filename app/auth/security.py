@@ -31,11 +31,16 @@ def hash_password(password: str) -> str:
     return _hasher.hash(password)
 
 
+# Made once at import, so the first unknown user at login costs no extra hashing either.
+_DUMMY_HASH = _hasher.hash(secrets.token_urlsafe(18))
+
+
 def verify_password(password_hash: str | None, password: str) -> bool:
-    if not password_hash:
-        return False
+    """Whether `password` matches; with no hash (an unknown user, a user without a password) it
+    is checked against a dummy hash of the same cost, so the answer takes as long as a wrong
+    password for a real user and does not tell which usernames exist."""
     try:
-        return _hasher.verify(password_hash, password)
+        return _hasher.verify(password_hash or _DUMMY_HASH, password) and bool(password_hash)
     except (VerificationError, InvalidHashError):
         return False
 

@@ -1,5 +1,6 @@
 """Use cases for users and tokens: authentication, role checks, creation and revocation."""
 
+import math
 from collections.abc import Sequence
 from datetime import datetime, timedelta
 
@@ -7,12 +8,25 @@ from sqlalchemy.orm import Session
 
 from app.audit import service as audit
 from app.auth import repository
+from app.auth.passwords import password_problem
 from app.auth.security import Role, hash_password, hash_token, new_password, new_token, verify_password
 from app.auth.token_cache import forget_tokens_after_commit
 from app.context import Principal
 from app.db.base import utcnow
-from app.db.tables import ApiToken, User
-from app.errors import Forbidden, TokenNotFound, Unauthenticated, UserNotFound
+from app.db.tables import ApiToken, LoginFailure, User
+from app.errors import (
+    Forbidden,
+    LoginFailed,
+    TokenNotFound,
+    TooManyLoginAttempts,
+    Unauthenticated,
+    UserNotFound,
+    WeakPassword,
+)
+from app.settings import Settings
+
+# Who a failed login is audited as: nobody has been authenticated.
+_ANONYMOUS = Principal(user_id=None, username="anonymous", role=Role.viewer)
 
 
 def authenticate_token(session: Session, token_hash: str) -> tuple[Principal, datetime | None]:
@@ -38,12 +52,21 @@ def require_role(principal: Principal, needed: Role) -> None:
 def create_user(
     session: Session, actor: Principal, username: str, role: Role, password: str | None
 ) -> tuple[User, str | None]:
+    if password is not None:
+        check_password(password)
     generated = None if password else new_password()
     user = repository.add_user(
         session, User(username=username, role=role.value, password_hash=hash_password(password or generated or ""))
     )
     audit.record(session, actor, "user.create", "user", user.username, {"role": role.value})
     return user, generated
+
+
+def check_password(password: str) -> None:
+    """The password rule, for every password a user gets (creation, the first admin, any change)."""
+    problem = password_problem(password)
+    if problem is not None:
+        raise WeakPassword(f"password: {problem}")
 
 
 def list_users(session: Session) -> Sequence[User]:
@@ -62,20 +85,52 @@ def issue_token(
     password: str | None,
     name: str,
     expires_in_days: int | None,
+    client_address: str,
+    settings: Settings,
 ) -> tuple[ApiToken, str]:
     """A token for `username`: by password (login), or minted by an admin for any user."""
-    user = repository.get_user_by_name(session, username)
     if password is not None:
-        if user is None or not user.is_active or not verify_password(user.password_hash, password):
-            raise Unauthenticated("wrong username or password")
+        user = _log_in(session, settings, username, password, client_address)
         actor = Principal(user_id=user.id, username=user.username, role=Role(user.role))
-    else:
-        if actor is None:
-            raise Unauthenticated("log in with a password, or send an admin token to mint one for a user")
-        require_role(actor, Role.admin)
-        if user is None:
-            raise UserNotFound(f"no user named {username!r}")
-    return _mint(session, actor, user, name, expires_in_days)
+        return _mint(session, actor, user, name, expires_in_days)
+    if actor is None:
+        raise Unauthenticated("log in with a password, or send an admin token to mint one for a user")
+    require_role(actor, Role.admin)
+    found = repository.get_user_by_name(session, username)
+    if found is None:
+        raise UserNotFound(f"no user named {username!r}")
+    return _mint(session, actor, found, name, expires_in_days)
+
+
+def _log_in(session: Session, settings: Settings, username: str, password: str, client_address: str) -> User:
+    """The user whose password this is, within the rate limit on failures per username and per
+    client address (a sliding window, in the database so that every server process counts them)."""
+    repository.lock_login_keys(session, [f"user:{username}", f"address:{client_address}"])
+    now = utcnow()
+    window = timedelta(seconds=settings.login_window_seconds)
+    limits = (
+        ("this username", settings.login_max_failures_per_user, {"username": username}),
+        ("this client address", settings.login_max_failures_per_address, {"client_address": client_address}),
+    )
+    for what, limit, key in limits:
+        count, oldest = repository.login_failures_since(session, now - window, **key)
+        if count >= limit and oldest is not None:
+            retry_after = max(1, math.ceil((oldest + window - now).total_seconds()))
+            detail = {"client_address": client_address, "locked": what, "retry_after": retry_after}
+            audit.record(session, _ANONYMOUS, "auth.login_locked", "user", username, detail)
+            raise TooManyLoginAttempts(
+                f"too many failed logins for {what}; retry in {retry_after} s", retry_after=retry_after
+            )
+    user = repository.get_user_by_name(session, username)
+    # Verified even for an unknown or deactivated user, so the answer takes as long either way.
+    matches = verify_password(user.password_hash if user else None, password)
+    if user is None or not user.is_active or not matches:
+        repository.delete_login_failures(session, before=now - window)
+        repository.add_login_failure(session, LoginFailure(username=username, client_address=client_address))
+        audit.record(session, _ANONYMOUS, "auth.login_failed", "user", username, {"client_address": client_address})
+        raise LoginFailed("wrong username or password")
+    repository.delete_login_failures(session, username=username)
+    return user
 
 
 def bootstrap_token(session: Session, user: User, name: str) -> str:

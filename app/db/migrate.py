@@ -1,5 +1,8 @@
 """Alembic upgrades run by the server and workers at start, and by `shipyard db upgrade`."""
 
+import logging
+import threading
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -8,6 +11,7 @@ from alembic.config import Config
 from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
 from sqlalchemy import Connection, Engine, text
+from sqlalchemy.exc import OperationalError
 
 from app.db.session import create_db_engine
 from app.settings import Settings, get_settings
@@ -15,6 +19,9 @@ from app.settings import Settings, get_settings
 MIGRATIONS_DIR = Path(__file__).resolve().parents[2] / "migrations"
 # Any constant: it only has to be the same in every process that migrates this database.
 _PG_MIGRATION_LOCK = 7_420_113
+_FIRST_RETRY_SECONDS = 0.5
+
+logger = logging.getLogger("shipyard.db")
 
 
 def alembic_config(url: str) -> Config:
@@ -84,10 +91,31 @@ def downgrade_engine(engine: Engine, revision: str) -> None:
         command.downgrade(config, revision)
 
 
-def upgrade_to_head(settings: Settings | None = None) -> Upgrade:
-    settings = settings or get_settings()
+def retry_until_reachable(action: Callable[[], object], max_delay: float, stop: threading.Event) -> bool:
+    """Run `action` until it gets through to the database, waiting longer after each refusal (up
+    to `max_delay` seconds); True once it has, False when `stop` is set first. Other errors are
+    not the database being away, so they propagate."""
+    delay = _FIRST_RETRY_SECONDS
+    while not stop.is_set():
+        try:
+            action()
+            return True
+        except OperationalError as exc:
+            logger.warning("the database is not reachable (%s); retrying in %.1f s", type(exc.orig).__name__, delay)
+        if stop.wait(delay):
+            break
+        delay = min(delay * 2, max_delay)
+    return False
+
+
+def prepare_data_dir(settings: Settings) -> None:
     if settings.resolved_database_url.startswith("sqlite"):
         settings.data_dir.mkdir(parents=True, exist_ok=True)
+
+
+def upgrade_to_head(settings: Settings | None = None) -> Upgrade:
+    settings = settings or get_settings()
+    prepare_data_dir(settings)
     engine = create_db_engine(settings)
     try:
         return upgrade_engine(engine)

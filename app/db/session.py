@@ -8,6 +8,7 @@ from typing import Any
 from sqlalchemy import Engine, create_engine, event
 from sqlalchemy.orm import Session, sessionmaker
 
+from app.errors import AppError
 from app.settings import Settings
 
 
@@ -71,6 +72,10 @@ class SessionFactory:
             try:
                 yield session
                 session.commit()
-            except BaseException:
-                session.rollback()
+            except BaseException as exc:
+                # An error marked keep_work (a failed login's record) is answered after its work commits.
+                if isinstance(exc, AppError) and exc.keep_work:
+                    session.commit()
+                else:
+                    session.rollback()
                 raise

@@ -6,7 +6,7 @@ from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from pydantic import BaseModel
 
 from app.auth.security import Role
-from app.deps import SettingsDep, StoreDep, optional_principal
+from app.deps import SettingsDep, StartupDep, StoreDep, optional_principal
 from app.errors import Forbidden, Unauthenticated, error_responses
 from app.ops import service
 
@@ -34,10 +34,10 @@ def healthz() -> Health:
     response_model=Readiness,
     responses={503: {"model": Readiness, "description": "Not ready"}},
 )
-def readyz(request: Request, store: StoreDep) -> JSONResponse:
+def readyz(request: Request, store: StoreDep, startup: StartupDep) -> JSONResponse:
     # Its own session: the request's session dependency would fail the request before the check.
     with request.app.state.sessions(write=False) as session:
-        checks = service.readiness(session, store)
+        checks = service.readiness(session, store, database_prepared=startup.ready)
     ready = all(value == "ok" for value in checks.values())
     body = Readiness(status="ready" if ready else "not ready", checks=checks)
     return JSONResponse(body.model_dump(), status_code=200 if ready else 503)

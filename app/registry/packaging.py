@@ -44,9 +44,7 @@ def download_prefix(store: ArtifactStore, prefix: str, folder: Path) -> None:
         download_to(store, join_key(prefix, relative), target)
 
 
-def extract_archive(
-    fileobj: BinaryIO, folder: Path, max_bytes: int, *, max_ratio: float, ratio_min_bytes: int
-) -> None:
+def extract_archive(fileobj: BinaryIO, folder: Path, max_bytes: int, *, max_ratio: float, ratio_min_bytes: int) -> None:
     """Unpack a zip of a model folder; a single top-level folder inside it is taken as the root.
     Only regular files are written; links, devices, colliding names and bombs are refused first."""
     try:

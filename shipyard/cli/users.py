@@ -24,7 +24,7 @@ def create_user(
     username: Annotated[str, typer.Argument(help="Letters, digits and _.@- (up to 64).")],
     role: Annotated[Role, typer.Option(help="viewer < editor < admin.")] = Role.viewer,
     password: Annotated[
-        str | None, typer.Option(help="At least 8 characters; omit to have one generated and shown once.")
+        str | None, typer.Option(help="12+ characters, not a common one; omit to have one generated and shown once.")
     ] = None,
     as_json: JsonFlag = False,
 ) -> None:

@@ -356,6 +356,8 @@ def test_an_unreachable_store_is_503_and_registers_nothing(tmp_path: Path, s3_en
     assert failed.headers["retry-after"] == "2"
     assert failed.json()["code"] == "storage_unavailable"
     assert listed.status_code == 404
+
+
 def test_an_upload_converts_before_its_transaction_so_writes_elsewhere_go_on(
     client: TestClient, editor: dict[str, str], unique: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:

@@ -1,7 +1,7 @@
 """All ORM tables, imported here so Alembic and the app see one metadata."""
 
 from app.db.tables.audit import AuditEvent
-from app.db.tables.auth import ApiToken, User
+from app.db.tables.auth import ApiToken, LoginFailure, User
 from app.db.tables.jobs import Dataset, DatasetVersion, IdempotencyRecord, Job, ModelEvaluation
 from app.db.tables.registry import ModelAlias, ModelVersion, RegisteredModel, RunDataset
 from app.db.tables.tracking import Experiment, LatestMetric, MetricChunk, Param, Run, RunTag
@@ -15,6 +15,7 @@ __all__ = [
     "IdempotencyRecord",
     "Job",
     "LatestMetric",
+    "LoginFailure",
     "MetricChunk",
     "ModelAlias",
     "ModelEvaluation",
