@@ -194,3 +194,7 @@ class JobNotFound(NotFound):
 
 class InvalidSpec(AppError):
     status, code, title = 400, "invalid_spec", "Invalid job spec"
+
+
+class RequestTimeout(AppError):
+    status, code, title = 408, "request_timeout", "Request timeout"

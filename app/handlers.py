@@ -32,6 +32,9 @@ def _problem(status: int, body: dict[str, object], headers: Mapping[str, str] | 
 async def handle_app_error(request: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, AppError)
     headers = {"WWW-Authenticate": "Bearer"} if exc.status == 401 else None
+    if exc.status == 408:
+        # The rest of the request may never come: the connection cannot carry another one.
+        headers = {"Connection": "close"}
     return _problem(exc.status, exc.problem(request.url.path), headers)
 
 

@@ -91,6 +91,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         metrics=app.state.http_metrics,
         max_json_body_bytes=settings.max_json_body_bytes,
         max_upload_bytes=settings.max_upload_bytes,
+        allowed_hosts=settings.allowed_hosts,
+        client_timeout_seconds=settings.client_timeout_seconds,
     )
     _add_problem_schema(app)
     return app

@@ -4,6 +4,7 @@ import uvicorn
 
 from app.bootstrap import ensure_admin
 from app.db.migrate import upgrade_to_head
+from app.http_deadline import protocol_with_header_deadline
 from app.main import create_app
 from app.observability import configure_logging
 from app.settings import Settings, get_settings
@@ -16,4 +17,12 @@ def serve(settings: Settings | None = None) -> None:
     upgrade_to_head(settings)
     app = create_app(settings)
     ensure_admin(app.state.sessions, settings)
-    uvicorn.run(app, host=settings.host, port=settings.port, log_config=None, access_log=False, proxy_headers=False)
+    uvicorn.run(
+        app,
+        host=settings.host,
+        port=settings.port,
+        log_config=None,
+        access_log=False,
+        proxy_headers=False,
+        http=protocol_with_header_deadline(settings.client_timeout_seconds),
+    )

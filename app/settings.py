@@ -49,6 +49,15 @@ class Settings(BaseSettings):
     log_json: bool = Field(default=True, description="One JSON object per log line; false for plain text.")
     db_pool_size: int = Field(default=10, description="Database connections kept open per process.")
     db_max_overflow: int = Field(default=20, description="Extra connections allowed under load.")
+    allowed_hosts: list[str] = Field(
+        default_factory=lambda: ["localhost", "127.0.0.1", "::1"],
+        description="Host header names served (any port); `*` serves any. Add the names clients use.",
+    )
+    client_timeout_seconds: float = Field(
+        default=30,
+        gt=0,
+        description="A client must send its request headers, and each part of its body, within this time (else 408).",
+    )
 
     @field_validator("database_url", "artifact_uri", "broker_url", "s3_endpoint_url", "admin_password")
     @classmethod

@@ -129,3 +129,70 @@ def test_access_log_is_structured_with_route_and_request_id(
     line = json.loads(JsonFormatter().format(record))
     assert line["route"] == "/healthz"
     assert line["level"] == "info"
+
+
+@pytest.mark.parametrize("encoding", ["utf-16", "utf-16-le", "utf-16-be", "utf-32", "utf-32-le", "utf-8-sig"])
+def test_json_bodies_are_utf8_only(client: TestClient, editor: dict[str, str], unique: str, encoding: str) -> None:
+    name = f"enc-{unique}"
+    # UTF-16 spells U+0000 as two zero bytes, not the escape \u0000 the raw-bytes check looks for.
+    for text in (json.dumps({"name": name}), '{"name": "' + name + '\x00"}'):
+        response = client.post(
+            "/api/v1/experiments", content=text.encode(encoding), headers={**editor, "Content-Type": "application/json"}
+        )
+        assert response.status_code == 400, response.text
+        assert response.headers["content-type"] == "application/problem+json"
+        assert response.json()["code"] == "json_not_utf8"
+    assert client.get("/api/v1/experiments", params={"name": name}, headers=editor).json()["experiments"] == []
+    invalid = client.post(
+        "/api/v1/experiments", content=b'{"name": "\xff"}', headers={**editor, "Content-Type": "application/json"}
+    )
+    assert invalid.status_code == 400
+    assert invalid.json()["code"] == "json_not_utf8"
+
+
+def test_a_duplicate_key_is_422_naming_it(client: TestClient, admin: dict[str, str], unique: str) -> None:
+    username = f"dup-{unique}"
+    body = '{"username": "' + username + '", "role": "viewer", "role": "admin"}'
+    response = client.post("/api/v1/users", content=body, headers={**admin, "Content-Type": "application/json"})
+    assert response.status_code == 422, response.text
+    problem = response.json()
+    assert problem["code"] == "validation_error"
+    duplicate = {"loc": ["body", "role"], "msg": "names this key more than once", "type": "duplicate_key"}
+    assert problem["errors"] == [duplicate]
+    users = client.get("/api/v1/users", headers=admin).json()
+    assert username not in json.dumps(users)
+
+    experiment = client.post("/api/v1/experiments", json={"name": f"dup-{unique}"}, headers=admin).json()
+    run = client.post(f"/api/v1/experiments/{experiment['id']}/runs", json={"name": "r"}, headers=admin).json()
+    batch = f"/api/v1/runs/{run['id']}/log-batch"
+    nested = '{"params": [{"key": "a", "value": "1"}, {"key": "b", "value": "2", "value": "3"}]}'
+    response = client.post(batch, content=nested, headers={**admin, "Content-Type": "application/json"})
+    assert response.status_code == 422
+    assert response.json()["errors"][0]["loc"] == ["body", "params", 1, "value"]
+    assert client.get(f"/api/v1/runs/{run['id']}", headers=admin).json()["params"] == {}
+    # The same key in different objects is no duplicate.
+    ok = '{"params": [{"key": "a", "value": "1"}, {"key": "b", "value": "2"}]}'
+    response = client.post(batch, content=ok, headers={**admin, "Content-Type": "application/json"})
+    assert response.status_code == 204, response.text
+    assert client.get(f"/api/v1/runs/{run['id']}", headers=admin).json()["params"] == {"a": "1", "b": "2"}
+
+
+def test_a_host_not_allowed_is_400(client: TestClient) -> None:
+    for host in ("evil.example", "evil.example:8000", "localhost.evil.example", "localhost:abc", "[::2]:80"):
+        response = client.get("/healthz", headers={"Host": host})
+        assert response.status_code == 400, host
+        assert response.headers["content-type"] == "application/problem+json"
+        assert response.json()["code"] == "host_not_allowed"
+    for host in ("localhost", "LOCALHOST:8000", "127.0.0.1:1234", "[::1]", "[::1]:8000", "testserver"):
+        assert client.get("/healthz", headers={"Host": host}).status_code == 200, host
+
+
+def test_allowed_hosts_default_to_loopback_and_star_allows_any(
+    monkeypatch: pytest.MonkeyPatch, settings: Settings
+) -> None:
+    monkeypatch.delenv("SHIPYARD_ALLOWED_HOSTS")
+    assert Settings().allowed_hosts == ["localhost", "127.0.0.1", "::1"]
+    monkeypatch.setenv("SHIPYARD_ALLOWED_HOSTS", '["*"]')
+    anywhere = settings.model_copy(update={"allowed_hosts": Settings().allowed_hosts})
+    with TestClient(create_app(anywhere)) as open_client:
+        assert open_client.get("/healthz", headers={"Host": "shipyard.internal:8000"}).status_code == 200
