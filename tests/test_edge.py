@@ -2,14 +2,19 @@
 
 import json
 import logging
+import socket
 import uuid
+from collections.abc import Callable, Iterator
+from urllib.parse import urlsplit
 
+import httpx
 import pytest
 from fastapi.testclient import TestClient
 
 from app.main import create_app
 from app.observability import JsonFormatter
 from app.settings import Settings
+from tests.sdk.live_server import LiveServer, running_server
 
 
 def test_request_id_is_echoed_or_minted(client: TestClient) -> None:
@@ -196,3 +201,91 @@ def test_allowed_hosts_default_to_loopback_and_star_allows_any(
     anywhere = settings.model_copy(update={"allowed_hosts": Settings().allowed_hosts})
     with TestClient(create_app(anywhere)) as open_client:
         assert open_client.get("/healthz", headers={"Host": "shipyard.internal:8000"}).status_code == 200
+
+
+@pytest.fixture(scope="session")
+def impatient_server(
+    backend: str, tmp_path_factory: pytest.TempPathFactory, postgres_database: Callable[[], str]
+) -> Iterator[LiveServer]:
+    """A `shipyard server` process that waits one second for a slow client."""
+    database_url = postgres_database() if backend == "postgres" else None
+    data_dir = tmp_path_factory.mktemp(f"impatient-{backend}") / "data"
+    with running_server(data_dir, database_url, SHIPYARD_CLIENT_TIMEOUT_SECONDS="1") as server:
+        yield server
+
+
+def _trickle(server: LiveServer, first_bytes: bytes, *, after: bytes = b"") -> bytes:
+    """Everything the server answers to a client that sends `first_bytes` and then nothing, until it
+    closes; with `after`, a complete request whose answer is read first on the same connection."""
+    address = urlsplit(server.url)
+    with socket.create_connection((address.hostname, address.port), timeout=60) as sock:
+        received = b""
+        if after:
+            sock.sendall(after)
+            while not received.endswith(b"}"):
+                received += sock.recv(65536)
+        sock.sendall(first_bytes)
+        while chunk := sock.recv(65536):
+            received += chunk
+    return received
+
+
+def _problem_of(answer: bytes) -> tuple[str, dict[str, str], dict[str, object]]:
+    head, _, body = answer.partition(b"\r\n\r\n")
+    status_line, *lines = head.decode("latin-1").split("\r\n")
+    headers = {name.lower(): value.strip() for name, _, value in (line.partition(":") for line in lines)}
+    return status_line, headers, json.loads(body)
+
+
+@pytest.mark.parametrize(
+    "first_bytes",
+    [b"", b"GET /healthz HTTP/1.1\r\n", b"GET /healthz HTTP/1.1\r\nHost: 127.0.0.1\r\nX-Slow: a"],
+    ids=["nothing", "request-line", "half-a-header"],
+)
+def test_slow_headers_are_cut_off_with_408(impatient_server: LiveServer, first_bytes: bytes) -> None:
+    status_line, headers, problem = _problem_of(_trickle(impatient_server, first_bytes))
+    assert status_line.startswith("HTTP/1.1 408")
+    assert headers["content-type"] == "application/problem+json"
+    assert headers["connection"] == "close"
+    assert problem["code"] == "request_timeout"
+
+
+def test_slow_headers_on_a_kept_alive_connection_are_cut_off_too(impatient_server: LiveServer) -> None:
+    first = b"GET /healthz HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n"
+    answer = _trickle(impatient_server, b"GET /healthz HTTP/1.1\r\nHost: 127.0.0.1\r\n", after=first)
+    assert answer.startswith(b"HTTP/1.1 200")
+    assert b'{"status":"ok"}HTTP/1.1 408' in answer
+
+
+def test_a_slow_json_body_is_cut_off_with_408(impatient_server: LiveServer, unique: str) -> None:
+    body = json.dumps({"name": f"slow-{unique}"}).encode()
+    head = (
+        "POST /api/v1/experiments HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\n"
+        f"Authorization: Bearer {impatient_server.token}\r\nContent-Length: {len(body)}\r\n\r\n"
+    ).encode()
+    status_line, headers, problem = _problem_of(_trickle(impatient_server, head + body[:5]))
+    assert status_line.startswith("HTTP/1.1 408")
+    assert headers["connection"] == "close"
+    assert problem["code"] == "request_timeout"
+    auth = {"Authorization": f"Bearer {impatient_server.token}"}
+    listed = httpx.get(f"{impatient_server.url}/api/v1/experiments", params={"name": f"slow-{unique}"}, headers=auth)
+    assert listed.json()["experiments"] == []
+
+
+def test_a_slow_upload_is_cut_off_with_408_and_nothing_is_stored(impatient_server: LiveServer, unique: str) -> None:
+    auth = {"Authorization": f"Bearer {impatient_server.token}"}
+    with httpx.Client(base_url=f"{impatient_server.url}/api/v1", headers=auth) as api:
+        experiment = api.post("/experiments", json={"name": f"slow-upload-{unique}"}).json()
+        run = api.post(f"/experiments/{experiment['id']}/runs", json={"name": "r"}).json()
+        head = (
+            f"PUT /api/v1/runs/{run['id']}/artifacts/model.bin HTTP/1.1\r\nHost: 127.0.0.1\r\n"
+            f"Authorization: Bearer {impatient_server.token}\r\nContent-Type: application/octet-stream\r\n"
+            "Content-Length: 100000\r\n\r\n"
+        ).encode()
+        status_line, headers, problem = _problem_of(_trickle(impatient_server, head + b"x" * 1000))
+        assert status_line.startswith("HTTP/1.1 408")
+        assert headers["connection"] == "close"
+        assert problem["code"] == "request_timeout"
+        assert api.get(f"/runs/{run['id']}/artifacts/model.bin").status_code == 404
+        # A client that keeps sending is not cut off, however long the whole body takes.
+        assert api.put(f"/runs/{run['id']}/artifacts/model.bin", content=b"x" * 100_000).status_code == 201
