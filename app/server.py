@@ -1,5 +1,7 @@
 """`shipyard server`: migrate, create the first admin, and serve with uvicorn."""
 
+import logging
+
 import uvicorn
 
 from app.bootstrap import ensure_admin
@@ -9,6 +11,8 @@ from app.main import create_app
 from app.observability import configure_logging
 from app.settings import Settings, get_settings
 
+logger = logging.getLogger("shipyard.server")
+
 
 def serve(settings: Settings | None = None) -> None:
     settings = settings or get_settings()
@@ -17,6 +21,9 @@ def serve(settings: Settings | None = None) -> None:
     upgrade_to_head(settings)
     app = create_app(settings)
     ensure_admin(app.state.sessions, settings)
+    if settings.host not in ("127.0.0.1", "localhost", "::1") and "*" not in settings.allowed_hosts:
+        # Reachable from elsewhere, but a request naming any other host is refused with 400.
+        logger.warning("listening on %s; serving the hosts %s only", settings.host, ", ".join(settings.allowed_hosts))
     uvicorn.run(
         app,
         host=settings.host,
