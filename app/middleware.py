@@ -207,7 +207,7 @@ class EdgeMiddleware:
         try:
             content_type = headers.get("content-type", "")
             upload = method in _MUTATING and _is_upload(method, path, content_type)
-            host_refusal = self._refuse_host(headers)
+            host_refusal = self._refuse_host(scope, headers)
             refusal = self._refuse(scope, method, headers, content_type, upload)
             nul_parameter = _nul_query_parameter(scope)
             if host_refusal is not None:
@@ -245,14 +245,17 @@ class EdgeMiddleware:
             )
             request_id_var.reset(token)
 
-    def _refuse_host(self, headers: dict[str, str]) -> tuple[int, str, str, str] | None:
+    def _refuse_host(self, scope: Scope, headers: dict[str, str]) -> tuple[int, str, str, str] | None:
         # Checked first: a request naming a host this server does not serve (DNS rebinding, a
         # stray proxy) gets nothing else from it.
         if self.allowed_hosts is None:
             return None
         host = headers.get("host", "")
         if _host_name(host) in self.allowed_hosts:
-            return None
+            # Two Host headers (RFC 9110 section 7.2 allows one) could name two hosts to two readers.
+            if sum(name == b"host" for name, _ in scope["headers"]) == 1:
+                return None
+            return 400, "host_not_allowed", "Host not allowed", "the request has more than one Host header"
         detail = f"this server does not serve the host {host!r}" if host else "the request names no Host"
         detail += "; SHIPYARD_ALLOWED_HOSTS lists the hosts it serves"
         return 400, "host_not_allowed", "Host not allowed", detail

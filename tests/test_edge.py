@@ -190,6 +190,9 @@ def test_a_host_not_allowed_is_400(client: TestClient) -> None:
         assert response.json()["code"] == "host_not_allowed"
     for host in ("localhost", "LOCALHOST:8000", "127.0.0.1:1234", "[::1]", "[::1]:8000", "testserver"):
         assert client.get("/healthz", headers={"Host": host}).status_code == 200, host
+    twice = client.get("/healthz", headers=[("Host", "testserver"), ("Host", "evil.example")])
+    assert twice.status_code == 400
+    assert twice.json()["code"] == "host_not_allowed"
 
 
 def test_allowed_hosts_default_to_loopback_and_star_allows_any(
