@@ -13,6 +13,7 @@ from app.auth.router import router as auth_router
 from app.auth.token_cache import TokenCache
 from app.datasets.router import router as datasets_router
 from app.db.session import SessionFactory, create_db_engine
+from app.errors import PROBLEM_CONTENT_TYPE
 from app.handlers import install_handlers
 from app.jobs.handlers import build_runtime
 from app.jobs.queue import CeleryJobQueue, EmbeddedJobQueue, JobQueue
@@ -112,7 +113,20 @@ def _add_problem_schema(app: FastAPI) -> None:
         if app.openapi_schema is None:
             schema = build()
             schema.setdefault("components", {}).setdefault("schemas", {})["Problem"] = PROBLEM_SCHEMA
+            _add_edge_responses(schema)
             app.openapi_schema = schema
         return app.openapi_schema
 
     app.openapi = openapi  # type: ignore[method-assign]
+
+
+def _add_edge_responses(schema: dict[str, Any]) -> None:
+    """The answers the edge gives before any route runs: 400 for a Host not served (any
+    operation) or a JSON body that is not UTF-8, 408 for a body that stops arriving."""
+    problem = {"content": {PROBLEM_CONTENT_TYPE: {"schema": {"$ref": "#/components/schemas/Problem"}}}}
+    for path_item in schema.get("paths", {}).values():
+        for operation in path_item.values():
+            responses = operation.setdefault("responses", {})
+            responses.setdefault("400", {"description": "Bad request", **problem})
+            if "requestBody" in operation:
+                responses.setdefault("408", {"description": "Request timeout", **problem})

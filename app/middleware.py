@@ -315,8 +315,9 @@ class EdgeMiddleware:
             if not message.get("more_body", False):
                 break
         body = b"".join(m.get("body", b"") for m in messages)
+        # Where no route takes this method on this path, routing's 404 or 405 says more than a body check.
         encoding = _encoding_problem(body)
-        if encoding is not None:
+        if encoding is not None and routes(scope, scope["method"]):
             detail = f"a JSON body is UTF-8 without a byte order mark (RFC 8259); {encoding}"
             await _send_problem(send, 400, problem_body(400, "json_not_utf8", "JSON body not UTF-8", detail))
             return
@@ -325,7 +326,7 @@ class EdgeMiddleware:
             await _send_problem(send, 422, validation_problem([_nul_error(["body", *nul_path])]))
             return
         duplicate_path = _duplicate_key_path(body) if body else None
-        if duplicate_path is not None:
+        if duplicate_path is not None and routes(scope, scope["method"]):
             error = {"loc": ["body", *duplicate_path], "msg": "names this key more than once", "type": "duplicate_key"}
             await _send_problem(send, 422, validation_problem([error]))
             return

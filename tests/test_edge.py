@@ -153,6 +153,10 @@ def test_json_bodies_are_utf8_only(client: TestClient, editor: dict[str, str], u
     )
     assert invalid.status_code == 400
     assert invalid.json()["code"] == "json_not_utf8"
+    # Where no route takes the method, routing answers first.
+    utf16 = {**editor, "Content-Type": "application/json"}
+    assert client.post("/api/v1/nothing-here", content="{}".encode(encoding), headers=utf16).status_code == 404
+    assert client.post("/api/v1/audit", content="{}".encode(encoding), headers=utf16).status_code == 405
 
 
 def test_a_duplicate_key_is_422_naming_it(client: TestClient, admin: dict[str, str], unique: str) -> None:
