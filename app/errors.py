@@ -258,3 +258,7 @@ class TooManyLoginAttempts(AppError):
     def __init__(self, detail: str, retry_after: int) -> None:
         super().__init__(detail)
         self.retry_after = retry_after
+
+
+class RequestTimeout(AppError):
+    status, code, title = 408, "request_timeout", "Request timeout"

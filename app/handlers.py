@@ -42,6 +42,9 @@ async def handle_app_error(request: Request, exc: Exception) -> JSONResponse:
     elif exc.status == 503:
         # An outage of a backing service, not of the request: tell the client when to retry.
         headers["Retry-After"] = str(RETRY_AFTER_SECONDS)
+    if exc.status == 408:
+        # The rest of the request may never come: the connection cannot carry another one.
+        headers["Connection"] = "close"
     if exc.status >= 500:
         logger.warning("%s on %s %s: %s", exc.code, request.method, request.url.path, exc.detail)
     return _problem(exc.status, exc.problem(request.url.path), headers or None)

@@ -15,6 +15,7 @@ from app.auth.token_cache import TokenCache
 from app.datasets.router import router as datasets_router
 from app.db.session import SessionFactory, create_db_engine
 from app.docs import router as docs_router
+from app.errors import PROBLEM_CONTENT_TYPE
 from app.handlers import install_handlers
 from app.jobs.handlers import build_runtime
 from app.jobs.queue import CeleryJobQueue, EmbeddedJobQueue, JobQueue
@@ -105,6 +106,8 @@ def create_app(settings: Settings | None = None, *, on_first_admin: Callable[[],
         metrics=app.state.http_metrics,
         max_json_body_bytes=settings.max_json_body_bytes,
         max_upload_bytes=settings.max_upload_bytes,
+        allowed_hosts=settings.allowed_hosts,
+        client_timeout_seconds=settings.client_timeout_seconds,
     )
     _add_problem_schema(app)
     return app
@@ -124,7 +127,20 @@ def _add_problem_schema(app: FastAPI) -> None:
         if app.openapi_schema is None:
             schema = build()
             schema.setdefault("components", {}).setdefault("schemas", {})["Problem"] = PROBLEM_SCHEMA
+            _add_edge_responses(schema)
             app.openapi_schema = schema
         return app.openapi_schema
 
     app.openapi = openapi  # type: ignore[method-assign]
+
+
+def _add_edge_responses(schema: dict[str, Any]) -> None:
+    """The answers the edge gives before any route runs: 400 for a Host not served (any
+    operation) or a JSON body that is not UTF-8, 408 for a body that stops arriving."""
+    problem = {"content": {PROBLEM_CONTENT_TYPE: {"schema": {"$ref": "#/components/schemas/Problem"}}}}
+    for path_item in schema.get("paths", {}).values():
+        for operation in path_item.values():
+            responses = operation.setdefault("responses", {})
+            responses.setdefault("400", {"description": "Bad request", **problem})
+            if "requestBody" in operation:
+                responses.setdefault("408", {"description": "Request timeout", **problem})

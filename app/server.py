@@ -3,6 +3,7 @@ and creates the first admin once the database answers (see app.ops.startup)."""
 
 import configparser
 import errno
+import logging
 import os
 import socket
 import sys
@@ -11,9 +12,12 @@ from pathlib import Path
 import uvicorn
 
 from app.bootstrap import client_url, start_problem
+from app.http_deadline import protocol_with_header_deadline
 from app.main import create_app
 from app.observability import configure_logging
 from app.settings import Settings, get_settings
+
+logger = logging.getLogger("shipyard.server")
 
 
 class BindError(Exception):
@@ -78,7 +82,18 @@ def serve(settings: Settings | None = None) -> None:
             settings,
             on_first_admin=lambda: print(_share_note(settings, Path.home() / ".shipyard" / "credentials"), flush=True),
         )
-        config = uvicorn.Config(app, log_config=None, access_log=False, proxy_headers=False)
+        if settings.host not in ("127.0.0.1", "localhost", "::1") and "*" not in settings.allowed_hosts:
+            # Reachable from elsewhere, but a request naming any other host is refused with 400.
+            logger.warning(
+                "listening on %s; serving the hosts %s only", settings.host, ", ".join(settings.allowed_hosts)
+            )
+        config = uvicorn.Config(
+            app,
+            log_config=None,
+            access_log=False,
+            proxy_headers=False,
+            http=protocol_with_header_deadline(settings.client_timeout_seconds),
+        )
         uvicorn.Server(config).run(sockets=[sock])
     finally:
         sock.close()

@@ -69,6 +69,15 @@ class Settings(BaseSettings):
     database_retry_max_seconds: float = Field(
         default=10, gt=0, description="Longest wait between attempts to reach the database at start."
     )
+    allowed_hosts: list[str] = Field(
+        default_factory=lambda: ["localhost", "127.0.0.1", "::1"],
+        description="Host header names served (any port); `*` serves any. Add the names clients use.",
+    )
+    client_timeout_seconds: float = Field(
+        default=30,
+        gt=0,
+        description="A client must send its request headers, and each part of its body, within this time (else 408).",
+    )
 
     @field_validator("database_url", "artifact_uri", "broker_url", "s3_endpoint_url")
     @classmethod

@@ -3,6 +3,7 @@
 Every API test runs once per backend. Postgres and Redis are real servers on 127.0.0.1; under
 CI=true a missing one fails the run, elsewhere its tests skip with the reason."""
 
+import json
 import os
 import socket
 import threading
@@ -31,6 +32,8 @@ from tests.sdk.live_server import LiveServer, running_server
 POSTGRES_ADMIN_URL = os.environ.get("SHIPYARD_TEST_POSTGRES", "postgresql://postgres@127.0.0.1:5432/postgres")
 IN_CI = os.environ.get("CI", "").lower() == "true"
 S3_REGION = "us-east-1"
+# TestClient's requests name the host `testserver`: every Settings a test builds serves it too.
+os.environ["SHIPYARD_ALLOWED_HOSTS"] = json.dumps(["testserver", "localhost", "127.0.0.1", "::1"])
 
 
 def service_missing(name: str, reason: str) -> None:

@@ -9,10 +9,11 @@ from sqlalchemy.orm import Session
 
 from app.db.tables import ApiToken, LoginFailure, User
 from app.errors import UserConflict
+from app.names import fold_name
 
 
 def get_user_by_name(session: Session, username: str) -> User | None:
-    return session.scalars(select(User).where(User.username == username)).one_or_none()
+    return session.scalars(select(User).where(User.folded_username == fold_name(username))).one_or_none()
 
 
 def get_user(session: Session, user_id: int) -> User | None:
@@ -25,7 +26,7 @@ def add_user(session: Session, user: User) -> User:
         with session.begin_nested():
             session.flush()
     except IntegrityError as exc:
-        raise UserConflict(f"user {user.username!r} already exists") from exc
+        raise UserConflict(f"user {user.username!r}, or one differing only in case, already exists") from exc
     return user
 
 

@@ -7,10 +7,11 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from app.db.tables import Dataset, DatasetVersion, RunDataset
+from app.names import fold_name
 
 
 def get_dataset(session: Session, name: str) -> Dataset | None:
-    return session.scalars(select(Dataset).where(Dataset.name == name)).one_or_none()
+    return session.scalars(select(Dataset).where(Dataset.folded_name == fold_name(name))).one_or_none()
 
 
 def add_dataset(session: Session, dataset: Dataset) -> Dataset | None:

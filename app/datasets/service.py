@@ -35,7 +35,7 @@ def parse_reference(ref: str) -> tuple[str, str]:
 def create_dataset(session: Session, actor: Principal, data: DatasetCreate) -> DatasetRead:
     dataset = repository.add_dataset(session, Dataset(name=data.name, description=data.description))
     if dataset is None:
-        raise DatasetConflict(f"a dataset named {data.name!r} already exists")
+        raise DatasetConflict(f"a dataset named {data.name!r}, or one differing only in case, already exists")
     audit.record(session, actor, "dataset.create", "dataset", data.name)
     return DatasetRead.model_validate(dataset)
 

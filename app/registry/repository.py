@@ -8,6 +8,7 @@ from sqlalchemy.orm import Session
 
 from app.db.tables import ModelAlias, ModelEvaluation, ModelVersion, RegisteredModel, RunDataset
 from app.errors import ModelConflict
+from app.names import fold_name
 
 
 def add_model(session: Session, model: RegisteredModel) -> RegisteredModel:
@@ -18,12 +19,12 @@ def add_model(session: Session, model: RegisteredModel) -> RegisteredModel:
             session.add(model)
             session.flush()
     except IntegrityError as exc:
-        raise ModelConflict(f"a model named {model.name!r} already exists") from exc
+        raise ModelConflict(f"a model named {model.name!r}, or one differing only in case, already exists") from exc
     return model
 
 
 def get_model_by_name(session: Session, name: str) -> RegisteredModel | None:
-    return session.scalars(select(RegisteredModel).where(RegisteredModel.name == name)).one_or_none()
+    return session.scalars(select(RegisteredModel).where(RegisteredModel.folded_name == fold_name(name))).one_or_none()
 
 
 def list_models(

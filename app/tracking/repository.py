@@ -13,6 +13,7 @@ from sqlalchemy.orm import Session, aliased
 
 from app.db.tables import Experiment, LatestMetric, MetricChunk, Param, Run, RunTag
 from app.errors import ExperimentConflict
+from app.names import fold_name
 from app.tracking.search import Condition, OrderBy
 
 # ---- experiments -------------------------------------------------------------------------------
@@ -29,7 +30,8 @@ def flush_experiment(session: Session, name: str) -> None:
         with session.begin_nested():
             session.flush()
     except IntegrityError as exc:
-        raise ExperimentConflict(f"an experiment named {name!r} already exists") from exc
+        detail = f"an experiment named {name!r}, or one differing only in case, Unicode form or spaces, already exists"
+        raise ExperimentConflict(detail) from exc
 
 
 def get_experiment(session: Session, experiment_id: int) -> Experiment | None:
@@ -41,7 +43,7 @@ def list_experiments(
 ) -> Sequence[Experiment]:
     query = select(Experiment).order_by(Experiment.id).limit(limit)
     if name is not None:
-        query = query.where(Experiment.name == name)
+        query = query.where(Experiment.folded_name == fold_name(name))
     if lifecycle_stage is not None:
         query = query.where(Experiment.lifecycle_stage == lifecycle_stage)
     if after_id is not None:

@@ -4,9 +4,10 @@ from datetime import datetime
 from enum import StrEnum
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, Strict, StringConstraints
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, Strict, StringConstraints
 
 from app.auth.schemas import JsonInt, StrictBody
+from app.names import folded_name_problem
 
 # MLflow's limits for names and values, so clients written for it fit.
 Name = Annotated[str, StringConstraints(min_length=1, max_length=256)]
@@ -20,6 +21,17 @@ Step = Annotated[int, Field(ge=-(2**53), le=2**53), JsonInt]
 # pydantic describes the keys with patternProperties only, which leaves any other key (with any
 # value) open in the OpenAPI schema; additionalProperties=false makes it say what is validated.
 Tags = Annotated[dict[Key, TagValue], Field(max_length=100, json_schema_extra={"additionalProperties": False})]
+
+
+def _readable_name(name: str) -> str:
+    problem = folded_name_problem(name)
+    if problem is not None:
+        raise ValueError(f"the name {problem}")
+    return name
+
+
+# An experiment is unique by its name as people read it (app.names.fold_name), which must exist.
+ExperimentName = Annotated[Name, AfterValidator(_readable_name)]
 
 MAX_BATCH_METRICS = 1000
 MAX_BATCH_PARAMS = 100
@@ -39,13 +51,13 @@ class RunStatus(StrEnum):
 
 
 class ExperimentCreate(StrictBody):
-    name: Name
+    name: ExperimentName
     description: Description = ""
     tags: Tags = Field(default_factory=dict)
 
 
 class ExperimentUpdate(StrictBody):
-    name: Name | None = None
+    name: ExperimentName | None = None
     description: Description | None = None
     tags: Tags | None = None
     lifecycle_stage: Annotated[LifecycleStage, Strict(False)] | None = None

@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
-from sqlalchemy import inspect, text
+from sqlalchemy import Engine, inspect, text
 
 from app.db.base import Base
 from app.db.migrate import downgrade_engine, upgrade_engine
@@ -85,5 +85,57 @@ def test_points_logged_before_chunks_are_moved_over_in_order_and_back(empty_data
                 (2, 0.2, 10),
                 (3, 0.3, 9),
             ]
+    finally:
+        engine.dispose()
+
+
+def _insert_experiments(engine: Engine, *names: str) -> None:
+    with engine.begin() as connection:
+        connection.execute(
+            text(
+                "INSERT INTO experiment (name, description, tags, lifecycle_stage, created_at, updated_at) "
+                "VALUES (:name, '', '{}', 'active', CURRENT_TIMESTAMP, CURRENT_TIMESTAMP)"
+            ),
+            [{"name": name} for name in names],
+        )
+
+
+def test_names_are_backfilled_in_their_folded_form(empty_database_settings: Settings) -> None:
+    engine = create_db_engine(empty_database_settings)
+    try:
+        upgrade_engine(engine, "0004")
+        _insert_experiments(engine, "Churn\u00a0Model ", "ｆｒａｕｄ")
+        with engine.begin() as connection:
+            connection.execute(
+                text(
+                    'INSERT INTO "user" (username, role, is_active, created_at) '
+                    "VALUES ('Ops.Admin', 'admin', true, CURRENT_TIMESTAMP)"
+                )
+            )
+        upgrade_engine(engine)
+        with engine.connect() as connection:
+            experiments = connection.execute(text("SELECT name, folded_name FROM experiment ORDER BY id")).all()
+            users = connection.execute(text('SELECT username, folded_username FROM "user"')).all()
+        assert [tuple(row) for row in experiments] == [("Churn\u00a0Model ", "churn model"), ("ｆｒａｕｄ", "fraud")]
+        assert [tuple(row) for row in users] == [("Ops.Admin", "ops.admin")]
+        downgrade_engine(engine, "0004")
+        assert "folded_name" not in {column["name"] for column in inspect(engine).get_columns("experiment")}
+    finally:
+        engine.dispose()
+
+
+def test_names_that_fold_alike_stop_the_upgrade_and_change_nothing(empty_database_settings: Settings) -> None:
+    engine = create_db_engine(empty_database_settings)
+    try:
+        upgrade_engine(engine, "0004")
+        _insert_experiments(engine, "churn", "Churn ")
+        with pytest.raises(RuntimeError, match="'churn' and 'Churn ' differ only in case"):
+            upgrade_engine(engine)
+        with engine.connect() as connection:
+            assert connection.execute(text("SELECT version_num FROM alembic_version")).scalar_one() == "0004"
+        assert "folded_name" not in {column["name"] for column in inspect(engine).get_columns("experiment")}
+        with engine.begin() as connection:
+            connection.execute(text("UPDATE experiment SET name = 'churn-2' WHERE name = 'Churn '"))
+        upgrade_engine(engine)
     finally:
         engine.dispose()

@@ -41,7 +41,7 @@ def free_port() -> int:
         return int(sock.getsockname()[1])
 
 
-def server_env(data_dir: Path, database_url: str | None = None) -> dict[str, str]:
+def server_env(data_dir: Path, database_url: str | None = None, **extra: str) -> dict[str, str]:
     """The environment of the server process: the test's settings, none of the developer's."""
     env = {k: v for k, v in os.environ.items() if not k.startswith("SHIPYARD_")}
     env.update(
@@ -55,6 +55,7 @@ def server_env(data_dir: Path, database_url: str | None = None) -> dict[str, str
         HOME=str(data_dir.parent / "home"),
         NO_PROXY="127.0.0.1,localhost",
         no_proxy="127.0.0.1,localhost",
+        **extra,
     )
     if database_url := database_url or os.environ.get("SHIPYARD_TEST_DATABASE_URL"):
         env["SHIPYARD_DATABASE_URL"] = database_url
@@ -62,8 +63,9 @@ def server_env(data_dir: Path, database_url: str | None = None) -> dict[str, str
 
 
 @contextmanager
-def running_server(data_dir: Path, database_url: str | None = None) -> Iterator[LiveServer]:
-    """`shipyard server` in a subprocess until the block ends; its log is shown if it fails to start."""
+def running_server(data_dir: Path, database_url: str | None = None, **extra_env: str) -> Iterator[LiveServer]:
+    """`shipyard server` in a subprocess until the block ends; its log is shown if it fails to start.
+    `extra_env` adds settings (SHIPYARD_…) to its environment."""
     port = free_port()
     url = f"http://127.0.0.1:{port}"
     log_path = data_dir.parent / f"server-{port}.log"
@@ -71,7 +73,7 @@ def running_server(data_dir: Path, database_url: str | None = None) -> Iterator[
     command += ["--data-dir", str(data_dir)]
     with log_path.open("wb") as log:
         process = subprocess.Popen(
-            command, cwd=REPO_ROOT, env=server_env(data_dir, database_url), stdout=log, stderr=log
+            command, cwd=REPO_ROOT, env=server_env(data_dir, database_url, **extra_env), stdout=log, stderr=log
         )
     try:
         _wait_until_healthy(process, url, log_path)

@@ -3,9 +3,10 @@
 from datetime import datetime
 
 from sqlalchemy import ForeignKey, Index, String
-from sqlalchemy.orm import Mapped, mapped_column
+from sqlalchemy.orm import Mapped, mapped_column, validates
 
 from app.db.base import Base, utcnow
+from app.names import MAX_FOLDED_NAME_BYTES, fold_name
 
 
 class User(Base):
@@ -17,6 +18,13 @@ class User(Base):
     role: Mapped[str] = mapped_column(String(16))
     is_active: Mapped[bool] = mapped_column(default=True)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    # The username as people read it (app.names.fold_name), which no two users share.
+    folded_username: Mapped[str] = mapped_column(String(MAX_FOLDED_NAME_BYTES), unique=True, index=True)
+
+    @validates("username")
+    def _fold_username(self, _: str, username: str) -> str:
+        self.folded_username = fold_name(username)
+        return username
 
 
 class ApiToken(Base):

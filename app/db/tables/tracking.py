@@ -5,9 +5,10 @@ from datetime import datetime
 from typing import Any
 
 from sqlalchemy import JSON, BigInteger, Float, ForeignKey, Index, Integer, LargeBinary, String, Text
-from sqlalchemy.orm import Mapped, mapped_column
+from sqlalchemy.orm import Mapped, mapped_column, validates
 
 from app.db.base import Base, utcnow
+from app.names import MAX_FOLDED_NAME_BYTES, fold_name
 
 
 class Experiment(Base):
@@ -20,6 +21,13 @@ class Experiment(Base):
     lifecycle_stage: Mapped[str] = mapped_column(String(16), default="active")
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
+    # The name as people read it (app.names.fold_name), which no two experiments share.
+    folded_name: Mapped[str] = mapped_column(String(MAX_FOLDED_NAME_BYTES), unique=True, index=True)
+
+    @validates("name")
+    def _fold_name(self, _: str, name: str) -> str:
+        self.folded_name = fold_name(name)
+        return name
 
 
 class Run(Base):
