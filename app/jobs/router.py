@@ -2,9 +2,9 @@
 
 from typing import Annotated
 
-from fastapi import APIRouter, Header, Path, Query, Request, Response, status
+from fastapi import APIRouter, Header, Path, Query, Response, status
 
-from app.deps import API_PREFIX, Editor, SessionDep, Viewer
+from app.deps import API_PREFIX, Editor, JobQueueDep, SessionDep, Viewer
 from app.errors import (
     AliasNotFound,
     DatasetNotFound,
@@ -34,15 +34,15 @@ JobIdPath = Annotated[str, Path(pattern=r"^[0-9a-f]{32}$")]
 )
 def submit_job(
     body: JobCreate,
-    request: Request,
     response: Response,
     session: SessionDep,
+    queue: JobQueueDep,
     actor: Editor,
     idempotency_key: Annotated[str | None, Header(max_length=128, pattern=r"^[\x21-\x7e]+$")] = None,
 ) -> JobRead:
     """Queue a `train` or `evaluate` job. The spec is checked now: a bad one is a 400 naming what is wrong."""
     job, created = service.submit_job(
-        session, request.app.state.job_queue, actor, body, idempotency_key=idempotency_key, check_spec=check_job_spec
+        session, queue, actor, body, idempotency_key=idempotency_key, check_spec=check_job_spec
     )
     if not created:
         response.status_code = status.HTTP_200_OK
