@@ -6,7 +6,7 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, Strict, StringConstraints
 
-from app.auth.schemas import JsonInt, StrictBody
+from app.schemas import JsonInt, StrictBody
 
 # MLflow's limits for names and values, so clients written for it fit.
 Name = Annotated[str, StringConstraints(min_length=1, max_length=256)]
