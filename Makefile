@@ -33,6 +33,8 @@ lint: $(TEST_STAMP)
 	$(BIN)/lint-imports
 	$(BIN)/mypy app workers shipyard
 
+# Tests run in random order (pytest-randomly prints the seed in the header): reproduce a run with
+# PYTEST_ARGS="--randomly-seed=<seed>", or keep file order with PYTEST_ARGS="-p no:randomly".
 test: lint
 	$(BIN)/python -m pytest -p no:cacheprovider $(PYTEST_ARGS)
 

@@ -13,7 +13,10 @@ from app.auth import service as auth_service
 from app.auth.security import Role, hash_token
 from app.auth.token_cache import TokenCache
 from app.context import Principal
+from app.db.session import SessionFactory
 from app.errors import Unauthenticated
+from app.jobs.queue import JobQueue
+from app.observability import HttpMetrics
 from app.ops.startup import DatabaseStartup
 from app.settings import Settings
 from app.storage import ArtifactStore
@@ -48,9 +51,28 @@ def get_startup(request: Request) -> DatabaseStartup:
     return startup
 
 
+def get_sessions(request: Request) -> SessionFactory:
+    sessions: SessionFactory = request.app.state.sessions
+    return sessions
+
+
+def get_job_queue(request: Request) -> JobQueue:
+    queue: JobQueue = request.app.state.job_queue
+    return queue
+
+
+def get_http_metrics(request: Request) -> HttpMetrics:
+    metrics: HttpMetrics = request.app.state.http_metrics
+    return metrics
+
+
 SettingsDep = Annotated[Settings, Depends(get_settings_dep)]
 StoreDep = Annotated[ArtifactStore, Depends(get_store)]
 StartupDep = Annotated[DatabaseStartup, Depends(get_startup)]
+# The session factory itself, for an endpoint that opens its own short session (readiness).
+SessionsDep = Annotated[SessionFactory, Depends(get_sessions)]
+JobQueueDep = Annotated[JobQueue, Depends(get_job_queue)]
+HttpMetricsDep = Annotated[HttpMetrics, Depends(get_http_metrics)]
 
 
 def _bearer_token(request: Request) -> str | None:

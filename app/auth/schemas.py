@@ -3,10 +3,11 @@
 from datetime import datetime
 from typing import Annotated
 
-from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, Strict, StringConstraints
+from pydantic import BaseModel, ConfigDict, Field, Strict, StringConstraints
 
 from app.auth.passwords import MAX_PASSWORD_LENGTH, MIN_PASSWORD_LENGTH
 from app.auth.security import Role
+from app.schemas import JsonInt, StrictBody
 
 Username = Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9_.@-]{1,64}$")]
 Password = Annotated[str, StringConstraints(min_length=1, max_length=MAX_PASSWORD_LENGTH)]
@@ -14,25 +15,6 @@ Password = Annotated[str, StringConstraints(min_length=1, max_length=MAX_PASSWOR
 # rule is the service's (app.auth.passwords), which also holds the first admin to both.
 NewPassword = Annotated[str, StringConstraints(min_length=MIN_PASSWORD_LENGTH, max_length=MAX_PASSWORD_LENGTH)]
 TokenName = Annotated[str, StringConstraints(min_length=1, max_length=128)]
-
-
-def _integral(value: object) -> object:
-    # JSON Schema counts 5.0 as the integer 5 (strict mode alone would refuse it); true and "5" stay refused.
-    return int(value) if isinstance(value, float) and value.is_integer() else value
-
-
-# For every integer in a request body: the JSON number 5.0 is the integer 5. Put it after any Field
-# constraints in the Annotated: before them, pydantic writes `ge`/`le` into the schema, not `minimum`.
-JsonInt = BeforeValidator(_integral)
-
-
-class StrictBody(BaseModel):
-    """Request bodies (and their parts) refuse unknown fields, so a typo is a 422 rather than
-    silently ignored, and take JSON types as the schema states them: no `true` or `"5"` for an
-    integer, no 5 for a string. U+0000 anywhere in a body is refused before parsing, by the edge
-    middleware (PostgreSQL can neither store nor compare it)."""
-
-    model_config = ConfigDict(extra="forbid", strict=True)
 
 
 class UserCreate(StrictBody):

@@ -10,32 +10,24 @@ import time
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import event
 from sqlalchemy.orm import Session
 
 from app.context import Principal
 from app.db.base import utcnow
+from app.db.hooks import after_commit
 
-_CHANGED = "shipyard.auth_changed"
 _generation = 0
 
 
 def forget_tokens_after_commit(session: Session) -> None:
     """Call in a transaction that revokes a token or changes a user: once it commits, no cache in
     this process answers from what it knew before."""
-    session.info[_CHANGED] = True
+    after_commit(session, _bump_generation)
 
 
-@event.listens_for(Session, "after_commit")
-def _bump_generation(session: Session) -> None:
+def _bump_generation() -> None:
     global _generation
-    if session.info.pop(_CHANGED, False):
-        _generation += 1
-
-
-@event.listens_for(Session, "after_rollback")
-def _drop_mark(session: Session) -> None:
-    session.info.pop(_CHANGED, None)
+    _generation += 1
 
 
 @dataclass(frozen=True)

@@ -1,11 +1,8 @@
-"""The job types this platform runs, and the runtime that runs them, assembled in one place.
+"""The job types this platform runs, each registered here by its functions, and the runtime that
+runs them. A new job type is one entry in JOB_TYPES (and one in app.jobs.schemas.JobType)."""
 
-Handlers are named by module and function and imported when a job of their type is first
-checked or run: training code pulls in scikit-learn (~100 MB), which an API process that only
-tracks, registers and uploads should not hold."""
-
-import importlib
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from typing import Any
 
 from sqlalchemy.orm import Session
@@ -17,48 +14,48 @@ from app.jobs.queue import JobQueue
 from app.jobs.runner import JobRuntime
 from app.settings import Settings
 from app.storage import ArtifactStore
-
-TRAINING = "app.training.service"
-HANDLER_NAMES = {"train": (TRAINING, "run_train"), "evaluate": (TRAINING, "run_evaluate")}
-ABANDON_NAMES = {"train": (TRAINING, "abandon_train")}
+from app.training import service as training
 
 Handler = Callable[[JobRuntime, JobContext], None]
+SpecCheck = Callable[..., dict[str, Any]]  # (session, actor, job_type, spec, *, protected_aliases)
+Abandon = Callable[[Session, str], None]
 
 
-def _load(module: str, name: str) -> Any:
-    return getattr(importlib.import_module(module), name)
+@dataclass(frozen=True)
+class JobTypeHandlers:
+    """What the platform does with one job type: check its spec at submit, run it, tidy after it."""
+
+    run: Handler
+    check_spec: SpecCheck
+    # Tidies what a job left behind when its worker died for good (a run still RUNNING).
+    abandon: Abandon | None = None
 
 
-class _Handlers(Mapping[str, Handler]):
-    """job type -> handler, each imported on first use."""
-
-    def __getitem__(self, job_type: str) -> Handler:
-        module, name = HANDLER_NAMES[job_type]
-        handler: Handler = _load(module, name)
-        return handler
-
-    def __iter__(self) -> Iterator[str]:
-        return iter(HANDLER_NAMES)
-
-    def __len__(self) -> int:
-        return len(HANDLER_NAMES)
+# Plain references, not import strings: import-linter and mypy see every handler.
+JOB_TYPES: dict[str, JobTypeHandlers] = {
+    "train": JobTypeHandlers(
+        run=training.run_train, check_spec=training.check_job_spec, abandon=training.abandon_train
+    ),
+    "evaluate": JobTypeHandlers(run=training.run_evaluate, check_spec=training.check_job_spec),
+}
+HANDLERS: dict[str, Handler] = {job_type: handlers.run for job_type, handlers in JOB_TYPES.items()}
 
 
 def check_job_spec(
     session: Session, actor: Principal, job_type: str, spec: dict[str, Any], *, protected_aliases: Sequence[str]
 ) -> dict[str, Any]:
-    """The spec check of the job type's module (a bad spec is a 400 when it is submitted, and
-    one its submitter may not carry out a 403)."""
-    check: Callable[..., dict[str, Any]] = _load(TRAINING, "check_job_spec")
-    return check(session, actor, job_type, spec, protected_aliases=protected_aliases)
+    """The spec check of the job type (a bad spec is a 400 when it is submitted, and one its
+    submitter may not carry out a 403)."""
+    return JOB_TYPES[job_type].check_spec(session, actor, job_type, spec, protected_aliases=protected_aliases)
 
 
 def build_runtime(sessions: SessionFactory, store: ArtifactStore, settings: Settings, queue: JobQueue) -> JobRuntime:
-    runtime = JobRuntime(sessions=sessions, store=store, settings=settings, queue=queue, handlers=_Handlers())
+    runtime = JobRuntime(sessions=sessions, store=store, settings=settings, queue=queue, handlers=HANDLERS)
 
     def abandon(session: Session, job_type: str, job_id: str) -> None:
-        if job_type in ABANDON_NAMES:
-            _load(*ABANDON_NAMES[job_type])(session, job_id)
+        handlers = JOB_TYPES.get(job_type)
+        if handlers is not None and handlers.abandon is not None:
+            handlers.abandon(session, job_id)
 
     runtime.abandon = abandon
     return runtime

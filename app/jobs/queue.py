@@ -9,14 +9,14 @@ from concurrent.futures import ThreadPoolExecutor
 from typing import Protocol
 
 from celery import Celery
-from sqlalchemy import event
 from sqlalchemy.orm import Session
+
+from app.db.hooks import after_commit
 
 logger = logging.getLogger("shipyard.jobs")
 
 RUN_TASK = "jobs.run"
 RECONCILE_TASK = "jobs.reconcile"
-_PENDING = "shipyard.jobs_to_enqueue"
 
 
 class JobQueue(Protocol):
@@ -72,15 +72,5 @@ class CeleryJobQueue:
 
 
 def enqueue_after_commit(session: Session, queue: JobQueue, job_id: str) -> None:
-    session.info.setdefault(_PENDING, []).append((queue, job_id))
-
-
-@event.listens_for(Session, "after_commit")
-def _send_after_commit(session: Session) -> None:
-    for queue, job_id in session.info.pop(_PENDING, []):
-        queue.enqueue(job_id)
-
-
-@event.listens_for(Session, "after_rollback")
-def _drop_after_rollback(session: Session) -> None:
-    session.info.pop(_PENDING, None)
+    # The outermost commit, not a SAVEPOINT's: a worker must find the row when the id arrives.
+    after_commit(session, lambda: queue.enqueue(job_id))

@@ -3,9 +3,9 @@
 import functools
 from typing import Annotated
 
-from fastapi import APIRouter, Header, Path, Query, Request, Response, status
+from fastapi import APIRouter, Header, Path, Query, Response, status
 
-from app.deps import API_PREFIX, Editor, SessionDep, SettingsDep, Viewer
+from app.deps import API_PREFIX, Editor, JobQueueDep, SessionDep, SettingsDep, Viewer
 from app.errors import (
     AliasNotFound,
     DatasetNotFound,
@@ -47,10 +47,10 @@ JobIdPath = Annotated[str, Path(pattern=r"^[0-9a-f]{32}$", description="A job id
 )
 def submit_job(
     body: JobCreate,
-    request: Request,
     response: Response,
     session: SessionDep,
     settings: SettingsDep,
+    queue: JobQueueDep,
     actor: Editor,
     idempotency_key: Annotated[str | None, Header(max_length=KEY_MAX_LENGTH, pattern=KEY_PATTERN)] = None,
 ) -> JobRead:
@@ -59,7 +59,7 @@ def submit_job(
     the first job; the same key with another body is a 422."""
     job, created = service.submit_job(
         session,
-        request.app.state.job_queue,
+        queue,
         actor,
         body,
         idempotency_key=idempotency_key,

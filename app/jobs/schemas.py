@@ -6,7 +6,7 @@ from typing import Annotated, Any
 
 from pydantic import BaseModel, ConfigDict, Field, Strict
 
-from app.auth.schemas import JsonInt, StrictBody
+from app.schemas import JsonInt, StrictBody
 
 
 class JobType(StrEnum):

@@ -6,7 +6,7 @@ from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from pydantic import BaseModel
 
 from app.auth.security import Role
-from app.deps import SettingsDep, StartupDep, StoreDep, optional_principal
+from app.deps import HttpMetricsDep, SessionsDep, SettingsDep, StartupDep, StoreDep, optional_principal
 from app.errors import Forbidden, Unauthenticated, error_responses
 from app.ops import service
 
@@ -34,9 +34,9 @@ def healthz() -> Health:
     response_model=Readiness,
     responses={503: {"model": Readiness, "description": "Not ready"}},
 )
-def readyz(request: Request, store: StoreDep, startup: StartupDep) -> JSONResponse:
+def readyz(sessions: SessionsDep, store: StoreDep, startup: StartupDep) -> JSONResponse:
     # Its own session: the request's session dependency would fail the request before the check.
-    with request.app.state.sessions(write=False) as session:
+    with sessions(write=False) as session:
         checks = service.readiness(session, store, database_prepared=startup.ready)
     ready = all(value == "ok" for value in checks.values())
     body = Readiness(status="ready" if ready else "not ready", checks=checks)
@@ -61,5 +61,5 @@ async def _metrics_access(settings: SettingsDep, request: Request) -> None:
     dependencies=[Depends(_metrics_access)],
     responses={200: {"content": {CONTENT_TYPE_LATEST: {}}}, **error_responses()},
 )
-def metrics(request: Request) -> Response:
-    return Response(generate_latest(request.app.state.http_metrics.registry), media_type=CONTENT_TYPE_LATEST)
+def metrics(http_metrics: HttpMetricsDep) -> Response:
+    return Response(generate_latest(http_metrics.registry), media_type=CONTENT_TYPE_LATEST)

@@ -6,7 +6,7 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 
-from app.auth.schemas import JsonInt, StrictBody
+from app.schemas import JsonInt, StrictBody
 from app.tracking.schemas import Description, RunId, RunRead, Tags
 
 # Names go into URLs and storage keys: no slashes, no dots alone, nothing to decode.

@@ -6,8 +6,8 @@ from typing import Annotated, Any, Literal
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, Strict, StringConstraints
 
-from app.auth.schemas import JsonInt, StrictBody
 from app.names import folded_name_problem
+from app.schemas import JsonInt, StrictBody
 
 # MLflow's limits for names and values, so clients written for it fit.
 Name = Annotated[str, StringConstraints(min_length=1, max_length=256)]

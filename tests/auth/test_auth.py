@@ -128,12 +128,20 @@ def test_mutations_write_audit_events_with_the_request_id(
     assert event["request_id"] == f"req-{unique}"
 
 
-def test_audit_list_paginates(client: TestClient, admin: dict[str, str]) -> None:
-    first = client.get("/api/v1/audit", params={"max_results": 2}, headers=admin).json()
-    assert len(first["events"]) == 2
-    second = client.get(
-        "/api/v1/audit", params={"max_results": 2, "page_token": first["next_page_token"]}, headers=admin
-    ).json()
+def test_audit_list_paginates(client: TestClient, admin: dict[str, str], unique: str) -> None:
+    # Its own three events: the test must not depend on what other tests left in the shared database.
+    created = client.post("/api/v1/experiments", json={"name": f"paged-{unique}"}, headers=admin)
+    experiment_id = str(created.json()["id"])
+    for description in ("one", "two"):
+        patch = {"description": description}
+        assert client.patch(f"/api/v1/experiments/{experiment_id}", json=patch, headers=admin).status_code == 200
+    mine = {"resource_type": "experiment", "resource_id": experiment_id, "max_results": 2}
+    first = client.get("/api/v1/audit", params=mine, headers=admin).json()
+    assert [e["action"] for e in first["events"]] == ["experiment.update", "experiment.update"]
+    assert first["next_page_token"]
+    second = client.get("/api/v1/audit", params={**mine, "page_token": first["next_page_token"]}, headers=admin).json()
+    assert [e["action"] for e in second["events"]] == ["experiment.create"]
     assert second["events"][0]["id"] < first["events"][-1]["id"]
+    assert second["next_page_token"] is None
     bad = client.get("/api/v1/audit", params={"page_token": "garbage!"}, headers=admin)
     assert bad.status_code == 400

@@ -2,7 +2,8 @@
 
 from app.db.tables.audit import AuditEvent
 from app.db.tables.auth import ApiToken, LoginFailure, User
-from app.db.tables.jobs import Dataset, DatasetVersion, IdempotencyRecord, Job, ModelEvaluation
+from app.db.tables.datasets import Dataset, DatasetVersion
+from app.db.tables.jobs import IdempotencyRecord, Job, ModelEvaluation
 from app.db.tables.registry import ModelAlias, ModelVersion, RegisteredModel, RunDataset
 from app.db.tables.tracking import Experiment, LatestMetric, MetricChunk, Param, Run, RunTag
 
