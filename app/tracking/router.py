@@ -185,7 +185,8 @@ def get_metric_history(
         "points": [{"step": step, "value": value, "timestamp": stamp} for step, value, stamp in points],
         "downsampled": downsampled,
     }
-    return Response(to_json(body), media_type="application/json")
+    # NaN and ±Infinity as the strings "NaN", "Infinity", "-Infinity", like MetricValueOut.
+    return Response(to_json(body, inf_nan_mode="strings"), media_type="application/json")
 
 
 @router.get(

@@ -1,10 +1,20 @@
 """API schemas for experiments, runs and what runs log."""
 
+import math
 from datetime import datetime
 from enum import StrEnum
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, Strict, StringConstraints
+from pydantic import (
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    PlainSerializer,
+    Strict,
+    StringConstraints,
+    WithJsonSchema,
+)
 
 from app.auth.schemas import JsonInt, StrictBody
 
@@ -20,6 +30,34 @@ Step = Annotated[int, Field(ge=-(2**53), le=2**53), JsonInt]
 # pydantic describes the keys with patternProperties only, which leaves any other key (with any
 # value) open in the OpenAPI schema; additionalProperties=false makes it say what is validated.
 Tags = Annotated[dict[Key, TagValue], Field(max_length=100, json_schema_extra={"additionalProperties": False})]
+
+# NaN and ±Infinity have no JSON literal. As MLflow's REST API does (protobuf's JSON mapping of a
+# double), they travel as these exact strings; Python's bare NaN/Infinity tokens are accepted too.
+NON_FINITE = {"NaN": math.nan, "Infinity": math.inf, "-Infinity": -math.inf}
+_NON_FINITE_SCHEMA = {"type": "string", "enum": list(NON_FINITE)}
+
+
+def _named_non_finite(value: object) -> object:
+    return NON_FINITE.get(value, value) if isinstance(value, str) else value
+
+
+def _float_or_name(value: float) -> float | str:
+    if math.isfinite(value):
+        return value
+    return "NaN" if math.isnan(value) else "Infinity" if value > 0 else "-Infinity"
+
+
+MetricValueIn = Annotated[
+    float,
+    Field(allow_inf_nan=True),
+    BeforeValidator(_named_non_finite),
+    WithJsonSchema({"anyOf": [{"type": "number"}, _NON_FINITE_SCHEMA]}),
+]
+MetricValueOut = Annotated[
+    float,
+    PlainSerializer(_float_or_name, return_type=float | str, when_used="json"),
+    WithJsonSchema({"anyOf": [{"type": "number"}, _NON_FINITE_SCHEMA]}),
+]
 
 MAX_BATCH_METRICS = 1000
 MAX_BATCH_PARAMS = 100
@@ -101,7 +139,10 @@ class RunRead(BaseModel):
     environment: dict[str, Any] | None
     lifecycle_stage: str
     params: dict[str, str]
-    metrics: dict[str, float] = Field(description="The latest value of each metric (highest step, then timestamp).")
+    metrics: dict[str, MetricValueOut] = Field(
+        description='The latest value of each metric (highest step, then timestamp); "NaN", "Infinity", '
+        '"-Infinity" for those values.'
+    )
     tags: dict[str, str]
 
 
@@ -112,7 +153,7 @@ class RunList(BaseModel):
 
 class MetricIn(StrictBody):
     key: Key
-    value: Annotated[float, Field(allow_inf_nan=False)]
+    value: MetricValueIn = Field(description='A number, or "NaN", "Infinity", "-Infinity".')
     step: Step = 0
     timestamp: Millis | None = None
 
@@ -136,7 +177,7 @@ class LogBatch(StrictBody):
 
 class MetricPoint(BaseModel):
     step: int
-    value: float
+    value: MetricValueOut
     timestamp: int
 
 

@@ -1,5 +1,6 @@
 """The notebook API and the Client end to end, over real HTTP against a `shipyard server` process."""
 
+import math
 import os
 import shutil
 import subprocess
@@ -96,12 +97,31 @@ def test_background_timer_sends_metrics_without_a_flush(
             time.sleep(0.2)
 
 
-def test_invalid_metric_is_refused_where_it_is_logged(fluent: shipyard.Client, experiment_name: str) -> None:
+def test_nan_and_infinity_metrics_round_trip(
+    fluent: shipyard.Client, admin_client: shipyard.Client, experiment_name: str
+) -> None:
     with shipyard.start_run(experiment_name) as run:
-        with pytest.raises(ValueError, match="finite"):
-            run.log_metric("loss", float("nan"))
-        with pytest.raises(ValueError, match="invalid metric key"):
-            run.log_metric("bad\nkey", 1.0)
+        run.log_metric("loss", 0.5, step=0)
+        run.log_metric("loss", float("inf"), step=1)
+        run.log_metric("loss", float("nan"), step=2)
+        shipyard.log_metrics({"floor": float("-inf")}, step=0)
+
+    stored = admin_client.get_run(run.id)
+    assert math.isnan(stored.metrics["loss"])
+    assert stored.metrics["floor"] == -math.inf
+    history = admin_client.get_metric_history(run.id, "loss")
+    assert [point.step for point in history] == [0, 1, 2]
+    assert history[0].value == 0.5
+    assert history[1].value == math.inf
+    assert math.isnan(history[2].value)
+    found = shipyard.search_runs(experiment_name, filter="metrics.loss != 1")
+    assert [r.id for r in found] == [run.id]
+    assert not shipyard.search_runs(experiment_name, filter="metrics.loss > 0")
+
+
+def test_invalid_metric_is_refused_where_it_is_logged(fluent: shipyard.Client, experiment_name: str) -> None:
+    with shipyard.start_run(experiment_name) as run, pytest.raises(ValueError, match="invalid metric key"):
+        run.log_metric("bad\nkey", 1.0)
 
 
 def test_module_level_functions_act_on_the_active_run(
