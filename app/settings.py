@@ -2,6 +2,7 @@
 
 from functools import lru_cache
 from pathlib import Path
+from typing import Literal
 
 from pydantic import Field, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -49,6 +50,11 @@ class Settings(BaseSettings):
     log_json: bool = Field(default=True, description="One JSON object per log line; false for plain text.")
     db_pool_size: int = Field(default=10, description="Database connections kept open per process.")
     db_max_overflow: int = Field(default=20, description="Extra connections allowed under load.")
+    sqlite_synchronous: Literal["NORMAL", "FULL", "EXTRA"] = Field(
+        default="NORMAL",
+        description="SQLite's synchronous pragma (journal WAL): NORMAL survives a crash of the process, "
+        "FULL also a power loss (one fsync per commit).",
+    )
 
     @field_validator("database_url", "artifact_uri", "broker_url", "s3_endpoint_url", "admin_password")
     @classmethod

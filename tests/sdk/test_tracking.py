@@ -233,6 +233,47 @@ def test_script_in_a_git_checkout_records_commit_and_entry_point(
     assert stored.source.entry_point.endswith("train.py")
 
 
+@pytest.mark.skipif(shutil.which("git") is None, reason="git is not installed")
+def test_commit_is_found_from_packed_refs_a_detached_head_and_a_worktree(
+    live_server: LiveServer, admin_client: shipyard.Client, experiment_name: str, tmp_path: Path
+) -> None:
+    repo = tmp_path / "repo"
+    (repo / "src").mkdir(parents=True)
+    git = [
+        "git",
+        "-c",
+        "user.name=Shipyard Tests",
+        "-c",
+        "user.email=tests@example.invalid",
+        "-c",
+        "commit.gpgsign=false",
+    ]
+    subprocess.run([*git, "init", "-q"], cwd=repo, check=True)
+    for message in ("one", "two"):
+        (repo / "README").write_text(message)
+        subprocess.run([*git, "add", "README"], cwd=repo, check=True)
+        subprocess.run([*git, "commit", "-q", "-m", message], cwd=repo, check=True)
+
+    def rev(name: str) -> str:
+        return subprocess.run(
+            ["git", "rev-parse", name], cwd=repo, check=True, capture_output=True, text=True
+        ).stdout.strip()
+
+    subprocess.run([*git, "pack-refs", "--all"], cwd=repo, check=True)  # the branch is now only in packed-refs
+    subprocess.run(
+        [*git, "worktree", "add", "-q", "--detach", str(tmp_path / "linked"), "HEAD~1"], cwd=repo, check=True
+    )
+    script = f"""
+        import shipyard
+        with shipyard.start_run({experiment_name!r}) as run:
+            pass
+        print(run.id)
+        """
+    for folder, expected in ((repo / "src", rev("HEAD")), (tmp_path / "linked", rev("HEAD~1"))):
+        stored = admin_client.get_run(_run_script(folder, script, live_server))
+        assert stored.source.git_commit == expected, folder
+
+
 def test_run_left_open_is_ended_and_flushed_at_exit(
     live_server: LiveServer, admin_client: shipyard.Client, experiment_name: str, tmp_path: Path
 ) -> None:
