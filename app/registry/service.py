@@ -168,7 +168,7 @@ def create_version_from_run(
             description=data.description,
             tags=dict(data.tags),
         )
-    version.metrics = dict(run.metrics)
+    version.metrics = tracking.metrics_for_json(run.metrics)
     session.flush()
     return _version_read(session, model, version, [])  # just registered: no alias points at it yet
 
@@ -264,7 +264,7 @@ def create_version_from_folder(
         description="",
         tags=tags,
     )
-    version.metrics = dict(metrics)
+    version.metrics = tracking.metrics_for_json(metrics)
     session.flush()
     return _version_read(session, model, version, [])  # just registered: no alias points at it yet
 

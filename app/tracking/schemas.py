@@ -41,7 +41,8 @@ def _named_non_finite(value: object) -> object:
     return NON_FINITE.get(value, value) if isinstance(value, str) else value
 
 
-def _float_or_name(value: float) -> float | str:
+def float_or_name(value: float) -> float | str:
+    """A float for JSON: itself when finite, else "NaN", "Infinity" or "-Infinity"."""
     if math.isfinite(value):
         return value
     return "NaN" if math.isnan(value) else "Infinity" if value > 0 else "-Infinity"
@@ -55,7 +56,7 @@ MetricValueIn = Annotated[
 ]
 MetricValueOut = Annotated[
     float,
-    PlainSerializer(_float_or_name, return_type=float | str, when_used="json"),
+    PlainSerializer(float_or_name, return_type=float | str, when_used="json"),
     WithJsonSchema({"anyOf": [{"type": "number"}, _NON_FINITE_SCHEMA]}),
 ]
 
