@@ -316,11 +316,18 @@ def analyze_database(url: str) -> None:
         conn.execute("ANALYZE")
 
 
+def postgres_setting(name: str) -> str:
+    """A setting of the local server, e.g. ``autovacuum`` ("on"/"off")."""
+    if name not in {"autovacuum", "fsync", "synchronous_commit"}:
+        raise ValueError(f"not a setting the bench reads: {name}")
+    with psycopg.connect(PG_ADMIN_URL, autocommit=True, connect_timeout=10) as conn:
+        row = conn.execute(f"SHOW {name}").fetchone()
+    return str(row[0]) if row else "?"
+
+
 def postgres_autovacuum() -> str:
     """The local server's ``autovacuum`` setting ("on"/"off")."""
-    with psycopg.connect(PG_ADMIN_URL, autocommit=True, connect_timeout=10) as conn:
-        row = conn.execute("SHOW autovacuum").fetchone()
-    return str(row[0]) if row else "?"
+    return postgres_setting("autovacuum")
 
 
 def sqlite_journal_mode(path: Path) -> str:

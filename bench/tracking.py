@@ -47,6 +47,7 @@ from bench._common import (  # noqa: E402
     http_client,
     log,
     postgres_autovacuum,
+    postgres_setting,
     repo_env,
     run_json_script,
     shipyard_python,
@@ -362,7 +363,9 @@ def running_server(kind: str, backend: str, cfg: Config) -> Iterator[tuple[Serve
 def durability(kind: str, backend: str, cfg: Config, sqlite_file: Path) -> str:
     """What a commit survives on this server, as configured and (the journal) read back from its file."""
     if backend != "sqlite":
-        return "Postgres defaults (fsync, synchronous_commit on) on the shared local server"
+        # Both servers use the same local Postgres and neither changes these per session.
+        fsync, commit = postgres_setting("fsync"), postgres_setting("synchronous_commit")
+        return f"Postgres fsync={fsync}, synchronous_commit={commit} (the local server's)"
     journal = sqlite_journal_mode(sqlite_file)
     if kind == "shipyard":
         synchronous = SHIPYARD_SQLITE_SYNCHRONOUS[cfg.sqlite_durability]
