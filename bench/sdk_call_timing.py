@@ -4,11 +4,12 @@ Run by ``bench/tracking.py`` with the interpreter that has the SDK: the repo ven
 Shipyard, ``bench/.venv-mlflow`` for MLflow. It uses only the standard library besides
 that SDK, so it runs in either venv, and it prints one JSON line (times in milliseconds,
 the loop in seconds): ``{"sdk": ..., "call_ms": [...], "call_flush_ms": [...] | null,
-"loop_s": ... | null, "loop_points": ...}``.
+"start_run_ms": [...], "loop_s": ... | null, "loop_points": ...}``.
 
 Two measurements, each in its own run:
 
 - single calls: ``--calls`` calls of ``log_metric``, each timed alone after ``--warmup``;
+- start_run: ten ``start_run`` calls (each run ended, untimed, before the next);
 - the loop: ``--loop`` calls of ``log_metric`` in a row, timed from the first call until the
   final flush has returned (every point is on the server), then the stored history is counted,
   untimed, and must hold every point.
@@ -23,6 +24,7 @@ import random
 import time
 
 LOOP_KEY = "loop"
+START_RUNS = 10  # start_run calls timed (the run ended untimed after each)
 
 
 def time_shipyard(url: str, token: str, calls: int, warmup: int, loop: int) -> dict[str, object]:
@@ -51,6 +53,12 @@ def time_shipyard(url: str, token: str, calls: int, warmup: int, loop: int) -> d
         if len(call_ms) < calls:
             raise
         end_error = f"{type(exc).__name__}: {exc}"
+    start_ms = []
+    for _ in range(START_RUNS):
+        t0 = time.perf_counter()
+        started = shipyard.start_run(experiment="bench-sdk-start")
+        start_ms.append((time.perf_counter() - t0) * 1000)
+        started.end()
     loop_s = None
     loop_points = 0
     if loop:
@@ -67,6 +75,7 @@ def time_shipyard(url: str, token: str, calls: int, warmup: int, loop: int) -> d
         "call_ms": call_ms,
         "call_flush_ms": call_flush_ms,
         "end_error": end_error,
+        "start_run_ms": start_ms,
         "loop_s": loop_s,
         "loop_points": loop_points,
     }
@@ -92,6 +101,12 @@ def time_mlflow(url: str, calls: int, warmup: int, loop: int) -> dict[str, objec
                 call_ms.append(elapsed)
         if asynchronous:
             mlflow.flush_async_logging()
+    start_ms = []
+    for _ in range(START_RUNS):
+        t0 = time.perf_counter()
+        mlflow.start_run()
+        start_ms.append((time.perf_counter() - t0) * 1000)
+        mlflow.end_run()
     loop_s = None
     loop_points = 0
     if loop:
@@ -109,6 +124,7 @@ def time_mlflow(url: str, calls: int, warmup: int, loop: int) -> dict[str, objec
         "sdk": f"mlflow {mlflow.__version__} ({mode} logging)",
         "call_ms": call_ms,
         "call_flush_ms": None,
+        "start_run_ms": start_ms,
         "loop_s": loop_s,
         "loop_points": loop_points,
     }

@@ -570,6 +570,8 @@ def sdk_timing(side: Side, cfg: Config, python: str, args: list[str], env: dict[
         log(f"{side.api.name} SDK: timings complete, but ending the run failed: {raw['end_error']}")
     if raw.get("call_flush_ms"):
         result["call_flush"] = Latencies([s / 1000 for s in raw["call_flush_ms"]]).summary_ms()
+    if raw.get("start_run_ms"):
+        result["start_run"] = Latencies([s / 1000 for s in raw["start_run_ms"]]).summary_ms()
     if raw.get("loop_s") is not None:
         if raw["loop_points"] != cfg.sdk_loop:
             return {"skipped": f"the loop stored {raw['loop_points']} of {cfg.sdk_loop} points"}
@@ -715,6 +717,7 @@ def rows_for(cell: Cell, cfg: Config) -> list[Row]:
             ("sdk", "call", "p50_ms"),
         )
         add("  SDK log_metric + flush p95", "ms", ("sdk", "call_flush", "p95_ms"), None, ("sdk", "call", "p95_ms"))
+        add("SDK start_run (experiment by name, run created) p50", "ms", ("sdk", "start_run", "p50_ms"))
     return rows
 
 
