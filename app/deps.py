@@ -1,8 +1,8 @@
 """Annotated dependency aliases used by routers: the session, the caller, the stores."""
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from datetime import datetime
-from typing import Annotated
+from typing import Annotated, Concatenate, ParamSpec, TypeVar
 
 from fastapi import Depends, Request, Security
 from fastapi.concurrency import run_in_threadpool
@@ -22,6 +22,8 @@ from app.settings import Settings
 from app.storage import ArtifactStore
 
 API_PREFIX = "/api/v1"
+P = ParamSpec("P")
+T = TypeVar("T")
 _READ_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 
 
@@ -137,3 +139,17 @@ MaybePrincipal = Annotated[Principal | None, Depends(optional_principal)]
 Viewer = Annotated[Principal, Depends(_role_checker(Role.viewer))]
 Editor = Annotated[Principal, Depends(_role_checker(Role.editor))]
 Admin = Annotated[Principal, Depends(_role_checker(Role.admin))]
+
+
+async def in_transaction(
+    request: Request, use_case: Callable[Concatenate[Session, P], T], *args: P.args, **kwargs: P.kwargs
+) -> T:
+    """`use_case(session, ...)` in the request's unit of work, committed before the response is sent,
+    like SessionDep, but in one hop to the thread pool: a SessionDep route takes three (open the
+    session, run the endpoint, commit), and on a busy server each hop waits for a thread."""
+
+    def unit() -> T:
+        with request.app.state.sessions.begin(write=request.method not in _READ_METHODS) as session:
+            return use_case(session, *args, **kwargs)
+
+    return await run_in_threadpool(unit)

@@ -2,6 +2,7 @@
 
 from functools import lru_cache
 from pathlib import Path
+from typing import Literal
 
 from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -77,6 +78,11 @@ class Settings(BaseSettings):
         default=30,
         gt=0,
         description="A client must send its request headers, and each part of its body, within this time (else 408).",
+    )
+    sqlite_synchronous: Literal["NORMAL", "FULL", "EXTRA"] = Field(
+        default="NORMAL",
+        description="SQLite's synchronous pragma (journal WAL): NORMAL survives a crash of the process, "
+        "FULL also a power loss (one fsync per commit).",
     )
 
     @field_validator("database_url", "artifact_uri", "broker_url", "s3_endpoint_url")

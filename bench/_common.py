@@ -14,6 +14,7 @@ import os
 import secrets
 import signal
 import socket
+import sqlite3
 import statistics
 import subprocess
 import sys
@@ -200,12 +201,13 @@ def shipyard_server_argv(port: int, data_dir: Path) -> list[str]:
     return [*prefix, "server", "--port", str(port), "--data-dir", str(data_dir)]
 
 
-def start_shipyard(workdir: Path, database_url: str | None) -> Server:
-    """A Shipyard server on a free port with a fresh data dir; ``database_url`` None = SQLite."""
+def start_shipyard(workdir: Path, database_url: str | None, settings: dict[str, str] | None = None) -> Server:
+    """A Shipyard server on a free port with a fresh data dir; ``database_url`` None = SQLite;
+    ``settings`` are extra ``SHIPYARD_*`` variables (default log level WARNING: no access log)."""
     port = free_port()
     data_dir = workdir / "shipyard-data"
     data_dir.mkdir(parents=True, exist_ok=True)
-    extra = {"SHIPYARD_LOG_LEVEL": "WARNING", **repo_env()}
+    extra = {"SHIPYARD_LOG_LEVEL": "WARNING", **(settings or {}), **repo_env()}
     if database_url:
         extra["SHIPYARD_DATABASE_URL"] = database_url
     server = start_server(
@@ -314,10 +316,24 @@ def analyze_database(url: str) -> None:
         conn.execute("ANALYZE")
 
 
+def postgres_setting(name: str) -> str:
+    """A setting of the local server, e.g. ``autovacuum`` ("on"/"off")."""
+    if name not in {"autovacuum", "fsync", "synchronous_commit"}:
+        raise ValueError(f"not a setting the bench reads: {name}")
+    with psycopg.connect(PG_ADMIN_URL, autocommit=True, connect_timeout=10) as conn:
+        row = conn.execute(f"SHOW {name}").fetchone()
+    return str(row[0]) if row else "?"
+
+
 def postgres_autovacuum() -> str:
     """The local server's ``autovacuum`` setting ("on"/"off")."""
-    with psycopg.connect(PG_ADMIN_URL, autocommit=True, connect_timeout=10) as conn:
-        row = conn.execute("SHOW autovacuum").fetchone()
+    return postgres_setting("autovacuum")
+
+
+def sqlite_journal_mode(path: Path) -> str:
+    """The journal mode a SQLite file is in (WAL is a property of the file; reading it changes nothing)."""
+    with contextlib.closing(sqlite3.connect(path, timeout=30)) as conn:
+        row = conn.execute("PRAGMA journal_mode").fetchone()
     return str(row[0]) if row else "?"
 
 

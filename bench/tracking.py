@@ -47,9 +47,11 @@ from bench._common import (  # noqa: E402
     http_client,
     log,
     postgres_autovacuum,
+    postgres_setting,
     repo_env,
     run_json_script,
     shipyard_python,
+    sqlite_journal_mode,
     start_server,
     start_shipyard,
     temp_dir,
@@ -79,6 +81,20 @@ class Config:
     seed: int
     max_minutes: float
     analyze: bool = False
+    sdk_loop: int = 100_000
+    access_log: str = "on"  # "on" | "off", alike on both servers
+    sqlite_durability: str = "normal"  # "normal" | "full" (alike on both) | "shipped" (each one's defaults)
+    mlflow_async_buffering: int = 0  # MLFLOW_ASYNC_LOGGING_BUFFERING_SECONDS; 0 = unset (MLflow's default)
+
+
+# SQLite durability per --sqlite-durability: Shipyard's synchronous setting (its journal is always
+# WAL), and the (journal, synchronous) that bench/mlflow_sqlite/sitecustomize.py sets on MLflow's
+# connections. MLflow itself sets neither (mlflow/store/db/utils.py sets only foreign_keys,
+# busy_timeout and case_sensitive_like), so "shipped" runs it on SQLite's defaults: a rollback
+# journal (DELETE) and synchronous FULL.
+SHIPYARD_SQLITE_SYNCHRONOUS = {"normal": "NORMAL", "full": "FULL", "shipped": "NORMAL"}
+MLFLOW_SQLITE_PRAGMAS = {"normal": ("WAL", "NORMAL"), "full": ("WAL", "FULL"), "shipped": None}
+MLFLOW_SQLITE_SHIM = BENCH_DIR / "mlflow_sqlite"
 
 
 # --- connections ----------------------------------------------------------------------
@@ -275,7 +291,7 @@ def mlflow_python() -> Path:
     return ensure_venv("mlflow", MLFLOW_REQUIREMENTS, "import mlflow, psycopg2; assert int(mlflow.__version__[0]) >= 3")
 
 
-def start_mlflow(workdir: Path, database_url: str | None) -> Server:
+def start_mlflow(workdir: Path, database_url: str | None, cfg: Config) -> Server:
     """``mlflow server`` with one uvicorn worker, like Shipyard's one process."""
     python = mlflow_python()
     port = free_port()
@@ -284,6 +300,11 @@ def start_mlflow(workdir: Path, database_url: str | None) -> Server:
         store = database_url.replace("postgresql://", "postgresql+psycopg2://", 1)
     else:
         store = f"sqlite:///{workdir / 'mlflow.db'}"
+    env: dict[str, str] = {}
+    pragmas = MLFLOW_SQLITE_PRAGMAS[cfg.sqlite_durability]
+    if pragmas is not None and not database_url:
+        env = {"PYTHONPATH": str(MLFLOW_SQLITE_SHIM), "BENCH_SQLITE_JOURNAL": pragmas[0]}
+        env["BENCH_SQLITE_SYNCHRONOUS"] = pragmas[1]
     argv = [
         str(python.parent / "mlflow"),
         "server",
@@ -298,30 +319,61 @@ def start_mlflow(workdir: Path, database_url: str | None) -> Server:
         "--workers",
         "1",
     ]
+    if cfg.access_log == "off":
+        # MLflow's uvicorn logs every request to stdout by default (its uvicorn_log_config.yaml).
+        argv += ["--uvicorn-opts", "--no-access-log"]
     return start_server(
         "mlflow",
         argv,
         port=port,
         health_path="/health",
         log_path=workdir / "mlflow.log",
-        env=child_env(),
+        env=child_env(env),
         cwd=workdir,
     )
 
 
+def shipyard_settings(cfg: Config) -> dict[str, str]:
+    # Shipyard's access log is its `shipyard.access` logger at INFO (uvicorn's own is off).
+    return {
+        "SHIPYARD_LOG_LEVEL": "INFO" if cfg.access_log == "on" else "WARNING",
+        "SHIPYARD_SQLITE_SYNCHRONOUS": SHIPYARD_SQLITE_SYNCHRONOUS[cfg.sqlite_durability],
+    }
+
+
 @contextlib.contextmanager
-def running_server(kind: str, backend: str) -> Iterator[Server]:
-    """A fresh server with its own temp dir and, on Postgres, its own database."""
+def running_server(kind: str, backend: str, cfg: Config) -> Iterator[tuple[Server, Path]]:
+    """A fresh server with its own temp dir and, on Postgres, its own database; and its SQLite file."""
     with temp_dir(f"bench-{kind}-") as workdir, contextlib.ExitStack() as stack:
         database_url = stack.enter_context(throwaway_database()) if backend == "postgres" else None
-        starter = start_shipyard if kind == "shipyard" else start_mlflow
         log(f"starting {kind} on {backend}")
-        server = starter(workdir, database_url)
+        if kind == "shipyard":
+            server = start_shipyard(workdir, database_url, shipyard_settings(cfg))
+            sqlite_file = workdir / "shipyard-data" / "shipyard.db"
+        else:
+            server = start_mlflow(workdir, database_url, cfg)
+            sqlite_file = workdir / "mlflow.db"
         server.database_url = database_url
         try:
-            yield server
+            yield server, sqlite_file
         finally:
             server.stop()
+
+
+def durability(kind: str, backend: str, cfg: Config, sqlite_file: Path) -> str:
+    """What a commit survives on this server, as configured and (the journal) read back from its file."""
+    if backend != "sqlite":
+        # Both servers use the same local Postgres and neither changes these per session.
+        fsync, commit = postgres_setting("fsync"), postgres_setting("synchronous_commit")
+        return f"Postgres fsync={fsync}, synchronous_commit={commit} (the local server's)"
+    journal = sqlite_journal_mode(sqlite_file)
+    if kind == "shipyard":
+        synchronous = SHIPYARD_SQLITE_SYNCHRONOUS[cfg.sqlite_durability]
+    elif (pragmas := MLFLOW_SQLITE_PRAGMAS[cfg.sqlite_durability]) is not None:
+        synchronous = f"{pragmas[1]} (set on connect by bench/mlflow_sqlite)"
+    else:
+        synchronous = "FULL (SQLite's default; MLflow sets none)"
+    return f"SQLite journal_mode={journal}, synchronous={synchronous}"
 
 
 # --- phases ---------------------------------------------------------------------------
@@ -468,7 +520,9 @@ def phase_search(side: Side, cfg: Config) -> None:
 
 
 def phase_sdk(side: Side, cfg: Config) -> None:
-    """One metric per SDK call, timed in a separate process that has the SDK."""
+    """SDK logging, timed in a separate process that has the SDK: single calls, and (Shipyard,
+    and MLflow with asynchronous logging) a whole ``--sdk-loop`` loop up to its final flush.
+    MLflow runs twice: synchronous logging (its default, one request per call), then asynchronous."""
     if side.api.name == "shipyard":
         python = shipyard_python()
         token = side.conn.server.headers["Authorization"].removeprefix("Bearer ")
@@ -477,19 +531,37 @@ def phase_sdk(side: Side, cfg: Config) -> None:
             side.results["sdk"] = {"skipped": "the shipyard SDK (set_tracking, start_run) is not importable yet"}
             log("skipping the Shipyard SDK phase: SDK not available")
             return
-        args = ["shipyard", "--url", side.conn.server.url, "--token", token]
+        base = ["shipyard", "--url", side.conn.server.url, "--token", token]
+        runs = [("sdk", base + ["--loop", str(cfg.sdk_loop)], repo_env())]
     else:
         python = str(mlflow_python())
-        args = ["mlflow", "--url", side.conn.server.url]
-    args += ["--calls", str(cfg.sdk_calls)]
-    env = repo_env() if side.api.name == "shipyard" else None
+        base = ["mlflow", "--url", side.conn.server.url]
+        runs = [
+            ("sdk", base, {"MLFLOW_ENABLE_ASYNC_LOGGING": "false"}),
+            ("sdk_async", base + ["--loop", str(cfg.sdk_loop)], mlflow_async_env(cfg)),
+        ]
+    for name, args, env in runs:
+        side.results[name] = sdk_timing(side, cfg, python, [*args, "--calls", str(cfg.sdk_calls)], env)
+
+
+def mlflow_async_env(cfg: Config) -> dict[str, str]:
+    env = {"MLFLOW_ENABLE_ASYNC_LOGGING": "true"}
+    if cfg.mlflow_async_buffering:
+        # Without it MLflow's queue sends one log-batch per call (10 at a time); with it, the
+        # queue waits this long and merges what came into batches of up to 1,000 items.
+        env["MLFLOW_ASYNC_LOGGING_BUFFERING_SECONDS"] = str(cfg.mlflow_async_buffering)
+    return env
+
+
+def sdk_timing(side: Side, cfg: Config, python: str, args: list[str], env: dict[str, str]) -> dict[str, Any]:
+    # MLflow's async logging sends one request per call unless it buffers: allow ~50 ms a call.
+    timeout = max(120.0, cfg.sdk_calls * 2.0) + (cfg.sdk_loop * 0.05 if "--loop" in args else 0)
     try:
-        raw = run_json_script(python, SDK_SCRIPT, args, timeout=max(120.0, cfg.sdk_calls * 2.0), env=env)
+        raw = run_json_script(python, SDK_SCRIPT, args, timeout=timeout, env=env)
     except (BenchError, subprocess.TimeoutExpired) as exc:
         # One SDK failing should not cost the REST numbers of the whole cell.
-        side.results["sdk"] = {"skipped": f"the timing script failed: {str(exc)[-300:]}"}
         log(f"{side.api.name} SDK phase failed: {exc}")
-        return
+        return {"skipped": f"the timing script failed: {str(exc)[-300:]}"}
     assert isinstance(raw, dict)
     call = Latencies([s / 1000 for s in raw["call_ms"]])
     result: dict[str, Any] = {"sdk": raw["sdk"], "call": call.summary_ms()}
@@ -498,7 +570,13 @@ def phase_sdk(side: Side, cfg: Config) -> None:
         log(f"{side.api.name} SDK: timings complete, but ending the run failed: {raw['end_error']}")
     if raw.get("call_flush_ms"):
         result["call_flush"] = Latencies([s / 1000 for s in raw["call_flush_ms"]]).summary_ms()
-    side.results["sdk"] = result
+    if raw.get("start_run_ms"):
+        result["start_run"] = Latencies([s / 1000 for s in raw["start_run_ms"]]).summary_ms()
+    if raw.get("loop_s") is not None:
+        if raw["loop_points"] != cfg.sdk_loop:
+            return {"skipped": f"the loop stored {raw['loop_points']} of {cfg.sdk_loop} points"}
+        result["loop"] = {"calls": cfg.sdk_loop, "seconds": raw["loop_s"], "calls_per_s": cfg.sdk_loop / raw["loop_s"]}
+    return result
 
 
 def run_probe(python: str, snippet: str) -> bool:
@@ -526,10 +604,11 @@ def run_cell(cfg: Config, backend: str, mode: str, peer: bool, with_sdk: bool, d
     tag = f"{backend}-{mode}"
     plan = ingest_requests(cfg)
     with contextlib.ExitStack() as stack:
-        sides = {
-            kind: Side(apis[kind], Connector(stack.enter_context(running_server(kind, backend)), mode, deadline))
-            for kind in kinds
-        }
+        sides: dict[str, Side] = {}
+        files: dict[str, Path] = {}
+        for kind in kinds:
+            server, files[kind] = stack.enter_context(running_server(kind, backend, cfg))
+            sides[kind] = Side(apis[kind], Connector(server, mode, deadline))
         phases: list[tuple[str, Callable[[Side], None]]] = [
             ("run creation", lambda s: phase_runs(s, cfg, tag)),
             ("ingestion", lambda s: phase_ingest(s, cfg, tag, plan)),
@@ -545,6 +624,9 @@ def run_cell(cfg: Config, backend: str, mode: str, peer: bool, with_sdk: bool, d
                 started = time.perf_counter()
                 phase(sides[kind])
                 log(f"[{backend}/{mode}] {label}: {kind} done in {time.perf_counter() - started:.1f}s")
+        for kind in kinds:
+            sides[kind].results["durability"] = durability(kind, backend, cfg, files[kind])
+            sides[kind].results["access_log"] = cfg.access_log
     return Cell(backend, mode, {kind: side.results for kind, side in sides.items()})
 
 
@@ -554,7 +636,7 @@ def run_cell(cfg: Config, backend: str, mode: str, peer: bool, with_sdk: bool, d
 @dataclass
 class Row:
     metric: str
-    unit: str  # "/s" (higher is better) or "ms" (lower is better)
+    unit: str  # "/s" (higher is better), "ms" or "s" (lower is better)
     shipyard: float | None
     mlflow: float | None
     target: float | None = None  # the ratio Shipyard must reach, >1 = Shipyard better
@@ -596,7 +678,7 @@ def rows_for(cell: Cell, cfg: Config) -> list[Row]:
     ) -> None:
         rows.append(Row(metric, unit, get(sy, *path), get(ml, *(mlflow_path or path)), target))
 
-    add(f"run create + log-batch(param, acc) ×{cfg.runs}: runs/s", "/s", ("runs", "runs_per_s"))
+    add(f"run create + log-batch(param, acc) ×{cfg.runs}: runs/s", "/s", ("runs", "runs_per_s"), 5.0)
     add("  per run p50", "ms", ("runs", "p50_ms"))
     add("  per run p95", "ms", ("runs", "p95_ms"))
     add(f"ingest {cfg.points:,} points, log-batch ≤1,000: points/s", "/s", ("ingest", "points_per_s"), 10.0)
@@ -614,6 +696,20 @@ def rows_for(cell: Cell, cfg: Config) -> list[Row]:
         add("SDK log_metric, buffered (what the caller waits) p50", "ms", ("sdk", "call", "p50_ms"), 10.0)
         add("  SDK log_metric, buffered p95", "ms", ("sdk", "call", "p95_ms"))
         add(
+            "SDK log_metric p50, against MLflow async logging",
+            "ms",
+            ("sdk", "call", "p50_ms"),
+            None,
+            ("sdk_async", "call", "p50_ms"),
+        )
+        add(
+            f"SDK loop of {cfg.sdk_loop:,} log_metric + final flush, vs MLflow async",
+            "s",
+            ("sdk", "loop", "seconds"),
+            10.0,
+            ("sdk_async", "loop", "seconds"),
+        )
+        add(
             "SDK log_metric + flush (one round trip) p50",
             "ms",
             ("sdk", "call_flush", "p50_ms"),
@@ -621,6 +717,7 @@ def rows_for(cell: Cell, cfg: Config) -> list[Row]:
             ("sdk", "call", "p50_ms"),
         )
         add("  SDK log_metric + flush p95", "ms", ("sdk", "call_flush", "p95_ms"), None, ("sdk", "call", "p95_ms"))
+        add("SDK start_run (experiment by name, run created) p50", "ms", ("sdk", "start_run", "p50_ms"))
     return rows
 
 
@@ -629,6 +726,8 @@ def fmt(value: float | None, unit: str) -> str:
         return "—"
     if unit == "/s":
         return f"{value:,.0f}/s"
+    if unit == "s":
+        return f"{value:,.2f} s"
     return f"{value:,.3f} ms" if value < 1 else f"{value:,.1f} ms"
 
 
@@ -676,20 +775,30 @@ def render(cells: list[Cell], cfg: Config, peer: bool, console: Console) -> list
                 notes.append(
                     f"{kind}: search matched {s['matched']} of {s['over_runs']} runs (first page {s['first_page']})"
                 )
-            if "sdk" in side and "skipped" in side["sdk"]:
-                notes.append(f"{kind}: SDK phase skipped — {side['sdk']['skipped']}")
-            elif "sdk" in side:
-                notes.append(f"{kind}: SDK {side['sdk']['sdk']}")
-                if "end_error" in side["sdk"]:
-                    notes.append(f"{kind}: SDK run end failed after timing — {side['sdk']['end_error']}")
+            for name in ("sdk", "sdk_async"):
+                if name in side and "skipped" in side[name]:
+                    notes.append(f"{kind}: SDK phase skipped — {side[name]['skipped']}")
+                elif name in side:
+                    buffering = cfg.mlflow_async_buffering or "unset"
+                    buffering = f", MLFLOW_ASYNC_LOGGING_BUFFERING_SECONDS={buffering}" if name == "sdk_async" else ""
+                    notes.append(f"{kind}: SDK {side[name]['sdk']}{buffering}")
+                    if "end_error" in side[name]:
+                        notes.append(f"{kind}: SDK run end failed after timing — {side[name]['end_error']}")
         console.print("  " + "; ".join(notes), markup=False, soft_wrap=True)
+        for kind, side in cell.sides.items():
+            if "durability" in side:
+                console.print(
+                    f"  {kind}: {side['durability']}; access log {side['access_log']}", markup=False, soft_wrap=True
+                )
         console.print()
     if peer:
         console.print(
             "ratio: >1 means Shipyard is better (its throughput ÷ MLflow's, or "
-            "MLflow's latency ÷ Shipyard's). Both SDK rows compare with "
-            "mlflow.log_metric, which sends one request per call; Shipyard's "
-            "log_metric buffers, and + flush is one request.",
+            "MLflow's latency ÷ Shipyard's). The first two SDK rows compare with "
+            "mlflow.log_metric in its default synchronous mode, one request per call; Shipyard's "
+            "log_metric buffers, and + flush is one request. The async rows compare with "
+            "MLFLOW_ENABLE_ASYNC_LOGGING=true; the loop is timed until its final flush has returned "
+            "on both sides (MLflow: mlflow.flush_async_logging()), and every point is checked stored.",
             markup=False,
         )
         missed = [s for s in summary if s["met"] is False]
@@ -737,6 +846,27 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--history-reads", type=int, default=20)
     parser.add_argument("--searches", type=int, default=50)
     parser.add_argument("--sdk-calls", type=int, default=200)
+    parser.add_argument(
+        "--sdk-loop", type=int, default=100_000, help="log_metric calls in the timed loop (final flush included)"
+    )
+    parser.add_argument(
+        "--access-log", choices=["on", "off"], default="on", help="both servers log every request, or neither"
+    )
+    parser.add_argument(
+        "--sqlite-durability",
+        choices=["normal", "full", "shipped"],
+        default="normal",
+        help="normal: both WAL + synchronous=NORMAL (a commit survives a crash of the server, not "
+        "a power loss); full: both WAL + synchronous=FULL (one fsync per commit, survives a power "
+        "loss); shipped: each server's defaults (the table says which)",
+    )
+    parser.add_argument(
+        "--mlflow-async-buffering",
+        type=int,
+        default=0,
+        metavar="SECONDS",
+        help="MLFLOW_ASYNC_LOGGING_BUFFERING_SECONDS for MLflow's async run (default unset: one request per call)",
+    )
     parser.add_argument("--seed", type=int, default=1234)
     parser.add_argument(
         "--max-minutes", type=float, default=90.0, help="stop (and clean up) if the whole bench runs longer"
@@ -767,6 +897,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         args.seed,
         args.max_minutes,
         args.analyze,
+        args.sdk_loop,
+        args.access_log,
+        args.sqlite_durability,
+        args.mlflow_async_buffering,
     )
     peer = args.peer == "mlflow"
     backends = ["sqlite", "postgres"] if args.backend == "both" else [args.backend]

@@ -1,6 +1,7 @@
 """Typed records the SDK sends and returns: experiments, runs, metrics, artifacts, users, tokens,
 registered models and their versions, datasets, and jobs."""
 
+import math
 from collections.abc import Mapping
 from dataclasses import asdict, dataclass, field
 from datetime import datetime
@@ -114,6 +115,14 @@ class Run:
         )
 
 
+def json_float(value: float) -> float | str:
+    """A float for a JSON body: NaN and ±Infinity have no JSON literal, so they go as the strings
+    "NaN", "Infinity" and "-Infinity" (the server's form, and MLflow's)."""
+    if math.isfinite(value):
+        return value
+    return "NaN" if math.isnan(value) else "Infinity" if value > 0 else "-Infinity"
+
+
 @dataclass(frozen=True)
 class Metric:
     """One metric point to log; `timestamp` is milliseconds since the epoch (the server's clock if None)."""
@@ -124,7 +133,7 @@ class Metric:
     timestamp: int | None = None
 
     def to_json(self) -> dict[str, Any]:
-        body: dict[str, Any] = {"key": self.key, "value": self.value, "step": self.step}
+        body: dict[str, Any] = {"key": self.key, "value": json_float(self.value), "step": self.step}
         if self.timestamp is not None:
             body["timestamp"] = self.timestamp
         return body

@@ -5,7 +5,6 @@ Metrics are buffered and sent in batches; params and tags are sent at once so co
 
 import atexit
 import logging
-import math
 import os
 import re
 import sys
@@ -56,9 +55,9 @@ def _now_ms() -> int:
 def _metric(key: str, value: float, step: int | None, timestamp: int | None) -> Metric:
     if not isinstance(key, str) or not _KEY.match(key):
         raise ValueError(f"invalid metric key {key!r}: use 1-250 letters, digits, spaces and _-./:")
+    # NaN and ±Infinity are kept (a diverging loss must not stop a training loop); float() also
+    # turns numpy scalars into plain floats.
     number = float(value)
-    if not math.isfinite(number):
-        raise ValueError(f"metric {key!r} must be a finite number, got {value!r}")
     return Metric(key, number, 0 if step is None else int(step), _now_ms() if timestamp is None else int(timestamp))
 
 
@@ -177,20 +176,20 @@ class ActiveRun:
 
         Args:
             key: the metric's name.
-            value: a finite number.
+            value: a number; NaN and ±Infinity are recorded as such.
             step: the training step (default 0).
             timestamp: milliseconds since the epoch (default now).
 
         Raises:
-            ValueError: a key the server would refuse, or a NaN/infinite value.
+            ValueError: a key the server would refuse.
         """
         self._enqueue([_metric(key, value, step, timestamp)])
 
     def log_metrics(self, metrics: Mapping[str, float], step: int | None = None, timestamp: int | None = None) -> None:
-        """Buffer one point per metric, all at the same step and time.
+        """Buffer one point per metric, all at the same step and time (NaN and ±Infinity included).
 
         Raises:
-            ValueError: a key the server would refuse, or a NaN/infinite value.
+            ValueError: a key the server would refuse.
         """
         moment = _now_ms() if timestamp is None else timestamp
         self._enqueue([_metric(key, value, step, moment) for key, value in metrics.items()])

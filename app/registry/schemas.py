@@ -7,7 +7,7 @@ from typing import Annotated, Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 
 from app.schemas import JsonInt, StrictBody
-from app.tracking.schemas import Description, RunId, RunRead, Tags
+from app.tracking.schemas import Description, MetricValueOut, RunId, RunRead, Tags
 
 # Names go into URLs and storage keys: no slashes, no dots alone, nothing to decode.
 ModelName = Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,127}$")]
@@ -91,7 +91,10 @@ class VersionRead(BaseModel):
     files: list[VersionFile]
     flavor: str | None
     signature: dict[str, Any] | None
-    metrics: dict[str, float] = Field(description="The source run's latest metrics when the version was made.")
+    metrics: dict[str, MetricValueOut] = Field(
+        description="The source run's latest metrics when the version was made "
+        '("NaN", "Infinity", "-Infinity" for those).'
+    )
     description: str
     tags: dict[str, str]
     aliases: list[str]

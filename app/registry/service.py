@@ -196,7 +196,7 @@ def create_version_from_run(
             max_ratio=max_ratio,
             ratio_min_bytes=ratio_min_bytes,
         )
-    version.metrics = dict(run.metrics)
+    version.metrics = tracking.metrics_for_json(run.metrics)
     session.flush()
     return _version_read(session, model, version, [])  # just registered: no alias points at it yet
 
@@ -320,7 +320,7 @@ def create_version_from_folder(
         description="",
         tags=tags,
     )
-    version.metrics = dict(metrics)
+    version.metrics = tracking.metrics_for_json(metrics)
     session.flush()
     return _version_read(session, model, version, [])  # just registered: no alias points at it yet
 

@@ -1,12 +1,13 @@
 """Every SQL statement of the tracking domain. The metric hot paths (a log-batch of 1,000 points,
 a 10,000-point history) are a few Core or driver statements each, with no ORM objects."""
 
+import math
 import struct
 from collections.abc import Iterable, Sequence
 from itertools import chain
 from typing import Any, cast
 
-from sqlalchemy import ColumnElement, Table, and_, exists, select
+from sqlalchemy import ColumnElement, Table, and_, case, exists, or_, select
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, aliased
@@ -89,7 +90,7 @@ def run_data(
     for run_id, key, fvalue in session.execute(
         select(LatestMetric.run_id, LatestMetric.key, LatestMetric.value).where(LatestMetric.run_id.in_(ids))
     ):
-        metrics[run_id][key] = fvalue
+        metrics[run_id][key] = math.nan if fvalue is None else fvalue
     for run_id, key, value in session.execute(
         select(RunTag.run_id, RunTag.key, RunTag.value).where(RunTag.run_id.in_(ids))
     ):
@@ -145,12 +146,14 @@ def _pack(points: list[Point]) -> bytes:
     return struct.pack("<" + "qdq" * len(points), *chain.from_iterable(points))
 
 
-def _value_first(point: Point) -> tuple[float, int, int]:
+def _value_first(point: Point) -> tuple[float | None, int, int]:
+    # A NaN latest value is stored as NULL: SQLite can store no NaN (it binds one as NULL), and
+    # Postgres's NaN equals itself and sorts above every number; NULL compares false on both.
     step, value, stamp = point
-    return value, step, stamp
+    return (None if math.isnan(value) else value), step, stamp
 
 
-def _upsert_latest(session: Session, rows: list[tuple[str, str, float, int, int]]) -> None:
+def _upsert_latest(session: Session, rows: list[tuple[str, str, float | None, int, int]]) -> None:
     """(run_id, key, value, step, timestamp) rows sorted by key, so that concurrent batches lock
     rows in the same order. On the driver directly: this runs on every log-batch, and
     SQLAlchemy's upsert compiler cost more than the statement."""
@@ -249,9 +252,11 @@ def _condition(condition: Condition) -> ColumnElement[bool]:
             value = tuple(int(v) for v in value) if isinstance(value, tuple) else int(value)
         return _compare(column, condition.comparator, value)
     table: Any = {"metrics": LatestMetric, "params": Param, "tags": RunTag}[condition.entity]
-    return exists().where(
-        table.run_id == Run.id, table.key == condition.key, _compare(table.value, condition.comparator, condition.value)
-    )
+    matches = _compare(table.value, condition.comparator, condition.value)
+    if condition.entity == "metrics" and condition.comparator == "!=":
+        # As in IEEE 754 (and Python), NaN (stored as NULL) differs from every number.
+        matches = or_(matches, table.value.is_(None))
+    return exists().where(table.run_id == Run.id, table.key == condition.key, matches)
 
 
 def search_runs(
@@ -281,6 +286,10 @@ def search_runs(
             )
             query = query.outerjoin(table, and_(table.run_id == Run.id, table.key == order.key))
             column = table.value
+            if order.entity == "metrics":
+                # A NaN value (NULL with its row present) sorts after every number, before a run
+                # without the metric, in either direction, as MLflow orders them.
+                ordering.append(case((table.key.is_(None), 2), (column.is_(None), 1), else_=0))
         # Runs without the key sort last in either direction.
         ordering.append(column.is_(None))
         ordering.append(column.asc() if order.ascending else column.desc())

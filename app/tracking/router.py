@@ -9,7 +9,7 @@ from fastapi.responses import StreamingResponse
 from pydantic_core import to_json
 from starlette.convertors import StringConvertor, register_url_convertor
 
-from app.deps import API_PREFIX, Editor, SessionDep, SettingsDep, StoreDep, Viewer
+from app.deps import API_PREFIX, Editor, SessionDep, SettingsDep, StoreDep, Viewer, in_transaction
 from app.errors import (
     ArtifactExists,
     ArtifactNotFound,
@@ -140,8 +140,8 @@ def archive_experiment(experiment_id: ExperimentIdPath, session: SessionDep, act
     response_model=RunRead,
     responses=error_responses(ExperimentNotFound, RunNotFound, InvalidState),
 )
-def create_run(experiment_id: ExperimentIdPath, body: RunCreate, session: SessionDep, actor: Editor) -> RunRead:
-    return service.create_run(session, actor, experiment_id, body)
+async def create_run(experiment_id: ExperimentIdPath, body: RunCreate, request: Request, actor: Editor) -> RunRead:
+    return await in_transaction(request, service.create_run, actor, experiment_id, body)
 
 
 @router.post(
@@ -185,9 +185,9 @@ def update_run(run_id: RunIdPath, body: RunUpdate, session: SessionDep, actor: E
     status_code=status.HTTP_204_NO_CONTENT,
     responses=error_responses(RunNotFound, LimitExceeded, ParamConflict, InvalidState),
 )
-def log_batch(run_id: RunIdPath, body: LogBatch, session: SessionDep, actor: Editor) -> None:
+async def log_batch(run_id: RunIdPath, body: LogBatch, request: Request, actor: Editor) -> None:
     """Log up to 1,000 metrics, 100 params and 100 tags at once, all or nothing."""
-    service.log_batch(session, actor, run_id, body)
+    await in_transaction(request, service.log_batch, actor, run_id, body)
 
 
 @router.get(
@@ -213,7 +213,8 @@ def get_metric_history(
         "points": [{"step": step, "value": value, "timestamp": stamp} for step, value, stamp in points],
         "downsampled": downsampled,
     }
-    return Response(to_json(body), media_type="application/json")
+    # NaN and ±Infinity as the strings "NaN", "Infinity", "-Infinity", like MetricValueOut.
+    return Response(to_json(body, inf_nan_mode="strings"), media_type="application/json")
 
 
 @router.get(

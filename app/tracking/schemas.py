@@ -1,10 +1,21 @@
 """API schemas for experiments, runs and what runs log."""
 
+import math
 from datetime import datetime
 from enum import StrEnum
 from typing import Annotated, Any, Literal
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, Strict, StringConstraints
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    PlainSerializer,
+    Strict,
+    StringConstraints,
+    WithJsonSchema,
+)
 
 from app.names import folded_name_problem
 from app.schemas import JsonInt, StrictBody
@@ -32,6 +43,36 @@ def _readable_name(name: str) -> str:
 
 # An experiment is unique by its name as people read it (app.names.fold_name), which must exist.
 ExperimentName = Annotated[Name, AfterValidator(_readable_name)]
+
+
+# NaN and ±Infinity have no JSON literal. As MLflow's REST API does (protobuf's JSON mapping of a
+# double), they travel as these exact strings; Python's bare NaN/Infinity tokens are accepted too.
+NON_FINITE = {"NaN": math.nan, "Infinity": math.inf, "-Infinity": -math.inf}
+_NON_FINITE_SCHEMA = {"type": "string", "enum": list(NON_FINITE)}
+
+
+def _named_non_finite(value: object) -> object:
+    return NON_FINITE.get(value, value) if isinstance(value, str) else value
+
+
+def float_or_name(value: float) -> float | str:
+    """A float for JSON: itself when finite, else "NaN", "Infinity" or "-Infinity"."""
+    if math.isfinite(value):
+        return value
+    return "NaN" if math.isnan(value) else "Infinity" if value > 0 else "-Infinity"
+
+
+MetricValueIn = Annotated[
+    float,
+    Field(allow_inf_nan=True),
+    BeforeValidator(_named_non_finite),
+    WithJsonSchema({"anyOf": [{"type": "number"}, _NON_FINITE_SCHEMA]}),
+]
+MetricValueOut = Annotated[
+    float,
+    PlainSerializer(float_or_name, return_type=float | str, when_used="json"),
+    WithJsonSchema({"anyOf": [{"type": "number"}, _NON_FINITE_SCHEMA]}),
+]
 
 MAX_BATCH_METRICS = 1000
 MAX_BATCH_PARAMS = 100
@@ -113,7 +154,10 @@ class RunRead(BaseModel):
     environment: dict[str, Any] | None
     lifecycle_stage: str
     params: dict[str, str]
-    metrics: dict[str, float] = Field(description="The latest value of each metric (highest step, then timestamp).")
+    metrics: dict[str, MetricValueOut] = Field(
+        description='The latest value of each metric (highest step, then timestamp); "NaN", "Infinity", '
+        '"-Infinity" for those values.'
+    )
     tags: dict[str, str]
 
 
@@ -124,7 +168,7 @@ class RunList(BaseModel):
 
 class MetricIn(StrictBody):
     key: Key
-    value: Annotated[float, Field(allow_inf_nan=False)]
+    value: MetricValueIn = Field(description='A number, or "NaN", "Infinity", "-Infinity".')
     step: Step = 0
     timestamp: Millis | None = None
 
@@ -148,7 +192,7 @@ class LogBatch(StrictBody):
 
 class MetricPoint(BaseModel):
     step: int
-    value: float
+    value: MetricValueOut
     timestamp: int
 
 

@@ -36,6 +36,7 @@ from app.tracking.schemas import (
     RunSource,
     RunStatus,
     RunUpdate,
+    float_or_name,
 )
 from app.tracking.search import parse_filter, parse_order_by
 
@@ -44,6 +45,12 @@ TERMINAL_STATUSES = frozenset({RunStatus.FINISHED, RunStatus.FAILED, RunStatus.K
 
 def now_millis() -> int:
     return int(time.time() * 1000)
+
+
+def metrics_for_json(metrics: dict[str, float]) -> dict[str, float | str]:
+    """Metric values as a JSON column can hold them on every database: Postgres' json refuses a
+    bare NaN token, so NaN and ±Infinity are kept as the strings the API uses for them."""
+    return {key: float_or_name(value) for key, value in metrics.items()}
 
 
 # ---- experiments -------------------------------------------------------------------------------

@@ -139,3 +139,41 @@ def test_names_that_fold_alike_stop_the_upgrade_and_change_nothing(empty_databas
         upgrade_engine(engine)
     finally:
         engine.dispose()
+
+
+def test_a_nan_latest_value_goes_back_where_the_old_schema_can_hold_it(empty_database_settings: Settings) -> None:
+    engine = create_db_engine(empty_database_settings)
+    try:
+        upgrade_engine(engine)
+        with engine.begin() as connection:
+            connection.execute(
+                text(
+                    "INSERT INTO experiment (id, name, description, tags, lifecycle_stage, created_at, updated_at) "
+                    "VALUES (1, 'e', '', '{}', 'active', CURRENT_TIMESTAMP, CURRENT_TIMESTAMP)"
+                )
+            )
+            connection.execute(
+                text(
+                    "INSERT INTO run (id, experiment_id, name, status, start_time, username, lifecycle_stage, "
+                    "created_at) VALUES (:id, 1, 'r', 'RUNNING', 0, 'u', 'active', CURRENT_TIMESTAMP)"
+                ),
+                {"id": "b" * 32},
+            )
+            connection.execute(
+                text(
+                    "INSERT INTO latest_metric (run_id, key, value, step, timestamp) VALUES "
+                    "(:r, 'nan', NULL, 0, 0), (:r, 'one', 1.0, 0, 0)"
+                ),
+                {"r": "b" * 32},
+            )
+        downgrade_engine(engine, "0007")
+        with engine.connect() as connection:
+            rows = {key: value for key, value in connection.execute(text("SELECT key, value FROM latest_metric"))}
+        if engine.dialect.name == "postgresql":
+            assert rows.keys() == {"nan", "one"}
+            assert rows["nan"] != rows["nan"]  # NaN
+        else:
+            assert rows == {"one": 1.0}  # SQLite has no NaN; the history keeps the point
+        upgrade_engine(engine)
+    finally:
+        engine.dispose()

@@ -274,3 +274,18 @@ def test_models_are_searchable_and_archived_not_deleted(registry: TestClient, re
     assert archived["lifecycle_stage"] == "archived"
     bad = registry.post("/api/v1/models", json={"name": "a/b"}, headers=reg_editor)
     assert bad.status_code == 422
+
+
+def test_a_version_keeps_its_runs_nan_and_infinite_metrics(
+    registry: TestClient, reg_editor: dict[str, str], model_folder: Path
+) -> None:
+    name = new_model(registry, reg_editor)
+    run = make_run(registry, reg_editor)
+    metrics = [{"key": "loss", "value": "NaN"}, {"key": "gain", "value": "Infinity"}, {"key": "f1", "value": 0.5}]
+    log_batch(registry, reg_editor, run["id"], metrics=metrics)
+    upload_run_folder(registry, reg_editor, run["id"], model_folder)
+    created = register(registry, reg_editor, name, run["id"])
+    assert created.status_code == 201, created.text
+    assert created.json()["metrics"] == {"loss": "NaN", "gain": "Infinity", "f1": 0.5}
+    got = registry.get(f"/api/v1/models/{name}/versions/1", headers=reg_editor)
+    assert got.json()["metrics"] == {"loss": "NaN", "gain": "Infinity", "f1": 0.5}

@@ -1,5 +1,6 @@
 """The notebook API and the Client end to end, over real HTTP against a `shipyard server` process."""
 
+import math
 import os
 import shutil
 import subprocess
@@ -96,12 +97,31 @@ def test_background_timer_sends_metrics_without_a_flush(
             time.sleep(0.2)
 
 
-def test_invalid_metric_is_refused_where_it_is_logged(fluent: shipyard.Client, experiment_name: str) -> None:
+def test_nan_and_infinity_metrics_round_trip(
+    fluent: shipyard.Client, admin_client: shipyard.Client, experiment_name: str
+) -> None:
     with shipyard.start_run(experiment_name) as run:
-        with pytest.raises(ValueError, match="finite"):
-            run.log_metric("loss", float("nan"))
-        with pytest.raises(ValueError, match="invalid metric key"):
-            run.log_metric("bad\nkey", 1.0)
+        run.log_metric("loss", 0.5, step=0)
+        run.log_metric("loss", float("inf"), step=1)
+        run.log_metric("loss", float("nan"), step=2)
+        shipyard.log_metrics({"floor": float("-inf")}, step=0)
+
+    stored = admin_client.get_run(run.id)
+    assert math.isnan(stored.metrics["loss"])
+    assert stored.metrics["floor"] == -math.inf
+    history = admin_client.get_metric_history(run.id, "loss")
+    assert [point.step for point in history] == [0, 1, 2]
+    assert history[0].value == 0.5
+    assert history[1].value == math.inf
+    assert math.isnan(history[2].value)
+    found = shipyard.search_runs(experiment_name, filter="metrics.loss != 1")
+    assert [r.id for r in found] == [run.id]
+    assert not shipyard.search_runs(experiment_name, filter="metrics.loss > 0")
+
+
+def test_invalid_metric_is_refused_where_it_is_logged(fluent: shipyard.Client, experiment_name: str) -> None:
+    with shipyard.start_run(experiment_name) as run, pytest.raises(ValueError, match="invalid metric key"):
+        run.log_metric("bad\nkey", 1.0)
 
 
 def test_module_level_functions_act_on_the_active_run(
@@ -211,6 +231,47 @@ def test_script_in_a_git_checkout_records_commit_and_entry_point(
     assert stored.source.git_commit == head
     assert stored.source.entry_point is not None
     assert stored.source.entry_point.endswith("train.py")
+
+
+@pytest.mark.skipif(shutil.which("git") is None, reason="git is not installed")
+def test_commit_is_found_from_packed_refs_a_detached_head_and_a_worktree(
+    live_server: LiveServer, admin_client: shipyard.Client, experiment_name: str, tmp_path: Path
+) -> None:
+    repo = tmp_path / "repo"
+    (repo / "src").mkdir(parents=True)
+    git = [
+        "git",
+        "-c",
+        "user.name=Shipyard Tests",
+        "-c",
+        "user.email=tests@example.invalid",
+        "-c",
+        "commit.gpgsign=false",
+    ]
+    subprocess.run([*git, "init", "-q"], cwd=repo, check=True)
+    for message in ("one", "two"):
+        (repo / "README").write_text(message)
+        subprocess.run([*git, "add", "README"], cwd=repo, check=True)
+        subprocess.run([*git, "commit", "-q", "-m", message], cwd=repo, check=True)
+
+    def rev(name: str) -> str:
+        return subprocess.run(
+            ["git", "rev-parse", name], cwd=repo, check=True, capture_output=True, text=True
+        ).stdout.strip()
+
+    subprocess.run([*git, "pack-refs", "--all"], cwd=repo, check=True)  # the branch is now only in packed-refs
+    subprocess.run(
+        [*git, "worktree", "add", "-q", "--detach", str(tmp_path / "linked"), "HEAD~1"], cwd=repo, check=True
+    )
+    script = f"""
+        import shipyard
+        with shipyard.start_run({experiment_name!r}) as run:
+            pass
+        print(run.id)
+        """
+    for folder, expected in ((repo / "src", rev("HEAD")), (tmp_path / "linked", rev("HEAD~1"))):
+        stored = admin_client.get_run(_run_script(folder, script, live_server))
+        assert stored.source.git_commit == expected, folder
 
 
 def test_run_left_open_is_ended_and_flushed_at_exit(

@@ -177,9 +177,9 @@ def test_metric_history_orders_points_however_they_were_batched(client: TestClie
     assert got["metrics"] == {"m": 13.0, "other": 1.0}
 
 
-def test_non_finite_and_mistyped_metric_values_are_422(client: TestClient, editor: dict[str, str]) -> None:
+def test_mistyped_metric_values_are_422(client: TestClient, editor: dict[str, str]) -> None:
     run = make_run(client, editor)
-    for value in ("NaN", "abc", None):
+    for value in ("nan", "abc", None):
         response = client.post(
             f"/api/v1/runs/{run['id']}/log-batch", json={"metrics": [{"key": "m", "value": value}]}, headers=editor
         )

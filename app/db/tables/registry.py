@@ -49,7 +49,7 @@ class ModelVersion(Base):
     flavor: Mapped[str | None] = mapped_column(String(32))
     signature: Mapped[dict[str, Any] | None] = mapped_column(JSON)
     manifest: Mapped[dict[str, Any] | None] = mapped_column(JSON)
-    metrics: Mapped[dict[str, float]] = mapped_column(JSON, default=dict)
+    metrics: Mapped[dict[str, float | str]] = mapped_column(JSON, default=dict)  # NaN, ±Infinity as strings
     description: Mapped[str] = mapped_column(Text, default="")
     tags: Mapped[dict[str, str]] = mapped_column(JSON, default=dict)
     created_by: Mapped[str] = mapped_column(String(64))

@@ -83,7 +83,8 @@ class MetricChunk(Base):
 
 
 class LatestMetric(Base):
-    """The point with the highest (step, timestamp) per run and key: what search and order_by see."""
+    """The point with the highest (step, timestamp) per run and key: what search and order_by see.
+    `value` is NULL when that point is NaN (SQLite cannot store NaN; NULL compares false on both)."""
 
     # Looked up by its primary key (run_id, key) only: a (key, value) index tempted Postgres into
     # scanning every run's values per run when its statistics lagged behind a bulk load.
@@ -91,6 +92,6 @@ class LatestMetric(Base):
 
     run_id: Mapped[str] = mapped_column(ForeignKey("run.id", ondelete="CASCADE"), primary_key=True)
     key: Mapped[str] = mapped_column(String(250), primary_key=True)
-    value: Mapped[float] = mapped_column(Float)
+    value: Mapped[float | None] = mapped_column(Float)
     step: Mapped[int] = mapped_column(BigInteger)
     timestamp: Mapped[int] = mapped_column(BigInteger)
