@@ -148,8 +148,8 @@ def test_a_nan_latest_value_goes_back_where_the_old_schema_can_hold_it(empty_dat
         with engine.begin() as connection:
             connection.execute(
                 text(
-                    "INSERT INTO experiment (id, name, description, tags, lifecycle_stage, created_at, updated_at) "
-                    "VALUES (1, 'e', '', '{}', 'active', CURRENT_TIMESTAMP, CURRENT_TIMESTAMP)"
+                    "INSERT INTO experiment (id, name, folded_name, description, tags, lifecycle_stage, created_at, "
+                    "updated_at) VALUES (1, 'e', 'e', '', '{}', 'active', CURRENT_TIMESTAMP, CURRENT_TIMESTAMP)"
                 )
             )
             connection.execute(
