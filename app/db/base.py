@@ -2,9 +2,11 @@
 
 from datetime import UTC, datetime
 
-from sqlalchemy import DateTime, MetaData, TypeDecorator
+from sqlalchemy import DateTime, MetaData, String, TypeDecorator
 from sqlalchemy.engine import Dialect
-from sqlalchemy.orm import DeclarativeBase
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, validates
+
+from app.names import MAX_FOLDED_NAME_BYTES, fold_name
 
 NAMING_CONVENTION = {
     "ix": "ix_%(column_0_label)s",
@@ -39,3 +41,15 @@ def utcnow() -> datetime:
 class Base(DeclarativeBase):
     metadata = MetaData(naming_convention=NAMING_CONVENTION)
     type_annotation_map = {datetime: UTCDateTime()}
+
+
+class FoldedName:
+    """For a table with a `name`: the name as people read it (app.names.fold_name), kept in step
+    with every write of `name`, which no two rows share."""
+
+    folded_name: Mapped[str] = mapped_column(String(MAX_FOLDED_NAME_BYTES), unique=True, index=True)
+
+    @validates("name")
+    def _fold_name(self, _: str, name: str) -> str:
+        self.folded_name = fold_name(name)
+        return name

@@ -4,13 +4,12 @@ from datetime import datetime
 from typing import Any
 
 from sqlalchemy import JSON, BigInteger, ForeignKey, String, Text, UniqueConstraint
-from sqlalchemy.orm import Mapped, mapped_column, validates
+from sqlalchemy.orm import Mapped, mapped_column
 
-from app.db.base import Base, utcnow
-from app.names import MAX_FOLDED_NAME_BYTES, fold_name
+from app.db.base import Base, FoldedName, utcnow
 
 
-class Dataset(Base):
+class Dataset(FoldedName, Base):
     __tablename__ = "dataset"
 
     id: Mapped[int] = mapped_column(primary_key=True)
@@ -19,13 +18,6 @@ class Dataset(Base):
     latest_version: Mapped[int] = mapped_column(default=0)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(default=utcnow)
-    # The name as people read it (app.names.fold_name), which no two datasets share.
-    folded_name: Mapped[str] = mapped_column(String(MAX_FOLDED_NAME_BYTES), unique=True, index=True)
-
-    @validates("name")
-    def _fold_name(self, _: str, name: str) -> str:
-        self.folded_name = fold_name(name)
-        return name
 
 
 class DatasetVersion(Base):

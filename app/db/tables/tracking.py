@@ -5,13 +5,12 @@ from datetime import datetime
 from typing import Any
 
 from sqlalchemy import JSON, BigInteger, Float, ForeignKey, Index, Integer, LargeBinary, String, Text
-from sqlalchemy.orm import Mapped, mapped_column, validates
+from sqlalchemy.orm import Mapped, mapped_column
 
-from app.db.base import Base, utcnow
-from app.names import MAX_FOLDED_NAME_BYTES, fold_name
+from app.db.base import Base, FoldedName, utcnow
 
 
-class Experiment(Base):
+class Experiment(FoldedName, Base):
     __tablename__ = "experiment"
 
     id: Mapped[int] = mapped_column(primary_key=True)
@@ -21,13 +20,6 @@ class Experiment(Base):
     lifecycle_stage: Mapped[str] = mapped_column(String(16), default="active")
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
-    # The name as people read it (app.names.fold_name), which no two experiments share.
-    folded_name: Mapped[str] = mapped_column(String(MAX_FOLDED_NAME_BYTES), unique=True, index=True)
-
-    @validates("name")
-    def _fold_name(self, _: str, name: str) -> str:
-        self.folded_name = fold_name(name)
-        return name
 
 
 class Run(Base):
