@@ -1,6 +1,8 @@
 """Engine and session factories. Only the request's session dependency and the worker's task
 wrapper commit; services and repositories flush."""
 
+import json
+import math
 from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
@@ -12,11 +14,32 @@ from app.errors import AppError
 from app.settings import Settings
 
 
+def json_for_column(value: Any) -> str:
+    """JSON for a JSON column. NaN and ±Infinity (a diverging loss, an undefined ROC AUC) have no
+    JSON literal and Postgres refuses Python's bare tokens, so they are stored as the strings the
+    API sends for them ("NaN", "Infinity", "-Infinity") on every database."""
+    try:
+        return json.dumps(value, allow_nan=False)
+    except ValueError:
+        return json.dumps(_named_non_finite(value), allow_nan=False)
+
+
+def _named_non_finite(value: Any) -> Any:
+    if isinstance(value, float) and not math.isfinite(value):
+        return "NaN" if math.isnan(value) else "Infinity" if value > 0 else "-Infinity"
+    if isinstance(value, dict):
+        return {key: _named_non_finite(item) for key, item in value.items()}
+    if isinstance(value, list | tuple):
+        return [_named_non_finite(item) for item in value]
+    return value
+
+
 def create_db_engine(settings: Settings) -> Engine:
     url = settings.resolved_database_url
     if url.startswith("sqlite"):
         engine = create_engine(
             url,
+            json_serializer=json_for_column,
             connect_args={"check_same_thread": False, "timeout": 30},
             pool_size=settings.db_pool_size,
             max_overflow=settings.db_max_overflow,
@@ -25,6 +48,7 @@ def create_db_engine(settings: Settings) -> Engine:
         return engine
     return create_engine(
         url,
+        json_serializer=json_for_column,
         pool_pre_ping=True,
         pool_size=settings.db_pool_size,
         max_overflow=settings.db_max_overflow,
