@@ -4,7 +4,8 @@ from datetime import datetime
 from enum import StrEnum
 from typing import Annotated, Literal, Self
 
-from pydantic import BaseModel, Field, StringConstraints, model_validator
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints, model_validator
+from pydantic.json_schema import SkipJsonSchema
 
 from app.registry.schemas import AliasName, ModelName
 from app.schemas import JsonInt, StrictBody
@@ -40,17 +41,22 @@ class RouteRead(BaseModel):
 
 
 class DeploymentCreate(StrictBody):
+    # Exactly one of version and alias, said in the schema too (neither may be null).
+    model_config = ConfigDict(json_schema_extra={"oneOf": [{"required": ["version"]}, {"required": ["alias"]}]})
+
     name: DeploymentName
     model: ModelName
-    version: VersionNumber | None = None
-    alias: AliasName | None = Field(default=None, description="Deploy the version this alias points at.")
+    version: VersionNumber | SkipJsonSchema[None] = None
+    alias: AliasName | SkipJsonSchema[None] = Field(
+        default=None, description="Deploy the version this alias points at."
+    )
     track_alias: AliasName | None = Field(default=None, description="The alias this deployment follows.")
     description: Description = ""
     reason: Reason = ""
 
     @model_validator(mode="after")
     def _one_version(self) -> Self:
-        if (self.version is None) == (self.alias is None):
+        if (self.version is None) == (self.alias is None) or {"version", "alias"} <= self.model_fields_set:
             raise ValueError("give exactly one of version and alias")
         return self
 

@@ -109,10 +109,10 @@ def rollout(
     session: Session, state: ServingState, actor: Principal, name: str, data: RolloutCreate, rules: ServingRules
 ) -> DeploymentRead:
     """A direct rollout: the version takes all the traffic at once, once it has warmed up."""
+    deployment = _lock(session, name)
     strategy = Strategy(data.strategy)
     if strategy != Strategy.DIRECT:
         raise StrategyNotAvailable(f"the {strategy.value} strategy is not available yet; use direct")
-    deployment = _lock(session, name)
     current = _current_targets(session, deployment)
     model_name = current[0].model.name if current else None
     if model_name is None:

@@ -10,7 +10,18 @@ from sklearn.linear_model import LogisticRegression
 from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import OneHotEncoder, StandardScaler
 
-from tests.registry.conftest import trained_pipeline, training_frame, write_model_folder, zip_folder
+# The registry's app on each database with a local folder and an S3 bucket, for the tests where
+# the artifact store matters.
+from tests.registry.conftest import (  # noqa: F401
+    artifact_backend,
+    reg_admin,
+    registry,
+    registry_app,
+    trained_pipeline,
+    training_frame,
+    write_model_folder,
+    zip_folder,
+)
 
 
 def strict_pipeline() -> Any:
