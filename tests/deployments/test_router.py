@@ -205,10 +205,12 @@ def test_a_version_that_fails_to_warm_gets_no_traffic(
     model = new_name("model")
     register(client, admin, model, model_zips["forest"])
     register(client, admin, model, model_zips["cold"])
-    refused = client.post(f"{API}/deployments", json={"name": new_name(), "model": model, "version": 2}, headers=editor)
+    cold = new_name()
+    refused = client.post(f"{API}/deployments", json={"name": cold, "model": model, "version": 2}, headers=editor)
     assert refused.status_code == 422, refused.text
     assert refused.json()["code"] == "warmup_failed"
     assert "input example" in refused.json()["detail"]
+    assert client.get(f"{API}/deployments/{cold}", headers=editor).status_code == 404
     name = new_name()
     deploy(client, editor, name, model, 1)
     rolled = client.post(f"{API}/deployments/{name}/rollouts", json={"version": 2}, headers=editor)
