@@ -30,6 +30,7 @@ from app.errors import (
     NothingToPromote,
     PickleRefused,
     StrategyNotAvailable,
+    WarmupFailed,
 )
 from app.pagination import decode_page_token, int_from_cursor, take_page
 from app.registry import service as registry
@@ -217,9 +218,9 @@ def _deployable(
                 "SHIPYARD_ALLOW_PICKLE",
                 files=[f["path"] for f in version.files],
             )
-        raise InvalidState(
-            f"version {version.version} of {model.name!r} is a pickle without a signature; serving pickles "
-            "is not available yet"
+        raise WarmupFailed(
+            f"version {version.version} of {model.name!r} is a pickle: it has no manifest input example to warm "
+            "up with, nor a signature to check requests against (serving pickles is not available yet)"
         )
     return model, version
 

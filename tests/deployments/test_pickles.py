@@ -1,6 +1,6 @@
 """The registry's pickle rule at deploy time, on an app that lets admins register pickles: an
-editor may not deploy one; for an admin it is refused too, as serving a pickle (which carries
-no signature to check requests against) is not available yet. Nothing is created either way."""
+editor may not deploy one; for an admin it fails to warm up, as a pickle has no input example
+(nor a signature to check requests against): serving pickles is not available yet. Nothing is created either way."""
 
 import pickle
 from collections.abc import Callable, Iterator
@@ -56,7 +56,7 @@ def test_a_pickle_version_is_not_deployed(pickle_client: tuple[TestClient, dict[
     assert by_editor.status_code == 400, by_editor.text
     assert by_editor.json()["code"] == "pickle_refused"
     by_admin = client.post(f"{API}/deployments", json={"name": name, "model": model, "version": 1}, headers=admin)
-    assert by_admin.status_code == 409, by_admin.text
-    assert by_admin.json()["code"] == "invalid_state"
+    assert by_admin.status_code == 422, by_admin.text
+    assert by_admin.json()["code"] == "warmup_failed"
     assert "not available yet" in by_admin.json()["detail"]
     assert client.get(f"{API}/deployments/{name}", headers=admin).status_code == 404

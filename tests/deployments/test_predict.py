@@ -1,6 +1,6 @@
 """Predict through HTTP on SQLite and Postgres: the three payload shapes, probabilities, the
 signature checks (missing column, wrong type, null/NaN, row limit), a model that raises, unknown
-deployments, the metrics, and a route change made by another server process."""
+deployments, the metrics, and a route change made through another app."""
 
 import math
 import re
@@ -163,11 +163,12 @@ def test_unknown_deployment_is_404(client: TestClient, viewer: dict[str, str]) -
     assert answer.json()["code"] == "deployment_not_found"
 
 
-def test_another_process_sees_a_route_change(
+def test_another_app_sees_a_route_change(
     client: TestClient, app: FastAPI, settings: Settings, admin: dict[str, str], model_zips: dict[str, bytes]
 ) -> None:
-    """A second server process on the same database: created after the deployment, it serves it;
-    a rollout made through the first reaches it through its poller."""
+    """A second app on the same database (its own route tables, cache and poller; two server
+    processes are in test_replicas): started after the deployment, it serves it; a rollout made
+    through the first reaches it through its poller."""
     model = new_name("model")
     register(client, admin, model, model_zips["forest"])
     register(client, admin, model, model_zips["forest"])
