@@ -141,7 +141,7 @@ def _typed(column: Column, values: list[Any]) -> np.ndarray:
     kind = column.type
     if kind == "double":
         for index, value in enumerate(values):
-            if type(value) not in (int, float) or not math.isfinite(value):
+            if type(value) not in (int, float) or not _finite(value):
                 raise _wrong(column, index, value, "a finite number")
         return np.array(values, dtype=np.float64)
     if kind == "long":
@@ -163,6 +163,13 @@ def _typed(column: Column, values: list[Any]) -> np.ndarray:
     return np.array(values, dtype=object)
 
 
+def _finite(value: float) -> bool:
+    try:
+        return math.isfinite(value)
+    except OverflowError:  # an integer past a double's range
+        return False
+
+
 def _wrong(column: Column, row: int, value: Any, expected: str) -> PredictionInputInvalid:
     if value is None or (type(value) is float and math.isnan(value)):
         got = "a missing value (null or NaN), which the signature does not allow"
@@ -177,7 +184,7 @@ def _json_type(value: Any) -> str:
     if isinstance(value, bool):
         return "boolean"
     if isinstance(value, int | float):
-        return "number" if math.isfinite(value) else "non-finite number"
+        return "number" if _finite(value) else "number out of range"
     if isinstance(value, str):
         return "string"
     if isinstance(value, list):

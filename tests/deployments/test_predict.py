@@ -72,6 +72,7 @@ def test_probabilities_when_asked(client: TestClient, viewer: dict[str, str], se
         ({"inputs": {"age": [30.0], "plan": [7]}}, "plan"),
         ({"inputs": [{"age": None, "plan": "pro"}]}, "age"),
         ({"inputs": [{"age": True, "plan": "pro"}]}, "age"),
+        ({"inputs": [{"age": 10**400, "plan": "pro"}]}, "age"),
         ({"inputs": [{"age": 3.0, "plan": "pro", "zip": "1000"}]}, "zip"),
         ({"dataframe_split": {"columns": ["age"], "data": [[1.0]]}}, "plan"),
     ],
