@@ -4,12 +4,14 @@ deployments, the metrics, and a route change made through another app."""
 
 import math
 import re
+import threading
 from threading import Event
 from typing import Any
 
 import pytest
 from fastapi import FastAPI
 from fastapi.testclient import TestClient
+from sqlalchemy import event
 
 from app.main import create_app
 from app.settings import Settings
@@ -195,3 +197,30 @@ def _wait_for_version(client: TestClient, headers: dict[str, str], name: str, ve
                 return found
         pause.wait(0.05)
     return found
+
+
+def test_predict_sends_no_database_query(
+    client: TestClient, app: FastAPI, viewer: dict[str, str], served: dict[str, str]
+) -> None:
+    """Statements sent while predicting, from any thread but the background ones (the route
+    poller, the job reconciler): none, once the token is in the token cache."""
+    background = {"shipyard-route-poller", "shipyard-reconciler", "shipyard-startup"}
+    sent: list[str] = []
+
+    def record(*_: Any) -> None:
+        if threading.current_thread().name not in background:
+            sent.append(threading.current_thread().name)
+
+    engine = app.state.sessions.engine
+    assert predict(client, viewer, served["forest"], {"inputs": rows()}).status_code == 200
+    event.listen(engine, "before_cursor_execute", record)
+    try:
+        for body in ({"inputs": rows(3)}, {"inputs": {"age": [1.0], "plan": ["pro"]}}, {"inputs": [{"age": 1}]}):
+            assert predict(client, viewer, served["forest"], body).status_code in (200, 422)
+        predicted = list(sent)
+        # The listener does see a request's statements: reading the deployment sends some.
+        assert client.get(f"{API}/deployments/{served['forest']}", headers=viewer).status_code == 200
+    finally:
+        event.remove(engine, "before_cursor_execute", record)
+    assert predicted == []
+    assert sent
