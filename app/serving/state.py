@@ -87,6 +87,10 @@ class ModelCache:
             self._loading.pop(key, None)
         return found
 
+    def __len__(self) -> int:
+        with self._lock:
+            return len(self._models)
+
     def __contains__(self, key: tuple[str, int]) -> bool:
         with self._lock:
             return key in self._models
