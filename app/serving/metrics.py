@@ -7,7 +7,7 @@ class ServingMetrics:
     def __init__(self, registry: CollectorRegistry) -> None:
         self.predictions = Counter(
             "shipyard_predictions_total",
-            "Predict requests answered, by outcome (ok, invalid_input, model_error).",
+            "Predict requests answered, by outcome (ok, invalid_input, model_error, unavailable).",
             ["deployment", "version", "outcome"],
             registry=registry,
         )

@@ -15,7 +15,6 @@ from app.errors import (
     PayloadTooLarge,
     PredictionInputInvalid,
     ServiceUnavailable,
-    WarmupFailed,
     error_responses,
 )
 from app.serving import service
@@ -29,7 +28,7 @@ router = APIRouter(prefix=API_PREFIX, tags=["serving"])
     summary="Predict with a deployment",
     response_model=PredictResponse,
     responses=error_responses(
-        DeploymentNotFound, PredictionInputInvalid, ModelError, WarmupFailed, PayloadTooLarge, ServiceUnavailable
+        DeploymentNotFound, PredictionInputInvalid, ModelError, PayloadTooLarge, ServiceUnavailable
     ),
     openapi_extra={
         "requestBody": {"required": True, "content": {"application/json": {"schema": PREDICT_REQUEST_SCHEMA}}}

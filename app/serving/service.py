@@ -5,7 +5,7 @@ import time
 import uuid
 from typing import Any
 
-from app.errors import AppError, DeploymentNotFound, ModelError, ServiceUnavailable
+from app.errors import AppError, DeploymentNotFound, ModelError, ServiceUnavailable, WarmupFailed
 from app.names import fold_name
 from app.serving.metrics import ServingMetrics
 from app.serving.payload import parse_request
@@ -23,6 +23,12 @@ def predict(state: ServingState, metrics: ServingMetrics, name: str, body: Any, 
     version = str(route.version)
     try:
         loaded = state.model(route)
+    except WarmupFailed as exc:
+        # Pushed out of the cache and now failing to load (its stored files changed): nothing the
+        # client can fix, and the deployment is still what an operator routed.
+        metrics.observe(table.deployment, version, "unavailable", None)
+        raise ServiceUnavailable(f"deployment {name!r} cannot load its version now: {exc.detail}") from exc
+    try:
         batch = parse_request(body, loaded.signature, max_rows)
         predictions, probabilities = loaded.predict(batch)
     except ModelError:

@@ -2,6 +2,7 @@
 deployments predicted in turn both answer (a version pushed out is loaded again, checked as at
 warm-up), each from its own version."""
 
+import io
 from collections.abc import Callable, Iterator
 
 import pytest
@@ -50,3 +51,23 @@ def test_two_deployments_share_a_cache_of_one(
             assert answer.status_code == 200, answer.text
             assert answer.json()["model"].startswith(kind)
     assert len(app.state.serving.cache) == 1
+
+
+def test_a_version_that_no_longer_loads_is_a_503_and_the_others_answer(
+    small_cache: tuple[FastAPI, TestClient, dict[str, str]], model_zips: dict[str, bytes]
+) -> None:
+    app, client, admin = small_cache
+    first_model, second_model = new_name("forest"), new_name("strict")
+    stored = register(client, admin, first_model, model_zips["forest"])["storage_location"]
+    register(client, admin, second_model, model_zips["strict"])
+    first, second = new_name(), new_name()
+    deploy(client, admin, first, first_model, 1)
+    deploy(client, admin, second, second_model, 1)  # pushes the first version out of the cache
+    app.state.store.put_file(f"{stored}/model.skops", io.BytesIO(b"PK\x03\x04 damaged in the store"))
+
+    broken = client.post(f"/api/v1/deployments/{first}/predict", json={"inputs": rows()}, headers=admin)
+    assert broken.status_code == 503, broken.text
+    assert broken.json()["code"] == "service_unavailable"
+    assert "SHA-256" in broken.json()["detail"]
+    answer = client.post(f"/api/v1/deployments/{second}/predict", json={"inputs": rows()}, headers=admin)
+    assert answer.status_code == 200
