@@ -27,6 +27,8 @@ from app.errors import (
     DeploymentConflict,
     DeploymentNotFound,
     InvalidState,
+    ModelNotFound,
+    ModelVersionNotFound,
     NothingToPromote,
     PickleRefused,
     StrategyNotAvailable,
@@ -138,14 +140,16 @@ def rollback(
     previous = repository.get_revision(session, deployment.id, deployment.current_revision - 1)
     if previous is None:
         raise InvalidState(f"revision {deployment.current_revision - 1} of deployment {name!r} is missing")
-    targets = [
-        _Target(
-            *_deployable(session, actor, route["model"], str(route["version"]), rules),
-            int(route["weight"]),
-            RouteMode(route["mode"]),
-        )
-        for route in previous.routes
-    ]
+    targets = []
+    for route in previous.routes:
+        try:
+            found = _deployable(session, actor, route["model"], str(route["version"]), rules)
+        except (ModelNotFound, ModelVersionNotFound) as exc:
+            raise InvalidState(
+                f"revision {previous.revision} of deployment {name!r} served version {route['version']} of "
+                f"{route['model']!r}, which no longer exists; roll out a version instead"
+            ) from exc
+        targets.append(_Target(*found, int(route["weight"]), RouteMode(route["mode"])))
     current = _current_targets(session, deployment)
     _warm(state, targets, already={t.version.id for t in current})
     reason = data.reason or f"rollback to revision {previous.revision}"

@@ -279,3 +279,15 @@ def test_concurrent_rollouts_on_one_deployment(
     assert statuses == [201, 409]
     revisions = client.get(f"{API}/deployments/{name}/revisions", headers=editor).json()["revisions"]
     assert [r["revision"] for r in revisions] == [2, 1]
+
+
+def test_rollback_to_a_deleted_version_is_refused(client: TestClient, editor: dict[str, str], model: str) -> None:
+    name = new_name()
+    deploy(client, editor, name, model, 1)
+    assert client.post(f"{API}/deployments/{name}/rollouts", json={"version": 2}, headers=editor).status_code == 201
+    assert client.delete(f"{API}/models/{model}/versions/1", headers=editor).status_code == 204
+    refused = client.post(f"{API}/deployments/{name}/rollback", headers=editor)
+    assert refused.status_code == 409, refused.text
+    assert refused.json()["code"] == "invalid_state"
+    assert "no longer exists" in refused.json()["detail"]
+    assert predict(client, editor, name).json()["version"] == 2
