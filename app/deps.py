@@ -18,6 +18,8 @@ from app.errors import Unauthenticated
 from app.jobs.queue import JobQueue
 from app.observability import HttpMetrics
 from app.ops.startup import DatabaseStartup
+from app.serving.metrics import ServingMetrics
+from app.serving.state import ServingState
 from app.settings import Settings
 from app.storage import ArtifactStore
 
@@ -75,6 +77,20 @@ StartupDep = Annotated[DatabaseStartup, Depends(get_startup)]
 SessionsDep = Annotated[SessionFactory, Depends(get_sessions)]
 JobQueueDep = Annotated[JobQueue, Depends(get_job_queue)]
 HttpMetricsDep = Annotated[HttpMetrics, Depends(get_http_metrics)]
+
+
+def get_serving(request: Request) -> ServingState:
+    serving: ServingState = request.app.state.serving
+    return serving
+
+
+def get_serving_metrics(request: Request) -> ServingMetrics:
+    metrics: ServingMetrics = request.app.state.serving_metrics
+    return metrics
+
+
+ServingDep = Annotated[ServingState, Depends(get_serving)]
+ServingMetricsDep = Annotated[ServingMetrics, Depends(get_serving_metrics)]
 
 
 def _bearer_token(request: Request) -> str | None:

@@ -262,3 +262,42 @@ class TooManyLoginAttempts(AppError):
 
 class RequestTimeout(AppError):
     status, code, title = 408, "request_timeout", "Request timeout"
+
+
+class DeploymentNotFound(NotFound):
+    code = "deployment_not_found"
+
+
+class DeploymentConflict(Conflict):
+    """A deployment of that name exists, or another route change on it got there first."""
+
+    code = "deployment_conflict"
+
+
+class StrategyNotAvailable(AppError):
+    status, code, title = 400, "strategy_not_available", "Strategy not available yet"
+
+
+class NothingToPromote(Conflict):
+    code = "nothing_to_promote"
+
+
+class WarmupFailed(AppError):
+    """A version that does not load or does not predict its own input example gets no traffic."""
+
+    status, code, title = 422, "warmup_failed", "Warm-up failed"
+
+
+class PredictionInputInvalid(AppError):
+    status, code, title = 422, "invalid_prediction_input", "Invalid prediction input"
+
+
+class ModelError(AppError):
+    """The model raised on the request's input: the input is what differs from the warm-up,
+    so it is a client-side 422; the server goes on serving."""
+
+    status, code, title = 422, "model_error", "Model error"
+
+
+class VersionDeployed(Conflict):
+    code = "version_deployed"

@@ -14,6 +14,7 @@ from app.auth.router import router as auth_router
 from app.auth.token_cache import TokenCache
 from app.datasets.router import router as datasets_router
 from app.db.session import SessionFactory, create_db_engine
+from app.deployments.router import router as deployments_router
 from app.docs import router as docs_router
 from app.errors import PROBLEM_CONTENT_TYPE
 from app.handlers import install_handlers
@@ -26,6 +27,10 @@ from app.observability import HttpMetrics
 from app.ops.router import router as ops_router
 from app.ops.startup import DatabaseGate, DatabaseStartup
 from app.registry.router import router as registry_router
+from app.serving.metrics import ServingMetrics
+from app.serving.poller import RoutePoller
+from app.serving.router import router as serving_router
+from app.serving.state import ServingState
 from app.settings import Settings, get_settings
 from app.storage import create_store
 from app.tracking.router import router as tracking_router
@@ -58,15 +63,27 @@ def create_app(settings: Settings | None = None, *, on_first_admin: Callable[[],
         runtime.queue.bind(lambda job_id: run_job(runtime, job_id, worker))
     reconciler = Reconciler(runtime)
     startup = DatabaseStartup(sessions, settings, on_first_admin=on_first_admin)
+    serving = ServingState(
+        store,
+        cache_size=settings.model_cache_size,
+        max_ratio=settings.max_compression_ratio,
+        min_bytes=settings.compression_ratio_min_bytes,
+    )
+    poller = RoutePoller(sessions, serving, settings.serving_poll_seconds)
+
+    def on_database_ready() -> None:
+        reconciler.start()
+        poller.start()
 
     @asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
         # Migrations and the first admin: now if the database answers, else in the background
         # while the API answers 503; the reconciler starts once the database is ready.
-        await run_in_threadpool(startup.start, reconciler.start)
+        await run_in_threadpool(startup.start, on_database_ready)
         yield
         startup.stop()
         reconciler.stop()
+        poller.stop()
         runtime.queue.close()
         engine.dispose()
 
@@ -87,6 +104,8 @@ def create_app(settings: Settings | None = None, *, on_first_admin: Callable[[],
     app.state.job_runtime = runtime
     app.state.http_metrics = HttpMetrics()
     app.state.startup = startup
+    app.state.serving = serving
+    app.state.serving_metrics = ServingMetrics(app.state.http_metrics.registry)
 
     for router in (
         auth_router,
@@ -95,6 +114,8 @@ def create_app(settings: Settings | None = None, *, on_first_admin: Callable[[],
         registry_router,
         datasets_router,
         jobs_router,
+        deployments_router,
+        serving_router,
         ops_router,
         docs_router,
     ):

@@ -84,6 +84,15 @@ class Settings(BaseSettings):
         description="SQLite's synchronous pragma (journal WAL): NORMAL survives a crash of the process, "
         "FULL also a power loss (one fsync per commit).",
     )
+    model_cache_size: int = Field(
+        default=16, ge=1, description="Loaded model versions each server process keeps in memory (LRU)."
+    )
+    serving_max_rows: int = Field(
+        default=10_000, ge=1, description="Most rows one predict request may carry (else 413)."
+    )
+    serving_poll_seconds: float = Field(
+        default=1, gt=0, description="How often each server process checks for route changes made elsewhere."
+    )
 
     @field_validator("database_url", "artifact_uri", "broker_url", "s3_endpoint_url")
     @classmethod

@@ -208,6 +208,8 @@ def start_shipyard(workdir: Path, database_url: str | None, settings: dict[str, 
     data_dir = workdir / "shipyard-data"
     data_dir.mkdir(parents=True, exist_ok=True)
     extra = {"SHIPYARD_LOG_LEVEL": "WARNING", **(settings or {}), **repo_env()}
+    # Its first start shares the admin token in ~/.shipyard/credentials: not the user's home.
+    extra["HOME"] = str(workdir / "home")
     if database_url:
         extra["SHIPYARD_DATABASE_URL"] = database_url
     server = start_server(

@@ -24,6 +24,7 @@ from shipyard._base import (
     text,
 )
 from shipyard._datasets import DatasetsMixin
+from shipyard._deployments import DeploymentsMixin
 from shipyard._jobs import JobsMixin
 from shipyard._registry import RegistryMixin
 from shipyard.errors import ExperimentConflict
@@ -58,7 +59,7 @@ MAX_BATCH_PARAMS = 100
 MAX_BATCH_TAGS = 100
 
 
-class Client(RegistryMixin, DatasetsMixin, JobsMixin, ClientBase):
+class Client(RegistryMixin, DatasetsMixin, JobsMixin, DeploymentsMixin, ClientBase):
     """A client of one Shipyard server.
 
     Args:

@@ -264,6 +264,48 @@ class StoredFileCorrupt(ServerError):
     default_code = "stored_file_corrupt"
 
 
+class DeploymentNotFound(NotFound):
+    default_code = "deployment_not_found"
+
+
+class DeploymentConflict(Conflict):
+    """A deployment has this name already, or another change of the deployment got there first."""
+
+    default_code = "deployment_conflict"
+
+
+class NothingToPromote(Conflict):
+    default_code = "nothing_to_promote"
+
+
+class VersionDeployed(Conflict):
+    """The version is what a deployment serves; ``problem["deployments"]`` names them."""
+
+    default_code = "version_deployed"
+
+
+class StrategyNotAvailable(InvalidInput):
+    default_code = "strategy_not_available"
+
+
+class WarmupFailed(ShipyardError):
+    """The version did not load or did not predict its own input example; it got no traffic."""
+
+    default_code = "warmup_failed"
+
+
+class PredictionInputInvalid(ShipyardError):
+    """The rows do not fit the model's signature; ``problem["column"]`` names the column."""
+
+    default_code = "invalid_prediction_input"
+
+
+class ModelError(ShipyardError):
+    """The model raised on these rows (the server goes on serving)."""
+
+    default_code = "model_error"
+
+
 _BY_CODE: dict[str, type[ShipyardError]] = {
     cls.default_code: cls
     for cls in (
@@ -308,6 +350,14 @@ _BY_CODE: dict[str, type[ShipyardError]] = {
         StorageUnavailable,
         InsufficientStorage,
         StoredFileCorrupt,
+        DeploymentNotFound,
+        DeploymentConflict,
+        NothingToPromote,
+        VersionDeployed,
+        StrategyNotAvailable,
+        WarmupFailed,
+        PredictionInputInvalid,
+        ModelError,
     )
 }
 # Codes this SDK does not know yet (newer servers, other resources) still land in the right family.

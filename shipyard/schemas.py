@@ -517,3 +517,73 @@ class Job:
             started_at=_time(data.get("started_at")),
             finished_at=_time(data.get("finished_at")),
         )
+
+
+@dataclass(frozen=True)
+class Route:
+    """One route of a deployment: the model version, its share of the traffic and its mode."""
+
+    model: str
+    version: int
+    weight: int
+    mode: str
+
+    @classmethod
+    def from_json(cls, data: Mapping[str, Any]) -> Self:
+        return cls(
+            model=str(data["model"]), version=int(data["version"]), weight=int(data["weight"]), mode=str(data["mode"])
+        )
+
+
+@dataclass(frozen=True)
+class Deployment:
+    """A deployment: its current revision and the routes that revision serves."""
+
+    name: str
+    description: str
+    track_alias: str | None
+    default_strategy: str
+    state: str
+    revision: int
+    routes: list[Route]
+    created_by: str
+    created_at: datetime | None
+    updated_at: datetime | None
+
+    @classmethod
+    def from_json(cls, data: Mapping[str, Any]) -> Self:
+        return cls(
+            name=str(data["name"]),
+            description=str(data.get("description") or ""),
+            track_alias=data.get("track_alias"),
+            default_strategy=str(data.get("default_strategy", "direct")),
+            state=str(data.get("state", "")),
+            revision=int(data["revision"]),
+            routes=[Route.from_json(r) for r in data.get("routes") or []],
+            created_by=str(data.get("created_by") or ""),
+            created_at=_time(data.get("created_at")),
+            updated_at=_time(data.get("updated_at")),
+        )
+
+
+@dataclass(frozen=True)
+class Revision:
+    """One revision of a deployment: its route table, with who made it, when and why."""
+
+    revision: int
+    routes: list[Route]
+    strategy: str
+    reason: str
+    created_by: str
+    created_at: datetime | None
+
+    @classmethod
+    def from_json(cls, data: Mapping[str, Any]) -> Self:
+        return cls(
+            revision=int(data["revision"]),
+            routes=[Route.from_json(r) for r in data.get("routes") or []],
+            strategy=str(data.get("strategy", "direct")),
+            reason=str(data.get("reason") or ""),
+            created_by=str(data.get("created_by") or ""),
+            created_at=_time(data.get("created_at")),
+        )

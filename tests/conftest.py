@@ -3,9 +3,12 @@
 Every API test runs once per backend. Postgres and Redis are real servers on 127.0.0.1; under
 CI=true a missing one fails the run, elsewhere its tests skip with the reason."""
 
+import atexit
 import json
 import os
+import shutil
 import socket
+import tempfile
 import threading
 import time
 import uuid
@@ -32,6 +35,11 @@ from tests.sdk.live_server import LiveServer, running_server
 POSTGRES_ADMIN_URL = os.environ.get("SHIPYARD_TEST_POSTGRES", "postgresql://postgres@127.0.0.1:5432/postgres")
 IN_CI = os.environ.get("CI", "").lower() == "true"
 S3_REGION = "us-east-1"
+# A home of the run's own: the SDK and a first server start read and write ~/.shipyard, and no
+# test may see the credentials of whoever runs the suite (nor leave its own there).
+_TEST_HOME = tempfile.mkdtemp(prefix="shipyard-test-home-")
+atexit.register(shutil.rmtree, _TEST_HOME, ignore_errors=True)
+os.environ["HOME"] = _TEST_HOME
 # TestClient's requests name the host `testserver`: every Settings a test builds serves it too.
 os.environ["SHIPYARD_ALLOWED_HOSTS"] = json.dumps(["testserver", "localhost", "127.0.0.1", "::1"])
 

@@ -6,7 +6,15 @@ from sqlalchemy import select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from app.db.tables import ModelAlias, ModelEvaluation, ModelVersion, RegisteredModel, RunDataset
+from app.db.tables import (
+    Deployment,
+    DeploymentRoute,
+    ModelAlias,
+    ModelEvaluation,
+    ModelVersion,
+    RegisteredModel,
+    RunDataset,
+)
 from app.errors import ModelConflict
 from app.names import fold_name
 
@@ -169,3 +177,16 @@ def evaluations_of(session: Session, version_id: int) -> Sequence[ModelEvaluatio
     return session.scalars(
         select(ModelEvaluation).where(ModelEvaluation.model_version_id == version_id).order_by(ModelEvaluation.id)
     ).all()
+
+
+def deployments_serving(session: Session, version_id: int) -> list[str]:
+    """The names of the deployments whose current routes send traffic to this version."""
+    return list(
+        session.scalars(
+            select(Deployment.name)
+            .join(DeploymentRoute, DeploymentRoute.deployment_id == Deployment.id)
+            .where(DeploymentRoute.model_version_id == version_id)
+            .distinct()
+            .order_by(Deployment.name)
+        ).all()
+    )

@@ -28,6 +28,7 @@ from app.errors import (
     StoredFileCorrupt,
     UnsupportedMediaType,
     UntrustedModel,
+    VersionDeployed,
     error_responses,
 )
 from app.jobs.idempotency import KEY_MAX_LENGTH, KEY_PATTERN
@@ -315,7 +316,7 @@ def update_version(
     "/models/{name}/versions/{ref}",
     summary="Delete a model version",
     status_code=status.HTTP_204_NO_CONTENT,
-    responses=error_responses(ModelNotFound, ModelVersionNotFound, AliasConflict),
+    responses=error_responses(ModelNotFound, ModelVersionNotFound, AliasConflict, VersionDeployed),
 )
 def delete_version(
     name: NamePath,
@@ -326,7 +327,7 @@ def delete_version(
     store: StoreDep,
     actor: Editor,
 ) -> None:
-    """Delete a version and its files; refused while an alias points at it."""
+    """Delete a version and its files; refused while an alias points at it or a deployment serves it."""
     service.delete_version(session, store, actor, name, ref)
 
 

@@ -29,6 +29,7 @@ from app.errors import (
     PayloadTooLarge,
     PickleRefused,
     UntrustedModel,
+    VersionDeployed,
 )
 from app.jobs import idempotency
 from app.ml.model_io import (
@@ -500,6 +501,12 @@ def delete_version(session: Session, store: ArtifactStore, actor: Principal, nam
         raise AliasConflict(
             f"version {number} of {name!r} is what alias {', '.join(holding)} points at; move the alias first",
             aliases=holding,
+        )
+    serving = repository.deployments_serving(session, version.id)
+    if serving:
+        raise VersionDeployed(
+            f"version {number} of {name!r} is served by deployment {', '.join(serving)}; roll it out of them first",
+            deployments=serving,
         )
     prefix = version.storage_prefix
     repository.delete_version(session, version)

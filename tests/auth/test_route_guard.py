@@ -30,7 +30,7 @@ PUBLIC = {
     ("GET", "/redoc"),
 }
 # POSTs that only read (a search takes its filter in the body); every other write needs an editor.
-READ_ONLY_POSTS = {("POST", "/api/v1/runs/search")}
+READ_ONLY_POSTS = {("POST", "/api/v1/runs/search"), ("POST", "/api/v1/deployments/{name}/predict")}
 WRITE_METHODS = {"POST", "PUT", "PATCH", "DELETE"}
 ROLE_OF_CHECKER = {"require_viewer": "viewer", "require_editor": "editor", "require_admin": "admin"}
 # Valid-looking values, so a 401 or 403 is the guard's answer and not a path parameter's 422.

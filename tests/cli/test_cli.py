@@ -27,7 +27,7 @@ def test_users_and_tokens_lifecycle(cli: RunCli, live_server: LiveServer, unique
     assert unique_name in created
     password = created.strip().splitlines()[-1]
     assert len(password) >= 8
-    with shipyard.Client(live_server.url) as anonymous:
+    with shipyard.Client(live_server.url, anonymous=True) as anonymous:
         login = anonymous.create_token(unique_name, name="login", password=password)
     assert login.token is not None
 

@@ -3,6 +3,7 @@
 from app.db.tables.audit import AuditEvent
 from app.db.tables.auth import ApiToken, LoginFailure, User
 from app.db.tables.datasets import Dataset, DatasetVersion
+from app.db.tables.deployments import Deployment, DeploymentRevision, DeploymentRoute, ServingGeneration
 from app.db.tables.jobs import IdempotencyRecord, Job, ModelEvaluation
 from app.db.tables.registry import ModelAlias, ModelVersion, RegisteredModel, RunDataset
 from app.db.tables.tracking import Experiment, LatestMetric, MetricChunk, Param, Run, RunTag
@@ -12,6 +13,9 @@ __all__ = [
     "AuditEvent",
     "Dataset",
     "DatasetVersion",
+    "Deployment",
+    "DeploymentRevision",
+    "DeploymentRoute",
     "Experiment",
     "IdempotencyRecord",
     "Job",
@@ -26,5 +30,6 @@ __all__ = [
     "Run",
     "RunDataset",
     "RunTag",
+    "ServingGeneration",
     "User",
 ]

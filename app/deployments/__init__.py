@@ -1,0 +1,1 @@
+"""Deployments: named prediction endpoints, their revisions and rollouts."""

@@ -1,0 +1,154 @@
+"""HTTP endpoints of deployments: create, list, read, revisions, rollouts, rollback, promote."""
+
+from typing import Annotated
+
+from fastapi import APIRouter, Path, Query, status
+
+from app.deployments import service
+from app.deployments.schemas import (
+    DeploymentCreate,
+    DeploymentList,
+    DeploymentName,
+    DeploymentRead,
+    RevisionList,
+    RollbackCreate,
+    RolloutCreate,
+)
+from app.deps import API_PREFIX, Editor, ServingDep, SessionDep, SettingsDep, Viewer
+from app.errors import (
+    AliasNotFound,
+    DeploymentConflict,
+    DeploymentNotFound,
+    InvalidInput,
+    InvalidState,
+    ModelNotFound,
+    ModelVersionNotFound,
+    NothingToPromote,
+    PickleRefused,
+    StorageUnavailable,
+    StrategyNotAvailable,
+    WarmupFailed,
+    error_responses,
+)
+
+router = APIRouter(prefix=API_PREFIX, tags=["deployments"])
+NamePath = Annotated[DeploymentName, Path(description="A deployment's name.")]
+_CHANGE_ERRORS = (
+    DeploymentNotFound,
+    DeploymentConflict,
+    ModelNotFound,
+    ModelVersionNotFound,
+    InvalidState,
+    PickleRefused,
+    WarmupFailed,
+    StorageUnavailable,
+)
+
+
+@router.post(
+    "/deployments",
+    summary="Deploy a model version",
+    status_code=status.HTTP_201_CREATED,
+    response_model=DeploymentRead,
+    responses=error_responses(*_CHANGE_ERRORS, AliasNotFound),
+)
+def create_deployment(
+    body: DeploymentCreate, session: SessionDep, serving: ServingDep, settings: SettingsDep, actor: Editor
+) -> DeploymentRead:
+    """Create a deployment serving one READY version (by number or alias) with all its traffic,
+    as revision 1. The version is loaded and predicts its input example first (422 `warmup_failed`)."""
+    rules = service.ServingRules(allow_pickle=settings.allow_pickle)
+    return service.create_deployment(session, serving, actor, body, rules)
+
+
+@router.get(
+    "/deployments", summary="List deployments", response_model=DeploymentList, responses=error_responses(InvalidInput)
+)
+def list_deployments(
+    session: SessionDep,
+    _: Viewer,
+    page_token: Annotated[str | None, Query(max_length=512)] = None,
+    max_results: Annotated[int, Query(ge=1, le=1000)] = 100,
+) -> DeploymentList:
+    found, next_token = service.list_deployments(session, page_token=page_token, max_results=max_results)
+    return DeploymentList(deployments=found, next_page_token=next_token)
+
+
+@router.get(
+    "/deployments/{name}",
+    summary="Get a deployment",
+    response_model=DeploymentRead,
+    responses=error_responses(DeploymentNotFound),
+)
+def get_deployment(name: NamePath, session: SessionDep, _: Viewer) -> DeploymentRead:
+    return service.get_deployment(session, name)
+
+
+@router.get(
+    "/deployments/{name}/revisions",
+    summary="List a deployment's revisions",
+    response_model=RevisionList,
+    responses=error_responses(DeploymentNotFound, InvalidInput),
+)
+def list_revisions(
+    name: NamePath,
+    session: SessionDep,
+    _: Viewer,
+    page_token: Annotated[str | None, Query(max_length=512)] = None,
+    max_results: Annotated[int, Query(ge=1, le=1000)] = 100,
+) -> RevisionList:
+    """Newest first: each revision's route table, strategy, reason, author and time."""
+    found, next_token = service.list_revisions(session, name, page_token=page_token, max_results=max_results)
+    return RevisionList(revisions=found, next_page_token=next_token)
+
+
+@router.post(
+    "/deployments/{name}/rollouts",
+    summary="Roll out a version",
+    status_code=status.HTTP_201_CREATED,
+    response_model=DeploymentRead,
+    responses=error_responses(*_CHANGE_ERRORS, StrategyNotAvailable),
+)
+def create_rollout(
+    name: NamePath,
+    body: RolloutCreate,
+    session: SessionDep,
+    serving: ServingDep,
+    settings: SettingsDep,
+    actor: Editor,
+) -> DeploymentRead:
+    """`direct`: the version takes all the traffic at once, once warmed up; the other strategies
+    answer 400 `strategy_not_available` for now. A concurrent change of the same deployment is a 409."""
+    rules = service.ServingRules(allow_pickle=settings.allow_pickle)
+    return service.rollout(session, serving, actor, name, body, rules)
+
+
+@router.post(
+    "/deployments/{name}/rollback",
+    summary="Roll back to the previous revision",
+    status_code=status.HTTP_201_CREATED,
+    response_model=DeploymentRead,
+    responses=error_responses(*_CHANGE_ERRORS),
+)
+def rollback(
+    name: NamePath,
+    session: SessionDep,
+    serving: ServingDep,
+    settings: SettingsDep,
+    actor: Editor,
+    body: RollbackCreate | None = None,
+) -> DeploymentRead:
+    """The routes of the revision before the current one, warmed up again, as a new revision."""
+    rules = service.ServingRules(allow_pickle=settings.allow_pickle)
+    return service.rollback(session, serving, actor, name, body or RollbackCreate(), rules)
+
+
+@router.post(
+    "/deployments/{name}/promote",
+    summary="Promote a rollout in progress",
+    response_model=DeploymentRead,
+    responses=error_responses(DeploymentNotFound, DeploymentConflict, NothingToPromote, InvalidState),
+)
+def promote(name: NamePath, session: SessionDep, actor: Editor) -> DeploymentRead:
+    """A direct rollout has nothing to promote (409 `nothing_to_promote`)."""
+    return service.promote(session, actor, name)

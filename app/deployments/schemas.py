@@ -1,0 +1,106 @@
+"""API schemas of deployments, their routes, revisions and rollouts."""
+
+from datetime import datetime
+from enum import StrEnum
+from typing import Annotated, Literal, Self
+
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints, model_validator
+from pydantic.json_schema import SkipJsonSchema
+
+from app.registry.schemas import AliasName, ModelName
+from app.schemas import JsonInt, StrictBody
+from app.tracking.schemas import Description
+
+# Names go into URLs: the same rule as model names.
+DeploymentName = ModelName
+VersionNumber = Annotated[int, Field(ge=1, le=2**31 - 1), JsonInt]
+Reason = Annotated[str, StringConstraints(max_length=2000)]
+
+
+class RouteMode(StrEnum):
+    PRIMARY = "primary"
+    CANARY = "canary"
+    SHADOW = "shadow"
+
+
+class Strategy(StrEnum):
+    """`direct` now; the others are the values the rollout API will take, refused until then."""
+
+    DIRECT = "direct"
+    CANARY = "canary"
+    BLUE_GREEN = "blue_green"
+    SHADOW = "shadow"
+    AB = "ab"
+
+
+class RouteRead(BaseModel):
+    model: str
+    version: int
+    weight: int = Field(description="Share of the traffic, 0..100.")
+    mode: RouteMode
+
+
+class DeploymentCreate(StrictBody):
+    # Exactly one of version and alias, said in the schema too (neither may be null).
+    model_config = ConfigDict(json_schema_extra={"oneOf": [{"required": ["version"]}, {"required": ["alias"]}]})
+
+    name: DeploymentName
+    model: ModelName
+    version: VersionNumber | SkipJsonSchema[None] = None
+    alias: AliasName | SkipJsonSchema[None] = Field(
+        default=None, description="Deploy the version this alias points at."
+    )
+    track_alias: AliasName | None = Field(default=None, description="The alias this deployment follows.")
+    description: Description = ""
+    reason: Reason = ""
+
+    @model_validator(mode="after")
+    def _one_version(self) -> Self:
+        if (self.version is None) == (self.alias is None) or {"version", "alias"} <= self.model_fields_set:
+            raise ValueError("give exactly one of version and alias")
+        return self
+
+
+class RolloutCreate(StrictBody):
+    # Literal, not the enum: a strict body takes the JSON string as the schema states it.
+    strategy: Literal["direct", "canary", "blue_green", "shadow", "ab"] = Field(
+        default="direct", description="Only `direct` for now; the others are refused as not available yet."
+    )
+    version: VersionNumber
+    reason: Reason = ""
+
+
+class RollbackCreate(StrictBody):
+    reason: Reason = ""
+
+
+class DeploymentRead(BaseModel):
+    name: str
+    description: str
+    track_alias: str | None
+    default_strategy: str
+    state: str = Field(description="`serving` for now; rollouts in progress will show here.")
+    revision: int = Field(description="The revision serving now.")
+    routes: list[RouteRead]
+    created_by: str
+    created_at: datetime
+    updated_at: datetime
+
+
+class DeploymentList(BaseModel):
+    deployments: list[DeploymentRead]
+    next_page_token: str | None
+
+
+class RevisionRead(BaseModel):
+    revision: int
+    routes: list[RouteRead]
+    strategy: str
+    reason: str
+    created_by: str
+    created_at: datetime
+
+
+class RevisionList(BaseModel):
+    revisions: list[RevisionRead]
+    next_page_token: str | None

@@ -1,0 +1,341 @@
+"""Deployment use cases: create, read, direct rollouts, rollback and promote. Every route change
+warms the versions it routes to before its revision is written, and reaches this process's
+serving state once committed (the others poll the serving generation)."""
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from sqlalchemy.orm import Session
+
+from app.audit import service as audit
+from app.context import Principal
+from app.db.base import utcnow
+from app.db.hooks import after_commit
+from app.db.tables import Deployment, DeploymentRevision, DeploymentRoute, ModelVersion, RegisteredModel
+from app.deployments import repository
+from app.deployments.schemas import (
+    DeploymentCreate,
+    DeploymentRead,
+    RevisionRead,
+    RollbackCreate,
+    RolloutCreate,
+    RouteMode,
+    RouteRead,
+    Strategy,
+)
+from app.errors import (
+    DeploymentConflict,
+    DeploymentNotFound,
+    InvalidState,
+    ModelNotFound,
+    ModelVersionNotFound,
+    NothingToPromote,
+    PickleRefused,
+    StrategyNotAvailable,
+    WarmupFailed,
+)
+from app.pagination import decode_page_token, int_from_cursor, take_page
+from app.registry import service as registry
+from app.registry.schemas import VersionStatus
+from app.serving.state import Route, RouteTable, ServingState
+
+
+@dataclass(frozen=True)
+class ServingRules:
+    """What the caller's settings say about deploying: the registry's pickle rule."""
+
+    allow_pickle: bool
+
+
+@dataclass(frozen=True)
+class _Target:
+    model: RegisteredModel
+    version: ModelVersion
+    weight: int
+    mode: RouteMode
+
+    def route(self) -> Route:
+        return Route(self.model.name, self.version.version, self.weight, self.mode.value, self.version.storage_prefix)
+
+
+def create_deployment(
+    session: Session, state: ServingState, actor: Principal, data: DeploymentCreate, rules: ServingRules
+) -> DeploymentRead:
+    ref = str(data.version) if data.version is not None else str(data.alias)
+    target = _Target(*_deployable(session, actor, data.model, ref, rules), 100, RouteMode.PRIMARY)
+    if repository.get_deployment(session, data.name) is not None:
+        raise DeploymentConflict(f"a deployment named {data.name!r}, or one differing only in case, already exists")
+    _warm(state, [target], already=set())
+    deployment = repository.add_deployment(
+        session,
+        Deployment(
+            name=data.name,
+            description=data.description,
+            track_alias=data.track_alias,
+            default_strategy=Strategy.DIRECT.value,
+            state="serving",
+            current_revision=0,
+            route_generation=0,
+            created_by=actor.username,
+        ),
+    )
+    _write_revision(session, state, actor, deployment, [target], Strategy.DIRECT, data.reason, "deployment.create")
+    return _read(deployment, [target])
+
+
+def get_deployment(session: Session, name: str) -> DeploymentRead:
+    deployment = _get(session, name)
+    return _read(deployment, _current_targets(session, deployment))
+
+
+def list_deployments(
+    session: Session, *, page_token: str | None, max_results: int
+) -> tuple[list[DeploymentRead], str | None]:
+    after_id = int_from_cursor(decode_page_token(page_token), "after_id")
+    found = repository.list_deployments(session, after_id=after_id, limit=max_results + 1)
+    page, next_token = take_page(found, max_results, lambda d: {"after_id": d.id})
+    targets = _targets_by_deployment(session, [d.id for d in page])
+    return [_read(d, targets.get(d.id, [])) for d in page], next_token
+
+
+def list_revisions(
+    session: Session, name: str, *, page_token: str | None, max_results: int
+) -> tuple[list[RevisionRead], str | None]:
+    deployment = _get(session, name)
+    before = int_from_cursor(decode_page_token(page_token), "before")
+    found = repository.list_revisions(session, deployment.id, before=before, limit=max_results + 1)
+    page, next_token = take_page(found, max_results, lambda r: {"before": r.revision})
+    return [_revision_read(r) for r in page], next_token
+
+
+def rollout(
+    session: Session, state: ServingState, actor: Principal, name: str, data: RolloutCreate, rules: ServingRules
+) -> DeploymentRead:
+    """A direct rollout: the version takes all the traffic at once, once it has warmed up."""
+    deployment = _lock(session, name)
+    strategy = Strategy(data.strategy)
+    if strategy != Strategy.DIRECT:
+        raise StrategyNotAvailable(f"the {strategy.value} strategy is not available yet; use direct")
+    current = _current_targets(session, deployment)
+    model_name = current[0].model.name if current else None
+    if model_name is None:
+        raise InvalidState(f"deployment {name!r} routes to no model")
+    target = _Target(*_deployable(session, actor, model_name, str(data.version), rules), 100, RouteMode.PRIMARY)
+    if [(t.version.id, t.weight) for t in current] == [(target.version.id, 100)]:
+        raise DeploymentConflict(
+            f"deployment {name!r} already serves version {data.version} of {model_name!r} with all its traffic"
+        )
+    _warm(state, [target], already={t.version.id for t in current})
+    _write_revision(session, state, actor, deployment, [target], strategy, data.reason, "deployment.rollout")
+    return _read(deployment, [target])
+
+
+def rollback(
+    session: Session, state: ServingState, actor: Principal, name: str, data: RollbackCreate, rules: ServingRules
+) -> DeploymentRead:
+    """Back to the routes of the revision before the current one, written as a new revision."""
+    deployment = _lock(session, name)
+    if deployment.current_revision <= 1:
+        raise InvalidState(f"deployment {name!r} has no earlier revision to roll back to")
+    previous = repository.get_revision(session, deployment.id, deployment.current_revision - 1)
+    if previous is None:
+        raise InvalidState(f"revision {deployment.current_revision - 1} of deployment {name!r} is missing")
+    targets = []
+    for route in previous.routes:
+        try:
+            found = _deployable(session, actor, route["model"], str(route["version"]), rules)
+        except (ModelNotFound, ModelVersionNotFound) as exc:
+            raise InvalidState(
+                f"revision {previous.revision} of deployment {name!r} served version {route['version']} of "
+                f"{route['model']!r}, which no longer exists; roll out a version instead"
+            ) from exc
+        targets.append(_Target(*found, int(route["weight"]), RouteMode(route["mode"])))
+    current = _current_targets(session, deployment)
+    _warm(state, targets, already={t.version.id for t in current})
+    reason = data.reason or f"rollback to revision {previous.revision}"
+    _write_revision(
+        session,
+        state,
+        actor,
+        deployment,
+        targets,
+        Strategy.DIRECT,
+        reason,
+        "deployment.rollback",
+        {"to_revision": previous.revision},
+    )
+    return _read(deployment, targets)
+
+
+def promote(session: Session, actor: Principal, name: str) -> DeploymentRead:
+    deployment = _lock(session, name)
+    targets = _current_targets(session, deployment)
+    if all(t.mode == RouteMode.PRIMARY for t in targets):
+        raise NothingToPromote(
+            f"deployment {name!r} has no rollout in progress (a direct rollout takes all the traffic at once)"
+        )
+    raise InvalidState("promoting a canary is not available yet")  # no canary routes can exist before then
+
+
+def current_generation(session: Session) -> int:
+    return repository.current_generation(session)
+
+
+def route_tables_since(session: Session, generation: int) -> list[RouteTable]:
+    """The route table of every deployment changed after `generation`, for the serving poller."""
+    changed = repository.changed_since(session, generation)
+    targets = _targets_by_deployment(session, [d.id for d in changed])
+    return [_table(d, targets.get(d.id, [])) for d in changed]
+
+
+# ---- helpers -----------------------------------------------------------------------------------
+
+
+def _get(session: Session, name: str) -> Deployment:
+    deployment = repository.get_deployment(session, name)
+    if deployment is None:
+        raise DeploymentNotFound(f"no deployment named {name!r}")
+    return deployment
+
+
+def _lock(session: Session, name: str) -> Deployment:
+    deployment = repository.lock_deployment(session, name)
+    if deployment is None:
+        raise DeploymentNotFound(f"no deployment named {name!r}")
+    return deployment
+
+
+def _deployable(
+    session: Session, actor: Principal, model_name: str, ref: str, rules: ServingRules
+) -> tuple[RegisteredModel, ModelVersion]:
+    model, version = registry.resolve_version(session, model_name, ref)
+    if version.status != VersionStatus.READY.value:
+        raise InvalidState(
+            f"version {version.version} of {model.name!r} is {version.status}; only a READY version can be deployed",
+            status_message=version.status_message,
+        )
+    if version.manifest is None:
+        # A pickle the registry accepted from an admin: it was never loaded or checked.
+        if not registry.pickle_allowed(actor, rules.allow_pickle):
+            raise PickleRefused(
+                f"version {version.version} of {model.name!r} is a pickle; deploying one needs an admin and "
+                "SHIPYARD_ALLOW_PICKLE",
+                files=[f["path"] for f in version.files],
+            )
+        raise WarmupFailed(
+            f"version {version.version} of {model.name!r} is a pickle: it has no manifest input example to warm "
+            "up with, nor a signature to check requests against (serving pickles is not available yet)"
+        )
+    return model, version
+
+
+def _warm(state: ServingState, targets: Sequence[_Target], *, already: set[int]) -> None:
+    """Load each version new to the routes fresh from the store and predict its input example;
+    WarmupFailed stops the change before anything is written."""
+    for target in targets:
+        if target.version.id not in already or target.route().key not in state.cache:
+            state.load(target.route())
+
+
+def _write_revision(
+    session: Session,
+    state: ServingState,
+    actor: Principal,
+    deployment: Deployment,
+    targets: Sequence[_Target],
+    strategy: Strategy,
+    reason: str,
+    action: str,
+    detail: dict[str, object] | None = None,
+) -> None:
+    number = deployment.current_revision + 1
+    routes = [_route_read(t) for t in targets]
+    repository.add_revision(
+        session,
+        DeploymentRevision(
+            deployment_id=deployment.id,
+            revision=number,
+            routes=[r.model_dump(mode="json") for r in routes],
+            strategy=strategy.value,
+            reason=reason,
+            created_by=actor.username,
+        ),
+    )
+    repository.replace_routes(
+        session,
+        deployment.id,
+        [
+            DeploymentRoute(
+                deployment_id=deployment.id,
+                position=position,
+                model_version_id=t.version.id,
+                weight=t.weight,
+                mode=t.mode.value,
+            )
+            for position, t in enumerate(targets)
+        ],
+    )
+    deployment.current_revision = number
+    deployment.route_generation = repository.bump_generation(session)
+    deployment.updated_at = utcnow()
+    session.flush()
+    audit.record(
+        session,
+        actor,
+        action,
+        "deployment",
+        deployment.name,
+        {"revision": number, "routes": [r.model_dump(mode="json") for r in routes], "reason": reason, **(detail or {})},
+    )
+    table = _table(deployment, targets)
+    after_commit(session, lambda: state.apply([table]))
+
+
+def _current_targets(session: Session, deployment: Deployment) -> list[_Target]:
+    return _targets_by_deployment(session, [deployment.id]).get(deployment.id, [])
+
+
+def _targets_by_deployment(session: Session, deployment_ids: Sequence[int]) -> dict[int, list[_Target]]:
+    found: dict[int, list[_Target]] = {}
+    for route, version, model in repository.routes_of(session, deployment_ids):
+        found.setdefault(route.deployment_id, []).append(_Target(model, version, route.weight, RouteMode(route.mode)))
+    return found
+
+
+def _route_read(target: _Target) -> RouteRead:
+    return RouteRead(model=target.model.name, version=target.version.version, weight=target.weight, mode=target.mode)
+
+
+def _table(deployment: Deployment, targets: Sequence[_Target]) -> RouteTable:
+    return RouteTable(
+        deployment=deployment.name,
+        folded_name=deployment.folded_name,
+        revision=deployment.current_revision,
+        routes=tuple(t.route() for t in targets),
+    )
+
+
+def _read(deployment: Deployment, targets: Sequence[_Target]) -> DeploymentRead:
+    return DeploymentRead(
+        name=deployment.name,
+        description=deployment.description,
+        track_alias=deployment.track_alias,
+        default_strategy=deployment.default_strategy,
+        state=deployment.state,
+        revision=deployment.current_revision,
+        routes=[_route_read(t) for t in targets],
+        created_by=deployment.created_by,
+        created_at=deployment.created_at,
+        updated_at=deployment.updated_at,
+    )
+
+
+def _revision_read(revision: DeploymentRevision) -> RevisionRead:
+    return RevisionRead(
+        revision=revision.revision,
+        routes=[RouteRead.model_validate(r) for r in revision.routes],
+        strategy=revision.strategy,
+        reason=revision.reason,
+        created_by=revision.created_by,
+        created_at=revision.created_at,
+    )

@@ -1,0 +1,52 @@
+"""The predict use case: route table and model from this process's memory, the payload checked
+against the version's signature, the answer with a prediction id per row. No database query."""
+
+import time
+import uuid
+from typing import Any
+
+from app.errors import AppError, DeploymentNotFound, ModelError, ServiceUnavailable, WarmupFailed
+from app.names import fold_name
+from app.serving.metrics import ServingMetrics
+from app.serving.payload import parse_request
+from app.serving.state import ServingState
+
+
+def predict(state: ServingState, metrics: ServingMetrics, name: str, body: Any, *, max_rows: int) -> dict[str, Any]:
+    started = time.perf_counter()
+    table = state.table(fold_name(name))
+    if table is None:
+        raise DeploymentNotFound(f"no deployment named {name!r} is served here")
+    route = table.pick()
+    if route is None:
+        raise ServiceUnavailable(f"deployment {name!r} has no route taking traffic")
+    version = str(route.version)
+    try:
+        loaded = state.model(route)
+    except WarmupFailed as exc:
+        # Pushed out of the cache and now failing to load (its stored files changed): nothing the
+        # client can fix, and the deployment is still what an operator routed.
+        metrics.observe(table.deployment, version, "unavailable", None)
+        raise ServiceUnavailable(f"deployment {name!r} cannot load its version now: {exc.detail}") from exc
+    try:
+        batch = parse_request(body, loaded.signature, max_rows)
+        predictions, probabilities = loaded.predict(batch)
+    except ModelError:
+        metrics.observe(table.deployment, version, "model_error", time.perf_counter() - started)
+        raise
+    except AppError:
+        metrics.observe(table.deployment, version, "invalid_input", None)
+        raise
+    base = uuid.uuid4().hex
+    answer: dict[str, Any] = {
+        "predictions": predictions,
+        "model": route.model,
+        "version": route.version,
+        "deployment": table.deployment,
+        "revision": table.revision,
+        "prediction_ids": [f"{base}-{i}" for i in range(batch.rows)],
+    }
+    if probabilities is not None:
+        answer["probabilities"] = probabilities
+    metrics.observe(table.deployment, version, "ok", time.perf_counter() - started)
+    return answer
