@@ -23,6 +23,7 @@ from app.jobs import repository
 from app.jobs.context import JobCancelled, JobContext, LeaseLost
 from app.jobs.queue import JobQueue, enqueue_after_commit
 from app.ml.errors import SpecError
+from app.periodic import PeriodicThread
 from app.settings import Settings
 from app.storage import ArtifactStore
 
@@ -206,32 +207,10 @@ def reconcile(runtime: JobRuntime) -> list[str]:
     return due
 
 
-class Reconciler:
-    """The server's periodic reconcile, on a daemon thread (one per process, however many
-    times the app's lifespan starts)."""
+class Reconciler(PeriodicThread):
+    """The server's periodic reconcile, on a daemon thread."""
 
     def __init__(self, runtime: JobRuntime) -> None:
-        self._runtime = runtime
-        self._stop = threading.Event()
-        self._thread: threading.Thread | None = None
-
-    def start(self) -> None:
-        if self._thread is not None and self._thread.is_alive():
-            return
-        self._stop.clear()
-        self._thread = threading.Thread(target=self._loop, name="shipyard-reconciler", daemon=True)
-        self._thread.start()
-
-    def stop(self) -> None:
-        self._stop.set()
-        if self._thread is not None:
-            self._thread.join(timeout=5)
-
-    def _loop(self) -> None:
-        while True:
-            try:
-                reconcile(self._runtime)
-            except Exception:
-                logger.exception("reconcile pass failed")
-            if self._stop.wait(self._runtime.settings.job_reconcile_seconds):
-                return
+        super().__init__(
+            "shipyard-reconciler", lambda: runtime.settings.job_reconcile_seconds, lambda: reconcile(runtime)
+        )

@@ -2,37 +2,23 @@
 reads the one serving generation number and reloads the deployments changed since."""
 
 import logging
-import threading
 
 from app.db.session import SessionFactory
 from app.deployments import service as deployments
 from app.errors import AppError
+from app.periodic import PeriodicThread
 from app.serving.state import RouteTable, ServingState
 
 logger = logging.getLogger(__name__)
 
 
-class RoutePoller:
-    """One daemon thread per process, however many times the app's lifespan starts."""
+class RoutePoller(PeriodicThread):
+    """Polls on a daemon thread every `interval` seconds."""
 
     def __init__(self, sessions: SessionFactory, state: ServingState, interval: float) -> None:
+        super().__init__("shipyard-route-poller", lambda: interval, self.poll)
         self._sessions = sessions
         self._state = state
-        self._interval = interval
-        self._stop = threading.Event()
-        self._thread: threading.Thread | None = None
-
-    def start(self) -> None:
-        if self._thread is not None and self._thread.is_alive():
-            return
-        self._stop.clear()
-        self._thread = threading.Thread(target=self._loop, name="shipyard-route-poller", daemon=True)
-        self._thread.start()
-
-    def stop(self) -> None:
-        self._stop.set()
-        if self._thread is not None:
-            self._thread.join(timeout=5)
 
     def poll(self) -> None:
         with self._sessions(write=False) as session:
@@ -55,12 +41,3 @@ class RoutePoller:
                 self._state.load(route)
             except AppError as exc:
                 logger.warning("deployment %s: %s", table.deployment, exc.detail)
-
-    def _loop(self) -> None:
-        while True:
-            try:
-                self.poll()
-            except Exception:
-                logger.exception("route poll failed")
-            if self._stop.wait(self._interval):
-                return
