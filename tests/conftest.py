@@ -113,6 +113,17 @@ def admin_token(app: FastAPI, settings: Settings) -> str:
     return read_credentials(settings.credentials_path)["token"]
 
 
+@contextmanager
+def app_with_admin(settings: Settings) -> Iterator[TestClient]:
+    """A migrated app of its own on `settings`, and a client of it that sends the first admin's token."""
+    upgrade_to_head(settings)
+    application = create_app(settings)
+    ensure_admin(application.state.sessions, settings)
+    token = read_credentials(settings.credentials_path)["token"]
+    with TestClient(application, headers={"Authorization": f"Bearer {token}"}) as http:
+        yield http
+
+
 def read_credentials(path: Path) -> dict[str, str]:
     values = {}
     for line in path.read_text().splitlines():

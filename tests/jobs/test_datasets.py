@@ -21,12 +21,9 @@ from fastapi import FastAPI
 from fastapi.testclient import TestClient
 from sqlalchemy import text
 
-from app.bootstrap import ensure_admin
-from app.db.migrate import upgrade_to_head
-from app.main import create_app
 from app.ml.profiling import DEFAULT_CHUNK_ROWS
 from app.settings import Settings
-from tests.conftest import free_port, read_credentials
+from tests.conftest import app_with_admin, free_port
 from tests.factories import make_run
 from tests.jobs.conftest import churn_frame, csv_bytes
 from tests.registry.conftest import failing_statement, trained_pipeline, upload_run_folder, write_model_folder
@@ -302,12 +299,8 @@ def s3_app(tmp_path: Path, s3_endpoint: str, s3_client: Any) -> Iterator[tuple[F
     settings = Settings(
         data_dir=tmp_path, artifact_uri=f"s3://{bucket}/team", s3_endpoint_url=s3_endpoint, log_json=False
     )
-    upgrade_to_head(settings)
-    application = create_app(settings)
-    ensure_admin(application.state.sessions, settings)
-    token = read_credentials(settings.credentials_path)["token"]
-    with TestClient(application, headers={"Authorization": f"Bearer {token}"}) as http:
-        yield application, http, bucket
+    with app_with_admin(settings) as http:
+        yield http.app, http, bucket
 
 
 def test_on_s3_a_failed_upload_leaves_nothing_in_the_bucket(
@@ -342,11 +335,7 @@ def test_an_unreachable_store_is_503_and_registers_nothing(tmp_path: Path, s3_en
         s3_endpoint_url=f"http://127.0.0.1:{free_port()}",
         log_json=False,
     )
-    upgrade_to_head(settings)
-    application = create_app(settings)
-    ensure_admin(application.state.sessions, settings)
-    token = read_credentials(settings.credentials_path)["token"]
-    with TestClient(application, headers={"Authorization": f"Bearer {token}"}) as http:
+    with app_with_admin(settings) as http:
         failed = http.post(
             "/api/v1/datasets/gone/versions", content=csv_bytes(churn_frame(40)), headers={"Content-Type": "text/csv"}
         )

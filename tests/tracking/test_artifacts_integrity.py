@@ -11,11 +11,8 @@ import httpx
 from fastapi import FastAPI
 from fastapi.testclient import TestClient
 
-from app.bootstrap import ensure_admin
-from app.db.migrate import upgrade_to_head
-from app.main import create_app
 from app.settings import Settings
-from tests.conftest import free_port, read_credentials, serve_in_thread
+from tests.conftest import app_with_admin, free_port, serve_in_thread
 from tests.factories import make_run
 
 
@@ -126,11 +123,7 @@ def test_an_unreachable_s3_store_is_503_with_retry_after(tmp_path: Path, s3_endp
         s3_endpoint_url=f"http://127.0.0.1:{free_port()}",
         log_json=False,
     )
-    upgrade_to_head(settings)
-    app = create_app(settings)
-    ensure_admin(app.state.sessions, settings)
-    token = read_credentials(settings.credentials_path)["token"]
-    with TestClient(app, headers={"Authorization": f"Bearer {token}"}) as http:
+    with app_with_admin(settings) as http:
         run = make_run(http, {})
         answers = {
             "put": http.put(f"/api/v1/runs/{run['id']}/artifacts/w.bin", content=b"x"),

@@ -11,11 +11,10 @@ from typing import Any
 import pytest
 from fastapi.testclient import TestClient
 
-from app.bootstrap import ensure_admin
 from app.db.migrate import upgrade_to_head
 from app.main import create_app
 from app.settings import Settings
-from tests.conftest import read_credentials
+from tests.conftest import app_with_admin
 from tests.factories import make_run
 
 
@@ -26,11 +25,7 @@ def s3_client_app(tmp_path: Path, s3_endpoint: str, s3_client: Any) -> Iterator[
     settings = Settings(
         data_dir=tmp_path, artifact_uri=f"s3://{bucket}/team", s3_endpoint_url=s3_endpoint, log_json=False
     )
-    upgrade_to_head(settings)
-    app = create_app(settings)
-    ensure_admin(app.state.sessions, settings)
-    token = read_credentials(settings.credentials_path)["token"]
-    with TestClient(app, headers={"Authorization": f"Bearer {token}"}) as client:
+    with app_with_admin(settings) as client:
         yield client, bucket
 
 
