@@ -14,7 +14,9 @@ from app.auth.router import router as auth_router
 from app.auth.token_cache import TokenCache
 from app.datasets.router import router as datasets_router
 from app.db.session import SessionFactory, create_db_engine
+from app.deployments.follower import AliasFollower
 from app.deployments.router import router as deployments_router
+from app.deployments.service import ServingRules
 from app.docs import router as docs_router
 from app.errors import PROBLEM_CONTENT_TYPE
 from app.handlers import install_handlers
@@ -70,10 +72,14 @@ def create_app(settings: Settings | None = None, *, on_first_admin: Callable[[],
         min_bytes=settings.compression_ratio_min_bytes,
     )
     poller = RoutePoller(sessions, serving, settings.serving_poll_seconds)
+    follower = AliasFollower(
+        sessions, serving, ServingRules(allow_pickle=settings.allow_pickle), settings.serving_poll_seconds
+    )
 
     def on_database_ready() -> None:
         reconciler.start()
         poller.start()
+        follower.start()
 
     @asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
@@ -84,6 +90,7 @@ def create_app(settings: Settings | None = None, *, on_first_admin: Callable[[],
         startup.stop()
         reconciler.stop()
         poller.stop()
+        follower.stop()
         runtime.queue.close()
         engine.dispose()
 

@@ -5,18 +5,22 @@ from collections.abc import Sequence
 
 from sqlalchemy import delete, select, update
 from sqlalchemy.exc import IntegrityError, OperationalError
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, aliased
 
 from app.db.tables import (
     Deployment,
     DeploymentRevision,
     DeploymentRoute,
+    ModelAlias,
     ModelVersion,
     RegisteredModel,
     ServingGeneration,
 )
 from app.errors import DeploymentConflict
 from app.names import fold_name
+
+# The version a route serves, beside the version an alias points at, in one query.
+ServedVersion = aliased(ModelVersion)
 
 # PostgreSQL's lock_not_available, raised by FOR UPDATE NOWAIT on a row another transaction holds.
 _LOCK_NOT_AVAILABLE = "55P03"
@@ -128,3 +132,24 @@ def routes_of(
         .order_by(DeploymentRoute.deployment_id, DeploymentRoute.position)
     )
     return [(route, version, model) for route, version, model in rows.tuples()]
+
+
+def follow_candidates(session: Session) -> Sequence[tuple[Deployment, ModelVersion, ModelAlias]]:
+    """Deployments whose tracked alias (on the model they serve) points at a version they have
+    not acted on yet, with that version and the alias row."""
+    rows = session.execute(
+        select(Deployment, ModelVersion, ModelAlias)
+        .join(DeploymentRoute, (DeploymentRoute.deployment_id == Deployment.id) & (DeploymentRoute.mode == "primary"))
+        .join(ServedVersion, ServedVersion.id == DeploymentRoute.model_version_id)
+        .join(
+            ModelAlias,
+            (ModelAlias.model_id == ServedVersion.model_id) & (ModelAlias.alias == Deployment.track_alias),
+        )
+        .join(ModelVersion, ModelVersion.id == ModelAlias.version_id)
+        .where(
+            Deployment.track_alias.is_not(None),
+            (Deployment.followed_version_id.is_(None)) | (Deployment.followed_version_id != ModelAlias.version_id),
+        )
+        .order_by(Deployment.id)
+    )
+    return [(deployment, version, alias) for deployment, version, alias in rows.tuples()]

@@ -78,6 +78,9 @@ class DeploymentRead(BaseModel):
     name: str
     description: str
     track_alias: str | None
+    track_status: str | None = Field(
+        default=None, description="What came of the last move of the tracked alias: rolled out, or why not."
+    )
     default_strategy: str
     state: str = Field(description="`serving` for now; rollouts in progress will show here.")
     revision: int = Field(description="The revision serving now.")

@@ -24,6 +24,7 @@ from app.deployments.schemas import (
     Strategy,
 )
 from app.errors import (
+    AppError,
     DeploymentConflict,
     DeploymentNotFound,
     InvalidState,
@@ -177,6 +178,69 @@ def promote(session: Session, actor: Principal, name: str) -> DeploymentRead:
     raise InvalidState("promoting a canary is not available yet")  # no canary routes can exist before then
 
 
+@dataclass(frozen=True)
+class AliasMove:
+    """A deployment whose tracked alias points at a version it has not acted on."""
+
+    deployment: str
+    alias: str
+    version: int
+    moved_by: str
+
+
+def alias_moves(session: Session) -> list[AliasMove]:
+    seen: set[int] = set()
+    moves = []
+    for deployment, version, alias in repository.follow_candidates(session):
+        if deployment.id not in seen:  # an A/B split has more than one primary route
+            seen.add(deployment.id)
+            moves.append(AliasMove(deployment.name, alias.alias, version.version, alias.updated_by))
+    return moves
+
+
+def follow_alias(session: Session, state: ServingState, move: AliasMove, rules: ServingRules) -> str:
+    """Roll the alias's new version out with the deployment's default strategy, once per move.
+    The outcome (or why not) is kept on the deployment and in the audit log, never lost: a
+    version that fails to warm keeps the old one serving, and the follower does not retry it."""
+    deployment = _lock(session, move.deployment)
+    if deployment.track_alias != move.alias:
+        return "the deployment no longer follows that alias"
+    current = _current_targets(session, deployment)
+    model_name = current[0].model.name if current else None
+    if model_name is None:
+        return "the deployment routes to no model"
+    model, version = registry.resolve_version(session, model_name, move.alias)
+    if version.version != move.version:
+        return "the alias moved again; the next pass takes it"
+    if deployment.followed_version_id == version.id:
+        return "another process acted on this move"
+    actor = Principal.system()
+    if [(t.version.id, t.weight) for t in current] == [(version.id, 100)]:
+        outcome = f"alias {move.alias!r} points at version {version.version}, which it serves already"
+    else:
+        reason = f"alias {move.alias!r} of {model.name!r} moved to version {version.version} by {move.moved_by}"
+        data = RolloutCreate.model_validate(
+            {"strategy": deployment.default_strategy, "version": version.version, "reason": reason}
+        )
+        try:
+            with session.begin_nested():
+                rollout(session, state, actor, deployment.name, data, rules)
+            outcome = f"rolled out version {version.version} ({deployment.default_strategy}): {reason}"
+        except AppError as exc:
+            outcome = f"did not roll out version {version.version} (alias {move.alias!r}): {exc.detail}"
+            audit.record(
+                session,
+                actor,
+                "deployment.follow_failed",
+                "deployment",
+                deployment.name,
+                {"alias": move.alias, "version": version.version, "error": exc.code, "detail": exc.detail},
+            )
+    deployment.followed_version_id = version.id
+    deployment.follow_status = outcome
+    return outcome
+
+
 def current_generation(session: Session) -> int:
     return repository.current_generation(session)
 
@@ -320,6 +384,7 @@ def _read(deployment: Deployment, targets: Sequence[_Target]) -> DeploymentRead:
         name=deployment.name,
         description=deployment.description,
         track_alias=deployment.track_alias,
+        track_status=deployment.follow_status or None,
         default_strategy=deployment.default_strategy,
         state=deployment.state,
         revision=deployment.current_revision,

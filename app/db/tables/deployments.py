@@ -20,6 +20,11 @@ class Deployment(Base):
     folded_name: Mapped[str] = mapped_column(String(MAX_FOLDED_NAME_BYTES), unique=True, index=True)
     description: Mapped[str] = mapped_column(Text, default="")
     track_alias: Mapped[str | None] = mapped_column(String(64))
+    # The tracked alias's version this deployment last acted on (a plain id: the version may go),
+    # so one alias move starts one rollout, and a rollback is not undone by the follower.
+    followed_version_id: Mapped[int | None] = mapped_column(Integer)
+    # What came of the last alias move: rolled out, or why not.
+    follow_status: Mapped[str] = mapped_column(Text, default="", server_default="")
     default_strategy: Mapped[str] = mapped_column(String(32), default="direct")
     state: Mapped[str] = mapped_column(String(32), default="serving")
     # The revision serving now; a route change moves it with a conditional update.
