@@ -7,7 +7,7 @@ from collections.abc import Iterable, Sequence
 from itertools import chain
 from typing import Any, cast
 
-from sqlalchemy import ColumnElement, Table, and_, case, exists, or_, select
+from sqlalchemy import ColumnElement, Table, and_, case, exists, insert, or_, select
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, aliased
@@ -173,6 +173,13 @@ def insert_params_keep_existing(session: Session, run_id: str, params: dict[str,
     )
     stored = session.execute(select(Param.key, Param.value).where(Param.run_id == run_id, Param.key.in_(list(params))))
     return {key: value for key, value in stored}
+
+
+def insert_params(session: Session, run_id: str, params: dict[str, str]) -> None:
+    """Params of a run that has none yet (a key logged twice is an IntegrityError)."""
+    session.connection().execute(
+        insert(Param), [{"run_id": run_id, "key": k, "value": v} for k, v in sorted(params.items())]
+    )
 
 
 def upsert_tags(session: Session, run_id: str, tags: dict[str, str]) -> None:
