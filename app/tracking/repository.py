@@ -59,10 +59,17 @@ def existing_experiment_ids(session: Session, ids: Iterable[int]) -> set[int]:
 # ---- runs --------------------------------------------------------------------------------------
 
 
-def add_run(session: Session, run: Run) -> Run:
-    session.add(run)
-    session.flush()
-    return run
+def experiment_lifecycle(session: Session, experiment_id: int) -> str | None:
+    statement = select(Experiment.lifecycle_stage).where(Experiment.id == experiment_id)
+    return cast(str | None, session.connection().execute(statement).scalar())
+
+
+def insert_run(session: Session, run: Run) -> None:
+    """One Core INSERT of a new, unsaved `run` (it stays out of the session): creating a run is
+    the hottest write, and the ORM's flush cost more than the statement. Unset columns take
+    their defaults."""
+    values = {column.key: getattr(run, column.key) for column in Run.__table__.columns}
+    session.connection().execute(insert(Run), [{k: v for k, v in values.items() if v is not None}])
 
 
 def get_run(session: Session, run_id: str) -> Run | None:

@@ -121,27 +121,28 @@ def create_run(session: Session, actor: Principal, experiment_id: int, data: Run
 
 def _create_run(session: Session, actor: Principal, experiment_id: int, data: RunCreate, run_id: str) -> RunRead:
     _check_limit("metrics", data.metrics, MAX_BATCH_METRICS)
-    experiment = get_experiment(session, experiment_id)
-    if experiment.lifecycle_stage != "active":
+    stage = repository.experiment_lifecycle(session, experiment_id)
+    if stage is None:
+        raise ExperimentNotFound(f"no experiment with id {experiment_id}")
+    if stage != "active":
         raise InvalidState(f"experiment {experiment_id} is archived; restore it before adding runs")
-    if data.parent_run_id is not None and repository.get_run(session, data.parent_run_id) is None:
+    if data.parent_run_id is not None and repository.run_lifecycle(session, data.parent_run_id) is None:
         raise RunNotFound(f"no parent run with id {data.parent_run_id}")
-    run = repository.add_run(
-        session,
-        Run(
-            id=run_id,
-            experiment_id=experiment_id,
-            name=data.name or _run_name(),
-            status=RunStatus.RUNNING.value,
-            start_time=data.start_time or now_millis(),
-            user_id=actor.user_id,
-            username=actor.username,
-            parent_run_id=data.parent_run_id,
-            source_git_commit=data.source.git_commit,
-            source_entry_point=data.source.entry_point,
-            environment=data.environment,
-        ),
+    run = Run(
+        id=run_id,
+        experiment_id=experiment_id,
+        name=data.name or _run_name(),
+        status=RunStatus.RUNNING.value,
+        start_time=data.start_time or now_millis(),
+        user_id=actor.user_id,
+        username=actor.username,
+        parent_run_id=data.parent_run_id,
+        source_git_commit=data.source.git_commit,
+        source_entry_point=data.source.entry_point,
+        environment=data.environment,
+        lifecycle_stage="active",
     )
+    repository.insert_run(session, run)
     if data.tags:
         repository.upsert_tags(session, run.id, dict(data.tags))
     if data.params:
