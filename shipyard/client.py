@@ -269,27 +269,42 @@ class Client(RegistryMixin, DatasetsMixin, JobsMixin, DeploymentsMixin, ClientBa
         start_time: int | None = None,
         source: Mapping[str, str | None] | None = None,
         environment: Mapping[str, Any] | None = None,
+        params: Mapping[str, object] | None = None,
+        metrics: Sequence[Metric] = (),
     ) -> Run:
-        """Start a run (status RUNNING) in an experiment.
+        """Start a run (status RUNNING) in an experiment, with its first params and metrics.
+
+        The run, its tags, and up to 100 params and 1,000 metric points are one request and one
+        transaction: a value the server refuses leaves no run behind. Params and points beyond
+        those limits follow in log-batch requests once the run exists.
 
         Args:
             experiment_id: the experiment to log into.
             name: a display name; the server picks one when None.
-            tags: string tags.
+            tags: string tags (at most 100).
             parent_run_id: the run this one is nested in.
             start_time: milliseconds since the epoch; default the server's clock.
             source: ``{"git_commit": ..., "entry_point": ...}``.
             environment: Python version, platform, package versions.
+            params: parameter values (converted with ``str``).
+            metrics: `Metric` points.
 
         Returns:
-            The new `Run`.
+            The new `Run`, with the params, latest metric values and tags it was created with.
 
         Raises:
             ExperimentNotFound: no experiment has this id.
             RunNotFound: the parent run does not exist.
             InvalidState: the experiment is archived.
+            ValidationError: a key or value the server refuses (nothing is created).
         """
+        param_items = list((params or {}).items())
+        metric_list = list(metrics)
         body: dict[str, Any] = {"tags": {k: text(v) for k, v in (tags or {}).items()}}
+        if param_items:
+            body["params"] = {k: text(v) for k, v in param_items[:MAX_BATCH_PARAMS]}
+        if metric_list:
+            body["metrics"] = [metric.to_json() for metric in metric_list[:MAX_BATCH_METRICS]]
         optional = {
             "name": name,
             "parent_run_id": parent_run_id,
@@ -298,7 +313,13 @@ class Client(RegistryMixin, DatasetsMixin, JobsMixin, DeploymentsMixin, ClientBa
             "environment": dict(environment) if environment is not None else None,
         }
         body.update({k: v for k, v in optional.items() if v is not None})
-        return Run.from_json(self._request("POST", f"/experiments/{int(experiment_id)}/runs", json=body).json())
+        run = Run.from_json(self._request("POST", f"/experiments/{int(experiment_id)}/runs", json=body).json())
+        rest_params = dict(param_items[MAX_BATCH_PARAMS:])
+        rest_metrics = metric_list[MAX_BATCH_METRICS:]
+        if rest_params or rest_metrics:
+            self.log_batch(run.id, rest_metrics, rest_params)
+            run = self.get_run(run.id)
+        return run
 
     def get_run(self, run_id: str) -> Run:
         """Fetch a run with its params, latest metrics and tags.

@@ -427,12 +427,15 @@ def start_run(
     name: str | None = None,
     tags: Mapping[str, object] | None = None,
     parent_run_id: str | None = None,
+    params: Mapping[str, object] | None = None,
+    metrics: Mapping[str, float] | None = None,
 ) -> ActiveRun:
     """Start a run and make it the active one; use ``with shipyard.start_run(...) as run:``.
 
     The run records its source (git commit of the script's folder, entry point) and
     environment (Python, platform, versions of key ML packages). Leaving the ``with`` block
-    ends it FINISHED, FAILED on an exception, KILLED on Ctrl-C.
+    ends it FINISHED, FAILED on an exception, KILLED on Ctrl-C. Params, tags and metrics
+    given here are sent with the run in the one request that creates it.
 
     Args:
         experiment: an experiment name (created if missing) or id; default
@@ -440,6 +443,8 @@ def start_run(
         name: the run's display name.
         tags: string tags.
         parent_run_id: the parent run; default the active run, so nested ``with`` blocks nest.
+        params: the run's parameters (converted with ``str``), e.g. its config.
+        metrics: first metric values, logged at step 0 and the current time.
 
     Returns:
         The `ActiveRun`.
@@ -447,7 +452,11 @@ def start_run(
     Raises:
         ExperimentNotFound: `experiment` is an id that does not exist.
         InvalidState: the experiment is archived.
+        ValueError: a metric key the server would refuse.
+        ValidationError: a param or tag the server refuses (no run is created).
     """
+    moment = _now_ms()
+    first_metrics = [_metric(key, value, 0, moment) for key, value in (metrics or {}).items()]
     client = get_client()
     target = _experiment(client, experiment)
     parent = _fluent.top()
@@ -460,6 +469,8 @@ def start_run(
         parent_run_id=parent_run_id,
         source=_env.source(),
         environment=_env.environment(),
+        params=params,
+        metrics=first_metrics,
     )
     active = ActiveRun(client, run, on_end=_fluent.remove)
     _fluent.push(active)

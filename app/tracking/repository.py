@@ -7,7 +7,7 @@ from collections.abc import Iterable, Sequence
 from itertools import chain
 from typing import Any, cast
 
-from sqlalchemy import ColumnElement, Table, and_, case, exists, or_, select
+from sqlalchemy import ColumnElement, Table, and_, case, exists, insert, or_, select
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, aliased
@@ -59,10 +59,17 @@ def existing_experiment_ids(session: Session, ids: Iterable[int]) -> set[int]:
 # ---- runs --------------------------------------------------------------------------------------
 
 
-def add_run(session: Session, run: Run) -> Run:
-    session.add(run)
-    session.flush()
-    return run
+def experiment_lifecycle(session: Session, experiment_id: int) -> str | None:
+    statement = select(Experiment.lifecycle_stage).where(Experiment.id == experiment_id)
+    return cast(str | None, session.connection().execute(statement).scalar())
+
+
+def insert_run(session: Session, run: Run) -> None:
+    """One Core INSERT of a new, unsaved `run` (it stays out of the session): creating a run is
+    the hottest write, and the ORM's flush cost more than the statement. Unset columns take
+    their defaults."""
+    values = {column.key: getattr(run, column.key) for column in Run.__table__.columns}
+    session.connection().execute(insert(Run), [{k: v for k, v in values.items() if v is not None}])
 
 
 def get_run(session: Session, run_id: str) -> Run | None:
@@ -173,6 +180,13 @@ def insert_params_keep_existing(session: Session, run_id: str, params: dict[str,
     )
     stored = session.execute(select(Param.key, Param.value).where(Param.run_id == run_id, Param.key.in_(list(params))))
     return {key: value for key, value in stored}
+
+
+def insert_params(session: Session, run_id: str, params: dict[str, str]) -> None:
+    """Params of a run that has none yet (a key logged twice is an IntegrityError)."""
+    session.connection().execute(
+        insert(Param), [{"run_id": run_id, "key": k, "value": v} for k, v in sorted(params.items())]
+    )
 
 
 def upsert_tags(session: Session, run_id: str, tags: dict[str, str]) -> None:

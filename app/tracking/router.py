@@ -138,9 +138,10 @@ def archive_experiment(experiment_id: ExperimentIdPath, session: SessionDep, act
     tags=["runs"],
     status_code=status.HTTP_201_CREATED,
     response_model=RunRead,
-    responses=error_responses(ExperimentNotFound, RunNotFound, InvalidState),
+    responses=error_responses(ExperimentNotFound, RunNotFound, InvalidState, LimitExceeded),
 )
 async def create_run(experiment_id: ExperimentIdPath, body: RunCreate, request: Request, actor: Editor) -> RunRead:
+    """Start a run, with its first params, tags and metric points if given, all or nothing."""
     return await in_transaction(request, service.create_run, actor, experiment_id, body)
 
 

@@ -32,6 +32,7 @@ Step = Annotated[int, Field(ge=-(2**53), le=2**53), JsonInt]
 # pydantic describes the keys with patternProperties only, which leaves any other key (with any
 # value) open in the OpenAPI schema; additionalProperties=false makes it say what is validated.
 Tags = Annotated[dict[Key, TagValue], Field(max_length=100, json_schema_extra={"additionalProperties": False})]
+Params = Annotated[dict[Key, ParamValue], Field(max_length=100, json_schema_extra={"additionalProperties": False})]
 
 
 def _readable_name(name: str) -> str:
@@ -121,6 +122,23 @@ class ExperimentList(BaseModel):
     next_page_token: str | None
 
 
+class MetricIn(StrictBody):
+    key: Key
+    value: MetricValueIn = Field(description='A number, or "NaN", "Infinity", "-Infinity".')
+    step: Step = 0
+    timestamp: Millis | None = None
+
+
+class ParamIn(StrictBody):
+    key: Key
+    value: ParamValue
+
+
+class TagIn(StrictBody):
+    key: Key
+    value: TagValue
+
+
 class RunSource(StrictBody):
     git_commit: Annotated[str, StringConstraints(max_length=64)] | None = None
     entry_point: Annotated[str, StringConstraints(max_length=512)] | None = None
@@ -133,6 +151,12 @@ class RunCreate(StrictBody):
     tags: Tags = Field(default_factory=dict)
     source: RunSource = Field(default_factory=RunSource)
     environment: dict[str, Any] | None = Field(default=None, description="Python version, platform, package versions.")
+    # The run's first data in the same request and transaction (as W&B's init takes a config):
+    # a run and its params are one round trip, and a bad metric leaves no run behind.
+    params: Params = Field(default_factory=dict, description="At most 100 params, written with the run.")
+    metrics: list[MetricIn] = Field(
+        default_factory=list, description=f"At most {MAX_BATCH_METRICS} metric points, written with the run."
+    )
 
 
 class RunUpdate(StrictBody):
@@ -164,23 +188,6 @@ class RunRead(BaseModel):
 class RunList(BaseModel):
     runs: list[RunRead]
     next_page_token: str | None
-
-
-class MetricIn(StrictBody):
-    key: Key
-    value: MetricValueIn = Field(description='A number, or "NaN", "Infinity", "-Infinity".')
-    step: Step = 0
-    timestamp: Millis | None = None
-
-
-class ParamIn(StrictBody):
-    key: Key
-    value: ParamValue
-
-
-class TagIn(StrictBody):
-    key: Key
-    value: TagValue
 
 
 class LogBatch(StrictBody):

@@ -30,6 +30,7 @@ from app.tracking.schemas import (
     ExperimentCreate,
     ExperimentUpdate,
     LogBatch,
+    MetricIn,
     RunCreate,
     RunRead,
     RunSearch,
@@ -119,31 +120,53 @@ def create_run(session: Session, actor: Principal, experiment_id: int, data: Run
 
 
 def _create_run(session: Session, actor: Principal, experiment_id: int, data: RunCreate, run_id: str) -> RunRead:
-    experiment = get_experiment(session, experiment_id)
-    if experiment.lifecycle_stage != "active":
+    _check_limit("metrics", data.metrics, MAX_BATCH_METRICS)
+    stage = repository.experiment_lifecycle(session, experiment_id)
+    if stage is None:
+        raise ExperimentNotFound(f"no experiment with id {experiment_id}")
+    if stage != "active":
         raise InvalidState(f"experiment {experiment_id} is archived; restore it before adding runs")
-    if data.parent_run_id is not None and repository.get_run(session, data.parent_run_id) is None:
+    if data.parent_run_id is not None and repository.run_lifecycle(session, data.parent_run_id) is None:
         raise RunNotFound(f"no parent run with id {data.parent_run_id}")
-    run = repository.add_run(
-        session,
-        Run(
-            id=run_id,
-            experiment_id=experiment_id,
-            name=data.name or _run_name(),
-            status=RunStatus.RUNNING.value,
-            start_time=data.start_time or now_millis(),
-            user_id=actor.user_id,
-            username=actor.username,
-            parent_run_id=data.parent_run_id,
-            source_git_commit=data.source.git_commit,
-            source_entry_point=data.source.entry_point,
-            environment=data.environment,
-        ),
+    run = Run(
+        id=run_id,
+        experiment_id=experiment_id,
+        name=data.name or _run_name(),
+        status=RunStatus.RUNNING.value,
+        start_time=data.start_time or now_millis(),
+        user_id=actor.user_id,
+        username=actor.username,
+        parent_run_id=data.parent_run_id,
+        source_git_commit=data.source.git_commit,
+        source_entry_point=data.source.entry_point,
+        environment=data.environment,
+        lifecycle_stage="active",
     )
+    repository.insert_run(session, run)
     if data.tags:
         repository.upsert_tags(session, run.id, dict(data.tags))
-    audit.record(session, actor, "run.create", "run", run.id, {"experiment_id": experiment_id})
-    return _read(run, {}, {}, dict(data.tags))
+    if data.params:
+        # A new run has no params yet: a plain insert, with nothing to read back or conflict with.
+        repository.insert_params(session, run.id, dict(data.params))
+    latest: dict[str, float] = {}
+    if data.metrics:
+        series = _log_metrics(session, run.id, data.metrics)
+        # Each key's points are sorted by (step, timestamp): the last one is the latest value.
+        latest = {key: points[-1][1] for key, points in series.items()}
+    audit.record(
+        session,
+        actor,
+        "run.create",
+        "run",
+        run.id,
+        {
+            "experiment_id": experiment_id,
+            "params": len(data.params),
+            "metrics": len(data.metrics),
+            "tags": len(data.tags),
+        },
+    )
+    return _read(run, dict(data.params), latest, dict(data.tags))
 
 
 def ensure_run(session: Session, actor: Principal, experiment_name: str, run_id: str, data: RunCreate) -> RunRead:
@@ -205,10 +228,7 @@ def log_batch(session: Session, actor: Principal, run_id: str, batch: LogBatch) 
         ("params", batch.params, MAX_BATCH_PARAMS),
         ("tags", batch.tags, MAX_BATCH_TAGS),
     ):
-        if len(items) > limit:
-            raise LimitExceeded(
-                f"a batch takes at most {limit} {name}; this one has {len(items)}", field=name, limit=limit
-            )
+        _check_limit(name, items, limit)
     stage = repository.run_lifecycle(session, run_id)
     if stage is None:
         raise RunNotFound(f"no run with id {run_id}")
@@ -217,7 +237,7 @@ def log_batch(session: Session, actor: Principal, run_id: str, batch: LogBatch) 
     if batch.params:
         _log_params(session, run_id, batch.params)
     if batch.metrics:
-        _log_metrics(session, run_id, batch)
+        _log_metrics(session, run_id, batch.metrics)
     if batch.tags:
         repository.upsert_tags(session, run_id, {t.key: t.value for t in batch.tags})
     audit.record(
@@ -244,13 +264,20 @@ def _log_params(session: Session, run_id: str, params: Sequence[Any]) -> None:
             )
 
 
-def _log_metrics(session: Session, run_id: str, batch: LogBatch) -> None:
+def _check_limit(name: str, items: Sequence[Any], limit: int) -> None:
+    if len(items) > limit:
+        raise LimitExceeded(f"a batch takes at most {limit} {name}; this one has {len(items)}", field=name, limit=limit)
+
+
+def _log_metrics(session: Session, run_id: str, metrics: Sequence[MetricIn]) -> dict[str, list[tuple[int, float, int]]]:
+    """Store the points; returns them per key, each key's sorted by (step, timestamp)."""
     default_ts = now_millis()
     series: dict[str, list[tuple[int, float, int]]] = {}
-    for metric in batch.metrics:
+    for metric in metrics:
         stamp = default_ts if metric.timestamp is None else metric.timestamp
         series.setdefault(metric.key, []).append((metric.step, metric.value, stamp))
     repository.insert_metric_points(session, run_id, series)
+    return series
 
 
 def metric_history(
