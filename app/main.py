@@ -26,6 +26,8 @@ from app.middleware import EdgeMiddleware
 from app.observability import HttpMetrics
 from app.ops.router import router as ops_router
 from app.ops.startup import DatabaseGate, DatabaseStartup
+from app.predictions.log import PredictionLog, PredictionLogFlusher, PredictionLogMetrics
+from app.predictions.router import router as predictions_router
 from app.registry.router import router as registry_router
 from app.serving.metrics import ServingMetrics
 from app.serving.poller import RoutePoller
@@ -70,10 +72,20 @@ def create_app(settings: Settings | None = None, *, on_first_admin: Callable[[],
         min_bytes=settings.compression_ratio_min_bytes,
     )
     poller = RoutePoller(sessions, serving, settings.serving_poll_seconds)
+    http_metrics = HttpMetrics()
+    prediction_log = PredictionLog(
+        sessions,
+        store,
+        PredictionLogMetrics(http_metrics.registry),
+        sample_rate=settings.prediction_log_sample_rate,
+        capacity_rows=settings.prediction_log_buffer_rows,
+    )
+    flusher = PredictionLogFlusher(prediction_log, settings.prediction_log_flush_seconds)
 
     def on_database_ready() -> None:
         reconciler.start()
         poller.start()
+        flusher.start()
 
     @asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
@@ -84,6 +96,8 @@ def create_app(settings: Settings | None = None, *, on_first_admin: Callable[[],
         startup.stop()
         reconciler.stop()
         poller.stop()
+        # Stopping flushes what the buffer still holds, before the engine goes.
+        flusher.stop()
         runtime.queue.close()
         engine.dispose()
 
@@ -102,10 +116,11 @@ def create_app(settings: Settings | None = None, *, on_first_admin: Callable[[],
     app.state.token_cache = TokenCache(settings.token_cache_seconds)
     app.state.job_queue = runtime.queue
     app.state.job_runtime = runtime
-    app.state.http_metrics = HttpMetrics()
+    app.state.http_metrics = http_metrics
     app.state.startup = startup
     app.state.serving = serving
     app.state.serving_metrics = ServingMetrics(app.state.http_metrics.registry)
+    app.state.prediction_log = prediction_log
 
     for router in (
         auth_router,
@@ -116,6 +131,7 @@ def create_app(settings: Settings | None = None, *, on_first_admin: Callable[[],
         jobs_router,
         deployments_router,
         serving_router,
+        predictions_router,
         ops_router,
         docs_router,
     ):

@@ -55,7 +55,14 @@ class _Target:
     mode: RouteMode
 
     def route(self) -> Route:
-        return Route(self.model.name, self.version.version, self.weight, self.mode.value, self.version.storage_prefix)
+        return Route(
+            self.model.name,
+            self.version.version,
+            self.weight,
+            self.mode.value,
+            self.version.storage_prefix,
+            version_id=self.version.id,
+        )
 
 
 def create_deployment(
@@ -312,6 +319,8 @@ def _table(deployment: Deployment, targets: Sequence[_Target]) -> RouteTable:
         folded_name=deployment.folded_name,
         revision=deployment.current_revision,
         routes=tuple(t.route() for t in targets),
+        deployment_id=deployment.id,
+        log_sample_rate=deployment.log_sample_rate,
     )
 
 
