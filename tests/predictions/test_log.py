@@ -38,7 +38,8 @@ def test_logged_rows_are_what_predict_answered(
     assert len(found) == 1, "one segment per deployment and version per flush"
     segment = found[0]
     assert segment.row_count == 5
-    assert segment.version == 1 and segment.revision == 1
+    assert segment.version == 1
+    assert segment.revision == 1
     assert segment.first_at <= segment.last_at
     assert re.fullmatch(
         rf"deployments/{deployment_row_id(log_app, name)}/predictions/\d{{4}}-\d\d-\d\d/[0-9a-f]{{32}}\.parquet",
@@ -56,9 +57,11 @@ def test_logged_rows_are_what_predict_answered(
     assert set(logged) == set(answered)
     for prediction_id, inputs, prediction in zip(answered, sent, predictions, strict=True):
         row = logged[prediction_id]
-        assert row["input.age"] == inputs["age"] and row["input.plan"] == inputs["plan"]
+        assert row["input.age"] == inputs["age"]
+        assert row["input.plan"] == inputs["plan"]
         assert row["prediction"] == prediction
-        assert row["version"] == 1 and row["revision"] == 1
+        assert row["version"] == 1
+        assert row["revision"] == 1
         assert row["latency_ms"] > 0
     assert [logged[i]["probabilities"] for i in first["prediction_ids"]] == first["probabilities"]
     assert all(logged[i]["probabilities"] is None for i in second["prediction_ids"])
@@ -96,7 +99,8 @@ def test_sampling_rate_of_a_deployment(
     logged = read(log_app, name, columns=["prediction_id"])["prediction_id"].to_pylist()
     # 400 rows at 0.5: 200 expected, standard deviation 10.
     assert low <= len(logged) <= high
-    assert set(logged) <= answered and len(set(logged)) == len(logged)
+    assert set(logged) <= answered
+    assert len(set(logged)) == len(logged)
 
 
 def test_patching_the_sample_rate_stops_and_resumes_logging(
@@ -113,7 +117,8 @@ def test_patching_the_sample_rate_stops_and_resumes_logging(
     flush(log_app)
     assert read(log_app, name, columns=["prediction_id"])["prediction_id"].to_pylist() == sorted(kept["prediction_ids"])
     bad = log_client.patch(f"{API}/deployments/{name}", json={"log_sample_rate": 1.5}, headers=log_admin)
-    assert bad.status_code == 422 and "log_sample_rate" in bad.text
+    assert bad.status_code == 422
+    assert "log_sample_rate" in bad.text
 
 
 def test_read_by_time_window_and_last_n_with_column_projection(
