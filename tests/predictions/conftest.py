@@ -27,6 +27,7 @@ from tests.registry.conftest import artifact_backend, trained_pipeline, training
 
 __all__ = ["artifact_backend"]
 API = "/api/v1"
+PARQUET = "application/vnd.apache.parquet"
 
 
 def log_settings(data_dir: Path, database_url: str | None, **overrides: Any) -> Settings:
