@@ -41,7 +41,12 @@ def list_predictions(
     ] = None,
     format: Annotated[Literal["json", "parquet"], Query(description="A JSON page, or a Parquet file.")] = "json",
     limit: Annotated[
-        int, Query(ge=1, le=MAX_PARQUET_ROWS, description=f"Rows per page (JSON: at most {MAX_JSON_ROWS}).")
+        int,
+        Query(
+            ge=1,
+            le=MAX_PARQUET_ROWS,
+            description=f"Rows in the Parquet file, or per JSON page (a page holds at most {MAX_JSON_ROWS}).",
+        ),
     ] = 100,
     page_token: Annotated[str | None, Query(max_length=512)] = None,
 ) -> PredictionPage | Response:
@@ -57,8 +62,6 @@ def list_predictions(
             media_type=PARQUET_MEDIA_TYPE,
             headers={"Content-Disposition": f'attachment; filename="{name}-predictions.parquet"'},
         )
-    if limit > MAX_JSON_ROWS:
-        raise InvalidInput(f"a JSON page holds at most {MAX_JSON_ROWS} rows; use format=parquet", field="limit")
     rows, next_token = service.list_predictions(
         session,
         store,
@@ -67,7 +70,7 @@ def list_predictions(
         until=until,
         version=version,
         columns=columns,
-        limit=limit,
+        limit=min(limit, MAX_JSON_ROWS),
         page_token=page_token,
     )
     return PredictionPage(predictions=rows, next_page_token=next_token)

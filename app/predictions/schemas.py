@@ -1,7 +1,7 @@
 """API schemas of the prediction log and feedback."""
 
 import math
-from typing import Annotated, Any, Self
+from typing import Annotated, Any
 
 from pydantic import (
     BaseModel,
@@ -11,7 +11,6 @@ from pydantic import (
     StrictInt,
     StringConstraints,
     field_validator,
-    model_validator,
 )
 
 from app.predictions.ids import PREDICTION_ID_PATTERN
@@ -35,20 +34,15 @@ class FeedbackItem(StrictBody):
 
 
 class FeedbackCreate(StrictBody):
-    feedback: list[FeedbackItem] = Field(min_length=1, max_length=MAX_FEEDBACK_ITEMS)
-
-    @model_validator(mode="after")
-    def _distinct(self) -> Self:
-        seen: set[str] = set()
-        for item in self.feedback:
-            if item.prediction_id in seen:
-                raise ValueError(f"prediction_id {item.prediction_id!r} appears more than once")
-            seen.add(item.prediction_id)
-        return self
+    feedback: list[FeedbackItem] = Field(
+        min_length=1,
+        max_length=MAX_FEEDBACK_ITEMS,
+        description="An id given more than once keeps its last item, as a later call would.",
+    )
 
 
 class FeedbackResult(BaseModel):
-    received: int = Field(description="Feedback items stored (each replaces any sent before for its id).")
+    received: int = Field(description="Prediction ids given feedback (each replaces any sent before for its id).")
     matched: int = Field(description="Of those, the ids found in the flushed prediction log.")
     unmatched: int = Field(
         description="Ids not (yet) in the log: not sampled, not flushed yet, or not minted by this deployment."

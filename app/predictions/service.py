@@ -4,7 +4,7 @@ checks, rollout analysis and the API), storing feedback, and the live metric of 
 import math
 from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 import pyarrow as pa
@@ -119,7 +119,9 @@ def record_feedback(
     """Store each item, replacing feedback sent before for the same prediction id; say how many
     ids were found in the flushed log. One audit event for the call."""
     deployment = _deployment(session, deployment_name)
-    wanted = {item.prediction_id for item in data.feedback}
+    # An id given twice keeps its last item (one statement may not upsert a row twice).
+    latest = {item.prediction_id: item.actual for item in data.feedback}
+    wanted = set(latest)
     matched = len(wanted & _logged_ids(session, store, deployment.id, wanted))
     now = utcnow()
     repository.upsert_feedback(
@@ -127,12 +129,12 @@ def record_feedback(
         [
             {
                 "deployment_id": deployment.id,
-                "prediction_id": item.prediction_id,
-                "actual": item.actual,
+                "prediction_id": prediction_id,
+                "actual": actual,
                 "received_at": now,
                 "received_by": actor.username,
             }
-            for item in data.feedback
+            for prediction_id, actual in latest.items()
         ],
     )
     result = FeedbackResult(received=len(wanted), matched=matched, unmatched=len(wanted) - matched)
@@ -297,12 +299,14 @@ def _check_columns(columns: Sequence[str]) -> None:
 def _logged_ids(session: Session, store: ArtifactStore, deployment_id: int, wanted: set[str]) -> set[str]:
     """The ids of `wanted` found in the deployment's flushed log, reading only the id column of
     the segments whose time span holds one of the ids' times."""
-    times = sorted(t.timestamp() for t in (ids.predicted_at(i) for i in wanted) if t is not None)
-    if not times:
+    moments = sorted(t for t in (ids.predicted_at(i) for i in wanted) if t is not None)
+    if not moments:
         return set()
+    slack = timedelta(seconds=_ID_SLACK_SECONDS)
+    times = [t.timestamp() for t in moments]
     candidates = [
         s
-        for s in repository.segments(session, deployment_id)
+        for s in repository.segments(session, deployment_id, since=moments[0] - slack, until=moments[-1] + slack)
         if _any_between(times, s.first_at.timestamp() - _ID_SLACK_SECONDS, s.last_at.timestamp() + _ID_SLACK_SECONDS)
     ]
     found: set[str] = set()
