@@ -6,15 +6,20 @@ with only the columns asked for."""
 import io
 import re
 import time
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+import numpy as np
 import pyarrow.parquet as pq
 import pytest
 from fastapi import FastAPI
 from fastapi.testclient import TestClient
 
+from app.predictions import ids
+from app.predictions.log import PredictionLog
 from app.predictions.service import read_predictions
+from app.serving.payload import Batch
 from tests.deployments.conftest import rows
 from tests.predictions.conftest import API, deploy, deployment_row_id, flush, predict, segments_of
 
@@ -148,3 +153,34 @@ def test_read_by_time_window_and_last_n_with_column_projection(
     assert with_ids["prediction_id"].to_pylist() == batches[1][5:] + batches[2]
     assert read(log_app, name, last=1000).num_rows == 30
     assert read(log_app, name, version=2).num_rows == 0
+
+
+def test_last_n_across_segments_that_overlap_in_time(
+    log_app: FastAPI, log_client: TestClient, log_admin: dict[str, str], registered: dict[str, str]
+) -> None:
+    """Two versions answering at once (as a canary will) flush into two segments covering the
+    same span: the newest N rows are found in both, in time order."""
+    name = deploy(log_client, log_admin, registered["classifier"])["name"]
+    table = log_app.state.serving.table(name.casefold())
+    primary = table.routes[0]
+    canary = replace(primary, version=primary.version + 1, version_id=primary.version_id + 10**6)
+    log: PredictionLog = log_app.state.prediction_log
+    recorded = []
+    for n in range(20):
+        route = primary if n % 2 else canary
+        base = ids.new_base()
+        batch = Batch({"age": np.array([float(n)]), "plan": np.array(["basic"], dtype=object)}, 1, False)
+        log.record(table, route, batch, base, [n % 2], None, 0.001)
+        recorded.append((f"{base}-0", route.version))
+        time.sleep(0.002)
+    flush(log_app)
+    found = segments_of(log_app, name)
+    assert sorted(s.version for s in found) == [primary.version, primary.version + 1]
+    assert found[0].first_at < found[1].last_at
+    assert found[1].first_at < found[0].last_at
+
+    newest = read(log_app, name, last=7, columns=["prediction_id", "version", "input.age"])
+    assert newest["prediction_id"].to_pylist() == [i for i, _ in recorded[-7:]]
+    assert newest["version"].to_pylist() == [v for _, v in recorded[-7:]]
+    assert newest["input.age"].to_pylist() == [float(n) for n in range(13, 20)]
+    assert read(log_app, name, last=7, version=primary.version).num_rows == 7
