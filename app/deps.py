@@ -18,6 +18,7 @@ from app.errors import Unauthenticated
 from app.jobs.queue import JobQueue
 from app.observability import HttpMetrics
 from app.ops.startup import DatabaseStartup
+from app.predictions.log import PredictionLog
 from app.serving.metrics import ServingMetrics
 from app.serving.state import ServingState
 from app.settings import Settings
@@ -89,8 +90,14 @@ def get_serving_metrics(request: Request) -> ServingMetrics:
     return metrics
 
 
+def get_prediction_log(request: Request) -> PredictionLog:
+    log: PredictionLog = request.app.state.prediction_log
+    return log
+
+
 ServingDep = Annotated[ServingState, Depends(get_serving)]
 ServingMetricsDep = Annotated[ServingMetrics, Depends(get_serving_metrics)]
+PredictionLogDep = Annotated[PredictionLog, Depends(get_prediction_log)]
 
 
 def _bearer_token(request: Request) -> str | None:

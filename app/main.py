@@ -28,6 +28,8 @@ from app.middleware import EdgeMiddleware
 from app.observability import HttpMetrics
 from app.ops.router import router as ops_router
 from app.ops.startup import DatabaseGate, DatabaseStartup
+from app.predictions.log import PredictionLog, PredictionLogFlusher, PredictionLogMetrics
+from app.predictions.router import router as predictions_router
 from app.registry.router import router as registry_router
 from app.serving.metrics import ServingMetrics
 from app.serving.poller import RoutePoller
@@ -75,11 +77,21 @@ def create_app(settings: Settings | None = None, *, on_first_admin: Callable[[],
     follower = AliasFollower(
         sessions, serving, ServingRules(allow_pickle=settings.allow_pickle), settings.serving_poll_seconds
     )
+    http_metrics = HttpMetrics()
+    prediction_log = PredictionLog(
+        sessions,
+        store,
+        PredictionLogMetrics(http_metrics.registry),
+        sample_rate=settings.prediction_log_sample_rate,
+        capacity_rows=settings.prediction_log_buffer_rows,
+    )
+    flusher = PredictionLogFlusher(prediction_log, settings.prediction_log_flush_seconds)
 
     def on_database_ready() -> None:
         reconciler.start()
         poller.start()
         follower.start()
+        flusher.start()
 
     @asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
@@ -91,6 +103,8 @@ def create_app(settings: Settings | None = None, *, on_first_admin: Callable[[],
         reconciler.stop()
         poller.stop()
         follower.stop()
+        # Stopping flushes what the buffer still holds, before the engine goes.
+        flusher.stop()
         runtime.queue.close()
         engine.dispose()
 
@@ -109,10 +123,11 @@ def create_app(settings: Settings | None = None, *, on_first_admin: Callable[[],
     app.state.token_cache = TokenCache(settings.token_cache_seconds)
     app.state.job_queue = runtime.queue
     app.state.job_runtime = runtime
-    app.state.http_metrics = HttpMetrics()
+    app.state.http_metrics = http_metrics
     app.state.startup = startup
     app.state.serving = serving
     app.state.serving_metrics = ServingMetrics(app.state.http_metrics.registry)
+    app.state.prediction_log = prediction_log
 
     for router in (
         auth_router,
@@ -123,6 +138,7 @@ def create_app(settings: Settings | None = None, *, on_first_admin: Callable[[],
         jobs_router,
         deployments_router,
         serving_router,
+        predictions_router,
         ops_router,
         docs_router,
     ):

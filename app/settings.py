@@ -94,6 +94,22 @@ class Settings(BaseSettings):
         default=1, gt=0, description="How often each server process checks for route changes made elsewhere."
     )
 
+    prediction_log_sample_rate: float = Field(
+        default=1.0,
+        ge=0,
+        le=1,
+        description="Share of predicted rows written to the prediction log; a deployment's own rate overrides it.",
+    )
+    prediction_log_buffer_rows: int = Field(
+        default=200_000,
+        ge=1,
+        description="Logged rows each server process holds in memory before the flusher writes them; "
+        "past it new rows are dropped (and counted), never waited for.",
+    )
+    prediction_log_flush_seconds: float = Field(
+        default=5, gt=0, description="How often the prediction log's buffer is written out as Parquet segments."
+    )
+
     @field_validator("database_url", "artifact_uri", "broker_url", "s3_endpoint_url")
     @classmethod
     def _blank_is_unset(cls, value: str | None) -> str | None:

@@ -15,6 +15,7 @@ from app.tracking.schemas import Description
 DeploymentName = ModelName
 VersionNumber = Annotated[int, Field(ge=1, le=2**31 - 1), JsonInt]
 Reason = Annotated[str, StringConstraints(max_length=2000)]
+SampleRate = Annotated[float, Field(ge=0, le=1)]
 
 
 class RouteMode(StrEnum):
@@ -53,12 +54,26 @@ class DeploymentCreate(StrictBody):
     track_alias: AliasName | None = Field(default=None, description="The alias this deployment follows.")
     description: Description = ""
     reason: Reason = ""
+    log_sample_rate: SampleRate | None = Field(
+        default=None,
+        description="Share of predicted rows written to the prediction log; null: the server's "
+        "SHIPYARD_PREDICTION_LOG_SAMPLE_RATE.",
+    )
 
     @model_validator(mode="after")
     def _one_version(self) -> Self:
         if (self.version is None) == (self.alias is None) or {"version", "alias"} <= self.model_fields_set:
             raise ValueError("give exactly one of version and alias")
         return self
+
+
+class DeploymentUpdate(StrictBody):
+    """Only the fields sent change."""
+
+    description: Description | SkipJsonSchema[None] = None
+    log_sample_rate: SampleRate | None = Field(
+        default=None, description="Share of predicted rows logged; null: back to the server's setting."
+    )
 
 
 class RolloutCreate(StrictBody):
@@ -85,6 +100,7 @@ class DeploymentRead(BaseModel):
     state: str = Field(description="`serving` for now; rollouts in progress will show here.")
     revision: int = Field(description="The revision serving now.")
     routes: list[RouteRead]
+    log_sample_rate: float | None = Field(description="The deployment's own log sample rate; null: the server's.")
     created_by: str
     created_at: datetime
     updated_at: datetime

@@ -16,6 +16,7 @@ from app.deployments import repository
 from app.deployments.schemas import (
     DeploymentCreate,
     DeploymentRead,
+    DeploymentUpdate,
     RevisionRead,
     RollbackCreate,
     RolloutCreate,
@@ -56,7 +57,14 @@ class _Target:
     mode: RouteMode
 
     def route(self) -> Route:
-        return Route(self.model.name, self.version.version, self.weight, self.mode.value, self.version.storage_prefix)
+        return Route(
+            self.model.name,
+            self.version.version,
+            self.weight,
+            self.mode.value,
+            self.version.storage_prefix,
+            version_id=self.version.id,
+        )
 
 
 def create_deployment(
@@ -77,6 +85,7 @@ def create_deployment(
             state="serving",
             current_revision=0,
             route_generation=0,
+            log_sample_rate=data.log_sample_rate,
             created_by=actor.username,
         ),
     )
@@ -87,6 +96,27 @@ def create_deployment(
 def get_deployment(session: Session, name: str) -> DeploymentRead:
     deployment = _get(session, name)
     return _read(deployment, _current_targets(session, deployment))
+
+
+def update_deployment(
+    session: Session, state: ServingState, actor: Principal, name: str, data: DeploymentUpdate
+) -> DeploymentRead:
+    """Change the description or the log sample rate; every serving process takes the new rate
+    within a poll (the serving generation moves, the routes stay)."""
+    deployment = _lock(session, name)
+    changes = data.model_dump(exclude_unset=True)
+    if data.description is not None:
+        deployment.description = data.description
+    if "log_sample_rate" in changes:
+        deployment.log_sample_rate = data.log_sample_rate
+    targets = _current_targets(session, deployment)
+    deployment.route_generation = repository.bump_generation(session)
+    deployment.updated_at = utcnow()
+    session.flush()
+    audit.record(session, actor, "deployment.update", "deployment", deployment.name, changes)
+    table = _table(deployment, targets)
+    after_commit(session, lambda: state.apply([table]))
+    return _read(deployment, targets)
 
 
 def list_deployments(
@@ -376,6 +406,8 @@ def _table(deployment: Deployment, targets: Sequence[_Target]) -> RouteTable:
         folded_name=deployment.folded_name,
         revision=deployment.current_revision,
         routes=tuple(t.route() for t in targets),
+        deployment_id=deployment.id,
+        log_sample_rate=deployment.log_sample_rate,
     )
 
 
@@ -389,6 +421,7 @@ def _read(deployment: Deployment, targets: Sequence[_Target]) -> DeploymentRead:
         state=deployment.state,
         revision=deployment.current_revision,
         routes=[_route_read(t) for t in targets],
+        log_sample_rate=deployment.log_sample_rate,
         created_by=deployment.created_by,
         created_at=deployment.created_at,
         updated_at=deployment.updated_at,

@@ -8,7 +8,7 @@ from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import JSONResponse
 
 from app.deployments.schemas import DeploymentName
-from app.deps import API_PREFIX, ServingDep, ServingMetricsDep, SettingsDep, Viewer
+from app.deps import API_PREFIX, PredictionLogDep, ServingDep, ServingMetricsDep, SettingsDep, Viewer
 from app.errors import (
     DeploymentNotFound,
     ModelError,
@@ -40,6 +40,7 @@ async def predict(
     serving: ServingDep,
     metrics: ServingMetricsDep,
     settings: SettingsDep,
+    log: PredictionLogDep,
     _: Viewer,
 ) -> JSONResponse:
     """Predict the rows of `inputs` (records or columns) or `dataframe_split`, checked against the
@@ -50,5 +51,7 @@ async def predict(
         body = json.loads(raw)
     except (ValueError, RecursionError) as exc:
         raise PredictionInputInvalid("the body is not JSON") from exc
-    answer = await run_in_threadpool(service.predict, serving, metrics, name, body, max_rows=settings.serving_max_rows)
+    answer = await run_in_threadpool(
+        service.predict, serving, metrics, name, body, max_rows=settings.serving_max_rows, log=log
+    )
     return JSONResponse(answer)

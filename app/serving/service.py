@@ -2,17 +2,26 @@
 against the version's signature, the answer with a prediction id per row. No database query."""
 
 import time
-import uuid
 from typing import Any
 
 from app.errors import AppError, DeploymentNotFound, ModelError, ServiceUnavailable, WarmupFailed
 from app.names import fold_name
+from app.predictions import ids
+from app.predictions.log import PredictionLog
 from app.serving.metrics import ServingMetrics
 from app.serving.payload import parse_request
 from app.serving.state import ServingState
 
 
-def predict(state: ServingState, metrics: ServingMetrics, name: str, body: Any, *, max_rows: int) -> dict[str, Any]:
+def predict(
+    state: ServingState,
+    metrics: ServingMetrics,
+    name: str,
+    body: Any,
+    *,
+    max_rows: int,
+    log: PredictionLog | None = None,
+) -> dict[str, Any]:
     started = time.perf_counter()
     table = state.table(fold_name(name))
     if table is None:
@@ -37,7 +46,7 @@ def predict(state: ServingState, metrics: ServingMetrics, name: str, body: Any, 
     except AppError:
         metrics.observe(table.deployment, version, "invalid_input", None)
         raise
-    base = uuid.uuid4().hex
+    base = ids.new_base()
     answer: dict[str, Any] = {
         "predictions": predictions,
         "model": route.model,
@@ -48,5 +57,8 @@ def predict(state: ServingState, metrics: ServingMetrics, name: str, body: Any, 
     }
     if probabilities is not None:
         answer["probabilities"] = probabilities
-    metrics.observe(table.deployment, version, "ok", time.perf_counter() - started)
+    elapsed = time.perf_counter() - started
+    if log is not None:
+        log.record(table, route, batch, base, predictions, probabilities, elapsed)
+    metrics.observe(table.deployment, version, "ok", elapsed)
     return answer

@@ -18,6 +18,8 @@ class Route:
     weight: int
     mode: str
     storage_prefix: str
+    # The model version's row id, for the prediction log's index.
+    version_id: int = 0
 
     @property
     def key(self) -> tuple[str, int]:
@@ -30,6 +32,9 @@ class RouteTable:
     folded_name: str
     revision: int
     routes: tuple[Route, ...]
+    deployment_id: int = 0
+    # The deployment's own prediction-log sample rate; None: the server's setting.
+    log_sample_rate: float | None = None
     # The routes that answer requests (primary and canary, weight above zero); shadows only listen.
     answering: tuple[Route, ...] = field(init=False)
     weights: tuple[int, ...] = field(init=False)

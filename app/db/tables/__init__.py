@@ -5,6 +5,7 @@ from app.db.tables.auth import ApiToken, LoginFailure, User
 from app.db.tables.datasets import Dataset, DatasetVersion
 from app.db.tables.deployments import Deployment, DeploymentRevision, DeploymentRoute, ServingGeneration
 from app.db.tables.jobs import IdempotencyRecord, Job, ModelEvaluation
+from app.db.tables.predictions import PredictionFeedback, PredictionSegment
 from app.db.tables.registry import ModelAlias, ModelVersion, RegisteredModel, RunDataset
 from app.db.tables.tracking import Experiment, LatestMetric, MetricChunk, Param, Run, RunTag
 
@@ -26,6 +27,8 @@ __all__ = [
     "ModelEvaluation",
     "ModelVersion",
     "Param",
+    "PredictionFeedback",
+    "PredictionSegment",
     "RegisteredModel",
     "Run",
     "RunDataset",

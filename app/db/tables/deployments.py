@@ -4,7 +4,7 @@ now, and the one generation number every serving process polls."""
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import JSON, ForeignKey, Integer, String, Text, UniqueConstraint
+from sqlalchemy import JSON, Float, ForeignKey, Integer, String, Text, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column, validates
 
 from app.db.base import Base, utcnow
@@ -31,6 +31,8 @@ class Deployment(Base):
     current_revision: Mapped[int] = mapped_column(Integer, default=0)
     # The serving generation of the last route change, so a poller reloads only what changed.
     route_generation: Mapped[int] = mapped_column(Integer, default=0, index=True)
+    # Share of predictions written to the prediction log; None: SHIPYARD_PREDICTION_LOG_SAMPLE_RATE.
+    log_sample_rate: Mapped[float | None] = mapped_column(Float)
     created_by: Mapped[str] = mapped_column(String(64))
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(default=utcnow)
