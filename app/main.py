@@ -27,10 +27,12 @@ from app.observability import HttpMetrics
 from app.ops.router import router as ops_router
 from app.ops.startup import DatabaseGate, DatabaseStartup
 from app.registry.router import router as registry_router
+from app.serving.batching import MicroBatcher
 from app.serving.metrics import ServingMetrics
 from app.serving.poller import RoutePoller
 from app.serving.router import router as serving_router
 from app.serving.state import ServingState
+from app.serving.v2_router import router as v2_router
 from app.settings import Settings, get_settings
 from app.storage import create_store
 from app.tracking.router import router as tracking_router
@@ -84,6 +86,7 @@ def create_app(settings: Settings | None = None, *, on_first_admin: Callable[[],
         startup.stop()
         reconciler.stop()
         poller.stop()
+        batcher.close()
         runtime.queue.close()
         engine.dispose()
 
@@ -106,6 +109,7 @@ def create_app(settings: Settings | None = None, *, on_first_admin: Callable[[],
     app.state.startup = startup
     app.state.serving = serving
     app.state.serving_metrics = ServingMetrics(app.state.http_metrics.registry)
+    app.state.batcher = batcher = MicroBatcher(app.state.serving_metrics.observe_batch)
 
     for router in (
         auth_router,
@@ -116,6 +120,7 @@ def create_app(settings: Settings | None = None, *, on_first_admin: Callable[[],
         jobs_router,
         deployments_router,
         serving_router,
+        v2_router,
         ops_router,
         docs_router,
     ):

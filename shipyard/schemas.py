@@ -209,9 +209,13 @@ class Token:
     expires_at: datetime | None
     revoked_at: datetime | None = None
     token: str | None = None
+    # "full" (the user's role) or "predict" (only predicting on `deployments`).
+    scope: str = "full"
+    deployments: list[str] | None = None
 
     @classmethod
     def from_json(cls, data: Mapping[str, Any]) -> Self:
+        deployments = data.get("deployments")
         return cls(
             id=int(data["id"]),
             name=str(data["name"]),
@@ -221,6 +225,8 @@ class Token:
             expires_at=_time(data.get("expires_at")),
             revoked_at=_time(data.get("revoked_at")),
             token=data.get("token"),
+            scope=str(data.get("scope") or "full"),
+            deployments=[str(d) for d in deployments] if deployments is not None else None,
         )
 
 

@@ -10,6 +10,7 @@ from app.deployments.schemas import (
     DeploymentList,
     DeploymentName,
     DeploymentRead,
+    DeploymentUpdate,
     RevisionList,
     RollbackCreate,
     RolloutCreate,
@@ -82,6 +83,20 @@ def list_deployments(
 )
 def get_deployment(name: NamePath, session: SessionDep, _: Viewer) -> DeploymentRead:
     return service.get_deployment(session, name)
+
+
+@router.patch(
+    "/deployments/{name}",
+    summary="Update a deployment",
+    response_model=DeploymentRead,
+    responses=error_responses(DeploymentNotFound, DeploymentConflict),
+)
+def update_deployment(
+    name: NamePath, body: DeploymentUpdate, session: SessionDep, serving: ServingDep, actor: Editor
+) -> DeploymentRead:
+    """Change the description or the micro-batching (`batching: null` turns it off); the routes
+    stay as they are, so no revision is written."""
+    return service.update_deployment(session, serving, actor, name, body)
 
 
 @router.get(

@@ -40,6 +40,14 @@ class RouteRead(BaseModel):
     mode: RouteMode
 
 
+class Batching(StrictBody):
+    """Adaptive micro-batching of concurrent predicts: a batch is formed from the requests already
+    queued (a lone request never waits), up to `max_batch_size` rows, forming for at most `max_wait_ms`."""
+
+    max_batch_size: Annotated[int, Field(ge=1, le=100_000), JsonInt]
+    max_wait_ms: Annotated[int, Field(ge=0, le=10_000), JsonInt]
+
+
 class DeploymentCreate(StrictBody):
     # Exactly one of version and alias, said in the schema too (neither may be null).
     model_config = ConfigDict(json_schema_extra={"oneOf": [{"required": ["version"]}, {"required": ["alias"]}]})
@@ -53,12 +61,20 @@ class DeploymentCreate(StrictBody):
     track_alias: AliasName | None = Field(default=None, description="The alias this deployment follows.")
     description: Description = ""
     reason: Reason = ""
+    batching: Batching | None = Field(default=None, description="Micro-batching; off when absent or null.")
 
     @model_validator(mode="after")
     def _one_version(self) -> Self:
         if (self.version is None) == (self.alias is None) or {"version", "alias"} <= self.model_fields_set:
             raise ValueError("give exactly one of version and alias")
         return self
+
+
+class DeploymentUpdate(StrictBody):
+    """The fields given change; routes change only through rollouts and rollbacks."""
+
+    description: Description | SkipJsonSchema[None] = None
+    batching: Batching | None = Field(default=None, description="Micro-batching; null turns it off.")
 
 
 class RolloutCreate(StrictBody):
@@ -82,6 +98,7 @@ class DeploymentRead(BaseModel):
     state: str = Field(description="`serving` for now; rollouts in progress will show here.")
     revision: int = Field(description="The revision serving now.")
     routes: list[RouteRead]
+    batching: Batching | None = Field(default=None, description="Micro-batching, when on.")
     created_by: str
     created_at: datetime
     updated_at: datetime

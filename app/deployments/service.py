@@ -14,8 +14,10 @@ from app.db.hooks import after_commit
 from app.db.tables import Deployment, DeploymentRevision, DeploymentRoute, ModelVersion, RegisteredModel
 from app.deployments import repository
 from app.deployments.schemas import (
+    Batching,
     DeploymentCreate,
     DeploymentRead,
+    DeploymentUpdate,
     RevisionRead,
     RollbackCreate,
     RolloutCreate,
@@ -37,6 +39,7 @@ from app.errors import (
 from app.pagination import decode_page_token, int_from_cursor, take_page
 from app.registry import service as registry
 from app.registry.schemas import VersionStatus
+from app.serving.batching import BatchingConfig
 from app.serving.state import Route, RouteTable, ServingState
 
 
@@ -77,6 +80,8 @@ def create_deployment(
             current_revision=0,
             route_generation=0,
             created_by=actor.username,
+            batch_max_size=data.batching.max_batch_size if data.batching else None,
+            batch_max_wait_ms=data.batching.max_wait_ms if data.batching else None,
         ),
     )
     _write_revision(session, state, actor, deployment, [target], Strategy.DIRECT, data.reason, "deployment.create")
@@ -175,6 +180,34 @@ def promote(session: Session, actor: Principal, name: str) -> DeploymentRead:
             f"deployment {name!r} has no rollout in progress (a direct rollout takes all the traffic at once)"
         )
     raise InvalidState("promoting a canary is not available yet")  # no canary routes can exist before then
+
+
+def update_deployment(
+    session: Session, state: ServingState, actor: Principal, name: str, data: DeploymentUpdate
+) -> DeploymentRead:
+    """Change the description or the batching. The routes stay, so no revision is written; a
+    batching change bumps the serving generation so every process takes it."""
+    deployment = _lock(session, name)
+    changes: dict[str, object] = {}
+    if data.description is not None and data.description != deployment.description:
+        deployment.description = data.description
+        changes["description"] = data.description
+    if "batching" in data.model_fields_set:
+        size = data.batching.max_batch_size if data.batching else None
+        wait = data.batching.max_wait_ms if data.batching else None
+        if (size, wait) != (deployment.batch_max_size, deployment.batch_max_wait_ms):
+            deployment.batch_max_size, deployment.batch_max_wait_ms = size, wait
+            changes["batching"] = data.batching.model_dump() if data.batching else None
+    targets = _current_targets(session, deployment)
+    if changes:
+        deployment.updated_at = utcnow()
+        if "batching" in changes:
+            deployment.route_generation = repository.bump_generation(session)
+            table = _table(deployment, targets)
+            after_commit(session, lambda: state.apply([table]))
+        session.flush()
+        audit.record(session, actor, "deployment.update", "deployment", deployment.name, changes)
+    return _read(deployment, targets)
 
 
 def current_generation(session: Session) -> int:
@@ -312,7 +345,14 @@ def _table(deployment: Deployment, targets: Sequence[_Target]) -> RouteTable:
         folded_name=deployment.folded_name,
         revision=deployment.current_revision,
         routes=tuple(t.route() for t in targets),
+        batching=_batching_config(deployment),
     )
+
+
+def _batching_config(deployment: Deployment) -> BatchingConfig | None:
+    if deployment.batch_max_size is None or deployment.batch_max_wait_ms is None:
+        return None
+    return BatchingConfig(deployment.batch_max_size, deployment.batch_max_wait_ms)
 
 
 def _read(deployment: Deployment, targets: Sequence[_Target]) -> DeploymentRead:
@@ -324,6 +364,11 @@ def _read(deployment: Deployment, targets: Sequence[_Target]) -> DeploymentRead:
         state=deployment.state,
         revision=deployment.current_revision,
         routes=[_route_read(t) for t in targets],
+        batching=(
+            Batching(max_batch_size=deployment.batch_max_size, max_wait_ms=deployment.batch_max_wait_ms)
+            if deployment.batch_max_size is not None and deployment.batch_max_wait_ms is not None
+            else None
+        ),
         created_by=deployment.created_by,
         created_at=deployment.created_at,
         updated_at=deployment.updated_at,

@@ -8,7 +8,7 @@ from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import JSONResponse
 
 from app.deployments.schemas import DeploymentName
-from app.deps import API_PREFIX, ServingDep, ServingMetricsDep, SettingsDep, Viewer
+from app.deps import API_PREFIX, BatcherDep, Predictor, ServingDep, ServingMetricsDep, SettingsDep
 from app.errors import (
     DeploymentNotFound,
     ModelError,
@@ -40,15 +40,18 @@ async def predict(
     serving: ServingDep,
     metrics: ServingMetricsDep,
     settings: SettingsDep,
-    _: Viewer,
+    batcher: BatcherDep,
+    _: Predictor,
 ) -> JSONResponse:
     """Predict the rows of `inputs` (records or columns) or `dataframe_split`, checked against the
     version's signature (422 `invalid_prediction_input` naming the column); 422 `model_error` when
-    the model raises on them. A viewer may predict."""
+    the model raises on them. A viewer may predict, and a predict-only token naming the deployment."""
     raw = await request.body()
     try:
         body = json.loads(raw)
     except (ValueError, RecursionError) as exc:
         raise PredictionInputInvalid("the body is not JSON") from exc
-    answer = await run_in_threadpool(service.predict, serving, metrics, name, body, max_rows=settings.serving_max_rows)
+    answer = await run_in_threadpool(
+        service.predict, serving, metrics, name, body, max_rows=settings.serving_max_rows, batcher=batcher
+    )
     return JSONResponse(answer)

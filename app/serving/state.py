@@ -7,6 +7,7 @@ from collections import OrderedDict
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 
+from app.serving.batching import BatchingConfig
 from app.serving.loading import LoadedModel, load_version
 from app.storage import ArtifactStore
 
@@ -30,6 +31,7 @@ class RouteTable:
     folded_name: str
     revision: int
     routes: tuple[Route, ...]
+    batching: BatchingConfig | None = None
     # The routes that answer requests (primary and canary, weight above zero); shadows only listen.
     answering: tuple[Route, ...] = field(init=False)
     weights: tuple[int, ...] = field(init=False)
@@ -45,6 +47,10 @@ class RouteTable:
         if not self.answering:
             return None
         return random.choices(self.answering, weights=self.weights)[0]
+
+    def route_for(self, version: int) -> Route | None:
+        """The route of one version (a V2 versioned request), answering or not."""
+        return next((r for r in self.routes if r.version == version), None)
 
 
 class ModelCache:
