@@ -48,6 +48,21 @@ class UserList(BaseModel):
 
 
 class TokenCreate(StrictBody):
+    # Said in the schema too: a predict token names its deployments and takes no password (an
+    # admin mints it); any other token names none.
+    model_config = ConfigDict(
+        json_schema_extra={
+            "oneOf": [
+                {
+                    "properties": {"scope": {"const": "predict"}},
+                    "required": ["scope", "deployments"],
+                    "not": {"required": ["password"]},
+                },
+                {"properties": {"scope": {"const": "full"}}, "not": {"required": ["deployments"]}},
+            ]
+        }
+    )
+
     username: Username
     password: Password | None = Field(
         default=None, description="Log in with a password; omit when an admin mints a token for the user."

@@ -51,7 +51,7 @@ _TENSOR_SCHEMA: dict[str, Any] = {
     "type": "object",
     "required": ["name", "shape", "datatype", "data"],
     "properties": {
-        "name": {"type": "string"},
+        "name": {"type": "string", "minLength": 1},
         "shape": {"type": "array", "items": {"type": "integer", "minimum": 0}, "minItems": 1, "maxItems": 2},
         "datatype": {
             "type": "string",
@@ -71,6 +71,7 @@ V2_INFER_REQUEST_SCHEMA: dict[str, Any] = {
         "inputs": {"type": "array", "items": _TENSOR_SCHEMA, "minItems": 1},
         "outputs": {
             "type": "array",
+            "minItems": 1,
             "items": {
                 "type": "object",
                 "required": ["name"],

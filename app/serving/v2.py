@@ -255,6 +255,10 @@ def _table(state: ServingState, name: str) -> RouteTable:
     return table
 
 
+def check_served(state: ServingState, name: str, version: int | None) -> None:
+    _routes(_table(state, name), version)
+
+
 def _routes(table: RouteTable, version: int | None) -> tuple[Route, ...]:
     return (pinned_route(table, version),) if version is not None else table.answering
 

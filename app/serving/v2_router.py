@@ -31,7 +31,9 @@ _INFER_ERRORS = error_responses(
 _INFER_BODY = {"requestBody": {"required": True, "content": {"application/json": {"schema": V2_INFER_REQUEST_SCHEMA}}}}
 
 
-@router.get("", summary="Server metadata (Open Inference Protocol)", response_model=V2Server)
+@router.get(
+    "", summary="Server metadata (Open Inference Protocol)", response_model=V2Server, responses=error_responses()
+)
 def server_metadata(_: Predictor) -> V2Server:
     return V2Server(name="shipyard", version="0.1.0", extensions=[])
 
@@ -101,6 +103,8 @@ async def _infer(
     except (ValueError, RecursionError) as exc:
         raise InferenceRequestInvalid("the body is not JSON") from exc
     max_rows = settings.serving_max_rows
+    # An unknown deployment or version is a 404 whatever the body holds.
+    v2.check_served(serving, name, version)
     parsed = v2.parse_infer_request(body, max_rows)
     answer = await run_in_threadpool(
         service.predict,
