@@ -15,6 +15,13 @@ class Principal:
     user_id: int | None
     username: str
     role: Role
+    # A predict-only token: the folded names of the deployments it may predict on, and nothing
+    # else; None for a token with its user's full role.
+    deployments: frozenset[str] | None = None
+
+    @property
+    def predict_only(self) -> bool:
+        return self.deployments is not None
 
     @classmethod
     def system(cls) -> "Principal":

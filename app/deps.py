@@ -19,6 +19,7 @@ from app.jobs.queue import JobQueue
 from app.observability import HttpMetrics
 from app.ops.startup import DatabaseStartup
 from app.predictions.log import PredictionLog
+from app.serving.batching import MicroBatcher
 from app.serving.metrics import ServingMetrics
 from app.serving.state import ServingState
 from app.settings import Settings
@@ -95,7 +96,13 @@ def get_prediction_log(request: Request) -> PredictionLog:
     return log
 
 
+def get_batcher(request: Request) -> MicroBatcher:
+    batcher: MicroBatcher = request.app.state.batcher
+    return batcher
+
+
 ServingDep = Annotated[ServingState, Depends(get_serving)]
+BatcherDep = Annotated[MicroBatcher, Depends(get_batcher)]
 ServingMetricsDep = Annotated[ServingMetrics, Depends(get_serving_metrics)]
 PredictionLogDep = Annotated[PredictionLog, Depends(get_prediction_log)]
 
@@ -158,10 +165,32 @@ def _role_checker(role: Role):  # type: ignore[no-untyped-def]
     return check
 
 
+async def require_predictor(request: Request, principal: Annotated[Principal, Depends(current_principal)]) -> Principal:
+    """A viewer, or a predict-only token naming the deployment in the path (`name`); a route without
+    one (the V2 server metadata) takes any token that may predict somewhere."""
+    name = request.path_params.get("name")
+    if name is not None:
+        auth_service.require_predict(principal, str(name))
+    elif not principal.predict_only:
+        auth_service.require_role(principal, Role.viewer)
+    return principal
+
+
+async def require_feedback_sender(
+    request: Request, principal: Annotated[Principal, Depends(current_principal)]
+) -> Principal:
+    """An editor, or a predict-only token naming the deployment in the path."""
+    auth_service.require_feedback(principal, str(request.path_params.get("name", "")))
+    return principal
+
+
 MaybePrincipal = Annotated[Principal | None, Depends(optional_principal)]
 Viewer = Annotated[Principal, Depends(_role_checker(Role.viewer))]
 Editor = Annotated[Principal, Depends(_role_checker(Role.editor))]
 Admin = Annotated[Principal, Depends(_role_checker(Role.admin))]
+# The predict routes (REST and V2): a viewer, or a predict-only token for that deployment.
+Predictor = Annotated[Principal, Depends(require_predictor)]
+FeedbackSender = Annotated[Principal, Depends(require_feedback_sender)]
 
 
 async def in_transaction(

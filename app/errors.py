@@ -301,3 +301,10 @@ class ModelError(AppError):
 
 class VersionDeployed(Conflict):
     code = "version_deployed"
+
+
+class InferenceRequestInvalid(AppError):
+    """A V2 (Open Inference Protocol) infer request that does not fit the protocol or the model's
+    signature: 400, as the protocol answers."""
+
+    status, code, title = 400, "invalid_inference_request", "Invalid inference request"

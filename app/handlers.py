@@ -1,7 +1,8 @@
 """Exception handlers: every error leaves as RFC 9457 problem details with a stable code."""
 
+import json
 import logging
-from collections.abc import Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from typing import Any
 
 from fastapi import FastAPI, Request
@@ -122,9 +123,30 @@ async def handle_unexpected(request: Request, exc: Exception) -> JSONResponse:
     return _problem(500, problem_body(500, "internal_error", "Internal server error", "an unexpected error occurred"))
 
 
+Handler = Callable[[Request, Exception], Awaitable[JSONResponse]]
+V2_PREFIX = "/v2"
+
+
+def _with_v2_error(handler: Handler) -> Handler:
+    """Open Inference Protocol clients read an error as `{"error": <message>}`: on /v2 routes the
+    problem also carries `error`, its detail."""
+
+    async def handle(request: Request, exc: Exception) -> JSONResponse:
+        response = await handler(request, exc)
+        path = request.url.path
+        if path != V2_PREFIX and not path.startswith(V2_PREFIX + "/"):
+            return response
+        body = json.loads(bytes(response.body))
+        body["error"] = body.get("detail", "")
+        headers = {k: v for k, v in response.headers.items() if k.lower() not in ("content-length", "content-type")}
+        return _problem(response.status_code, body, headers or None)
+
+    return handle
+
+
 def install_handlers(app: FastAPI) -> None:
-    app.add_exception_handler(AppError, handle_app_error)
-    app.add_exception_handler(RequestValidationError, handle_validation_error)
-    app.add_exception_handler(HTTPException, handle_http_exception)
-    app.add_exception_handler(DBAPIError, handle_database_unavailable)
+    app.add_exception_handler(AppError, _with_v2_error(handle_app_error))
+    app.add_exception_handler(RequestValidationError, _with_v2_error(handle_validation_error))
+    app.add_exception_handler(HTTPException, _with_v2_error(handle_http_exception))
+    app.add_exception_handler(DBAPIError, _with_v2_error(handle_database_unavailable))
     app.add_exception_handler(Exception, handle_unexpected)

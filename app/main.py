@@ -31,10 +31,12 @@ from app.ops.startup import DatabaseGate, DatabaseStartup
 from app.predictions.log import PredictionLog, PredictionLogFlusher, PredictionLogMetrics
 from app.predictions.router import router as predictions_router
 from app.registry.router import router as registry_router
+from app.serving.batching import MicroBatcher
 from app.serving.metrics import ServingMetrics
 from app.serving.poller import RoutePoller
 from app.serving.router import router as serving_router
 from app.serving.state import ServingState
+from app.serving.v2_router import router as v2_router
 from app.settings import Settings, get_settings
 from app.storage import create_store
 from app.tracking.router import router as tracking_router
@@ -105,6 +107,7 @@ def create_app(settings: Settings | None = None, *, on_first_admin: Callable[[],
         follower.stop()
         # Stopping flushes what the buffer still holds, before the engine goes.
         flusher.stop()
+        batcher.close()
         runtime.queue.close()
         engine.dispose()
 
@@ -128,6 +131,7 @@ def create_app(settings: Settings | None = None, *, on_first_admin: Callable[[],
     app.state.serving = serving
     app.state.serving_metrics = ServingMetrics(app.state.http_metrics.registry)
     app.state.prediction_log = prediction_log
+    app.state.batcher = batcher = MicroBatcher(app.state.serving_metrics.observe_batch)
 
     for router in (
         auth_router,
@@ -139,6 +143,7 @@ def create_app(settings: Settings | None = None, *, on_first_admin: Callable[[],
         deployments_router,
         serving_router,
         predictions_router,
+        v2_router,
         ops_router,
         docs_router,
     ):

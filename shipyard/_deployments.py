@@ -5,7 +5,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from shipyard._base import ClientBase, segment
-from shipyard.schemas import Deployment, Page, Revision
+from shipyard.schemas import Batching, Deployment, Page, Revision
 
 
 def _split(rows: Any) -> dict[str, Any]:
@@ -34,6 +34,7 @@ class DeploymentsMixin(ClientBase):
         track_alias: str | None = None,
         description: str = "",
         reason: str = "",
+        batching: Batching | None = None,
     ) -> Deployment:
         """Create a deployment serving one READY version of `model` with all its traffic.
 
@@ -45,6 +46,7 @@ class DeploymentsMixin(ClientBase):
             track_alias: the alias this deployment follows.
             description: free text.
             reason: why, kept with revision 1.
+            batching: micro-batching of concurrent predicts; off when None.
 
         Returns:
             The new `Deployment` (revision 1).
@@ -65,7 +67,23 @@ class DeploymentsMixin(ClientBase):
             body["alias"] = alias
         if track_alias is not None:
             body["track_alias"] = track_alias
+        if batching is not None:
+            body["batching"] = batching.to_json()
         return Deployment.from_json(self._request("POST", "/deployments", json=body).json())
+
+    def set_batching(self, name: str, batching: Batching | None) -> Deployment:
+        """Turn micro-batching of the deployment's concurrent predicts on (or change it), or off
+        with None. The routes stay: no revision is written.
+
+        Returns:
+            The `Deployment` with its new `batching`.
+
+        Raises:
+            DeploymentNotFound: no deployment has this name.
+            DeploymentConflict: another change of the deployment is in progress.
+        """
+        body = {"batching": batching.to_json() if batching is not None else None}
+        return Deployment.from_json(self._request("PATCH", f"/deployments/{segment(name)}", json=body).json())
 
     def rollout(self, name: str, version: int, strategy: str = "direct", *, reason: str = "") -> Deployment:
         """Roll `version` of the deployment's model out (``direct``: all the traffic at once, once warmed up).

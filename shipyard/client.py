@@ -600,6 +600,7 @@ class Client(RegistryMixin, DatasetsMixin, JobsMixin, DeploymentsMixin, ClientBa
         name: str = "default",
         expires_in_days: int | None = None,
         password: str | None = None,
+        predict_on: Sequence[str] | None = None,
     ) -> Token:
         """Mint an API token: with the user's `password` (a login), or as an admin for any user.
 
@@ -608,6 +609,8 @@ class Client(RegistryMixin, DatasetsMixin, JobsMixin, DeploymentsMixin, ClientBa
             name: a label to recognise it by.
             expires_in_days: lifetime; None never expires.
             password: log in as `username` instead of using this client's admin token.
+            predict_on: make it a predict-only token for these deployments (admin only): it may
+                predict (REST and V2) on them and call nothing else.
 
         Returns:
             The `Token`; its ``token`` secret is shown only here.
@@ -622,6 +625,9 @@ class Client(RegistryMixin, DatasetsMixin, JobsMixin, DeploymentsMixin, ClientBa
             body["expires_in_days"] = expires_in_days
         if password is not None:
             body["password"] = password
+        if predict_on is not None:
+            body["scope"] = "predict"
+            body["deployments"] = list(predict_on)
         # A refused login is a wrong password, not a bad token: the server's own words say so.
         response = self._request("POST", "/auth/tokens", json=body, explain_401=password is None)
         return Token.from_json(response.json())

@@ -209,9 +209,13 @@ class Token:
     expires_at: datetime | None
     revoked_at: datetime | None = None
     token: str | None = None
+    # "full" (the user's role) or "predict" (only predicting on `deployments`).
+    scope: str = "full"
+    deployments: list[str] | None = None
 
     @classmethod
     def from_json(cls, data: Mapping[str, Any]) -> Self:
+        deployments = data.get("deployments")
         return cls(
             id=int(data["id"]),
             name=str(data["name"]),
@@ -221,6 +225,8 @@ class Token:
             expires_at=_time(data.get("expires_at")),
             revoked_at=_time(data.get("revoked_at")),
             token=data.get("token"),
+            scope=str(data.get("scope") or "full"),
+            deployments=[str(d) for d in deployments] if deployments is not None else None,
         )
 
 
@@ -536,6 +542,18 @@ class Route:
 
 
 @dataclass(frozen=True)
+class Batching:
+    """Micro-batching of a deployment's concurrent predicts: up to `max_batch_size` rows a batch,
+    forming for at most `max_wait_ms` (a lone request never waits)."""
+
+    max_batch_size: int
+    max_wait_ms: int
+
+    def to_json(self) -> dict[str, int]:
+        return {"max_batch_size": self.max_batch_size, "max_wait_ms": self.max_wait_ms}
+
+
+@dataclass(frozen=True)
 class Deployment:
     """A deployment: its current revision and the routes that revision serves."""
 
@@ -549,9 +567,11 @@ class Deployment:
     created_by: str
     created_at: datetime | None
     updated_at: datetime | None
+    batching: Batching | None = None
 
     @classmethod
     def from_json(cls, data: Mapping[str, Any]) -> Self:
+        batching = data.get("batching")
         return cls(
             name=str(data["name"]),
             description=str(data.get("description") or ""),
@@ -563,6 +583,7 @@ class Deployment:
             created_by=str(data.get("created_by") or ""),
             created_at=_time(data.get("created_at")),
             updated_at=_time(data.get("updated_at")),
+            batching=Batching(int(batching["max_batch_size"]), int(batching["max_wait_ms"])) if batching else None,
         )
 
 

@@ -18,6 +18,7 @@ from app.auth.schemas import (
 )
 from app.deps import API_PREFIX, Admin, MaybePrincipal, SessionDep, SettingsDep, Viewer
 from app.errors import (
+    InvalidInput,
     TokenNotFound,
     TooManyLoginAttempts,
     Unauthenticated,
@@ -35,14 +36,15 @@ router = APIRouter(prefix=API_PREFIX, tags=["auth"])
     summary="Log in, or mint a token for a user",
     status_code=status.HTTP_201_CREATED,
     response_model=TokenCreated,
-    responses=error_responses(Unauthenticated, UserNotFound, TooManyLoginAttempts),
+    responses=error_responses(Unauthenticated, UserNotFound, TooManyLoginAttempts, InvalidInput),
     # The token is optional here (a password logs in without one): `{}` makes it so in the schema.
     openapi_extra={"security": [{}]},
 )
 def create_token(
     body: TokenCreate, request: Request, session: SessionDep, settings: SettingsDep, actor: MaybePrincipal
 ) -> TokenCreated:
-    """Log in with a password for a token, or (admin) mint a token for any user. Failed logins
+    """Log in with a password for a token, or (admin) mint a token for any user, optionally
+    predict-only (`scope: predict` with the `deployments` it may predict on). Failed logins
     are limited per username and per client address: past the limit, 429 with Retry-After."""
     token, secret = service.issue_token(
         session,
@@ -53,6 +55,7 @@ def create_token(
         expires_in_days=body.expires_in_days,
         client_address=request.client.host if request.client else "unknown",
         settings=settings,
+        predict_on=body.deployments,
     )
     return TokenCreated(
         id=token.id,
@@ -61,6 +64,8 @@ def create_token(
         prefix=token.prefix,
         created_at=token.created_at,
         expires_at=token.expires_at,
+        scope=token.scope or "full",
+        deployments=token.deployments,
         token=secret,
     )
 
@@ -82,6 +87,8 @@ def list_tokens(
                 created_at=t.created_at,
                 expires_at=t.expires_at,
                 revoked_at=t.revoked_at,
+                scope=t.scope or "full",
+                deployments=t.deployments,
             )
             for t, name in rows
         ]

@@ -1,12 +1,14 @@
 """API schemas for users, tokens and the caller's identity."""
 
 from datetime import datetime
-from typing import Annotated
+from typing import Annotated, Literal, Self
 
-from pydantic import BaseModel, ConfigDict, Field, Strict, StringConstraints
+from pydantic import BaseModel, ConfigDict, Field, Strict, StringConstraints, model_validator
+from pydantic.json_schema import SkipJsonSchema
 
 from app.auth.passwords import MAX_PASSWORD_LENGTH, MIN_PASSWORD_LENGTH
 from app.auth.security import Role
+from app.registry.schemas import ModelName
 from app.schemas import JsonInt, StrictBody
 
 Username = Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9_.@-]{1,64}$")]
@@ -46,12 +48,40 @@ class UserList(BaseModel):
 
 
 class TokenCreate(StrictBody):
+    # Said in the schema too: a predict token names its deployments and takes no password (an
+    # admin mints it); any other token names none.
+    model_config = ConfigDict(
+        json_schema_extra={
+            "oneOf": [
+                {
+                    "properties": {"scope": {"const": "predict"}},
+                    "required": ["scope", "deployments"],
+                    "not": {"required": ["password"]},
+                },
+                {"properties": {"scope": {"const": "full"}}, "not": {"required": ["deployments"]}},
+            ]
+        }
+    )
+
     username: Username
     password: Password | None = Field(
         default=None, description="Log in with a password; omit when an admin mints a token for the user."
     )
     name: TokenName = "default"
     expires_in_days: Annotated[int, Field(ge=1, le=3650), JsonInt] | None = None
+    scope: Literal["full", "predict"] = Field(
+        default="full",
+        description="`predict`: the token may only predict (and read V2 metadata) on `deployments`; admin only.",
+    )
+    deployments: Annotated[list[ModelName], Field(min_length=1, max_length=100)] | SkipJsonSchema[None] = Field(
+        default=None, description="The deployments a `predict` token may predict on (exact names, case-folded)."
+    )
+
+    @model_validator(mode="after")
+    def _scope_names_deployments(self) -> Self:
+        if (self.scope == "predict") != (self.deployments is not None):
+            raise ValueError("a predict-scoped token names its deployments, and only such a token does")
+        return self
 
 
 class TokenRead(BaseModel):
@@ -61,6 +91,8 @@ class TokenRead(BaseModel):
     prefix: str
     created_at: datetime
     expires_at: datetime | None
+    scope: str = Field(default="full", description="`full` (the user's role) or `predict`.")
+    deployments: list[str] | None = Field(default=None, description="What a `predict` token may predict on.")
     revoked_at: datetime | None
 
 
@@ -71,6 +103,8 @@ class TokenCreated(BaseModel):
     prefix: str
     created_at: datetime
     expires_at: datetime | None
+    scope: str = Field(default="full", description="`full` (the user's role) or `predict`.")
+    deployments: list[str] | None = Field(default=None, description="What a `predict` token may predict on.")
     token: str = Field(description="The secret, shown only in this response; the server keeps a hash.")
 
 

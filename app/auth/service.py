@@ -16,6 +16,7 @@ from app.db.base import utcnow
 from app.db.tables import ApiToken, LoginFailure, User
 from app.errors import (
     Forbidden,
+    InvalidInput,
     LoginFailed,
     TokenNotFound,
     TooManyLoginAttempts,
@@ -23,7 +24,10 @@ from app.errors import (
     UserNotFound,
     WeakPassword,
 )
+from app.names import fold_name
 from app.settings import Settings
+
+PREDICT_SCOPE = "predict"
 
 # Who a failed login is audited as: nobody has been authenticated.
 _ANONYMOUS = Principal(user_id=None, username="anonymous", role=Role.viewer)
@@ -41,12 +45,35 @@ def authenticate_token(session: Session, token_hash: str) -> tuple[Principal, da
         raise Unauthenticated("the token has expired")
     if not user.is_active:
         raise Unauthenticated("the user is deactivated")
-    return Principal(user_id=user.id, username=user.username, role=Role(user.role)), api_token.expires_at
+    scoped = frozenset(api_token.deployments or ()) if api_token.scope == PREDICT_SCOPE else None
+    principal = Principal(user_id=user.id, username=user.username, role=Role(user.role), deployments=scoped)
+    return principal, api_token.expires_at
 
 
 def require_role(principal: Principal, needed: Role) -> None:
+    if principal.predict_only:
+        raise Forbidden("this token may only predict on the deployments it names")
     if not principal.role.allows(needed):
         raise Forbidden(f"this needs the {needed.value} role; {principal.username} is {principal.role.value}")
+
+
+def require_predict(principal: Principal, deployment: str) -> None:
+    """A viewer may predict on any deployment; a predict-only token only on those it names."""
+    if principal.deployments is not None:
+        if fold_name(deployment) not in principal.deployments:
+            raise Forbidden(f"this token may not predict on deployment {deployment!r}", deployment=deployment)
+        return
+    if not principal.role.allows(Role.viewer):
+        raise Forbidden(f"this needs the viewer role; {principal.username} is {principal.role.value}")
+
+
+def require_feedback(principal: Principal, deployment: str) -> None:
+    """Feedback writes: an editor, or a predict-only token naming the deployment (the application
+    that predicts is the one that learns the outcome)."""
+    if principal.predict_only:
+        require_predict(principal, deployment)
+    else:
+        require_role(principal, Role.editor)
 
 
 def create_user(
@@ -87,9 +114,13 @@ def issue_token(
     expires_in_days: int | None,
     client_address: str,
     settings: Settings,
+    predict_on: Sequence[str] | None = None,
 ) -> tuple[ApiToken, str]:
-    """A token for `username`: by password (login), or minted by an admin for any user."""
+    """A token for `username`: by password (login), or minted by an admin for any user. With
+    `predict_on` (admin only), a predict-only token for those deployments and nothing else."""
     if password is not None:
+        if predict_on is not None:
+            raise InvalidInput("a predict-only token is minted by an admin for a user, without a password")
         user = _log_in(session, settings, username, password, client_address)
         actor = Principal(user_id=user.id, username=user.username, role=Role(user.role))
         return _mint(session, actor, user, name, expires_in_days)
@@ -99,7 +130,7 @@ def issue_token(
     found = repository.get_user_by_name(session, username)
     if found is None:
         raise UserNotFound(f"no user named {username!r}")
-    return _mint(session, actor, found, name, expires_in_days)
+    return _mint(session, actor, found, name, expires_in_days, predict_on)
 
 
 def _log_in(session: Session, settings: Settings, username: str, password: str, client_address: str) -> User:
@@ -139,15 +170,33 @@ def bootstrap_token(session: Session, user: User, name: str) -> str:
 
 
 def _mint(
-    session: Session, actor: Principal, user: User, name: str, expires_in_days: int | None
+    session: Session,
+    actor: Principal,
+    user: User,
+    name: str,
+    expires_in_days: int | None,
+    predict_on: Sequence[str] | None = None,
 ) -> tuple[ApiToken, str]:
     secret = new_token()
     expires_at = utcnow() + timedelta(days=expires_in_days) if expires_in_days else None
+    # Kept folded, as deployments are looked up: the check is then an exact set membership.
+    folded = sorted({fold_name(d) for d in predict_on}) if predict_on is not None else None
     token = repository.add_token(
         session,
-        ApiToken(user_id=user.id, name=name, token_hash=hash_token(secret), prefix=secret[:10], expires_at=expires_at),
+        ApiToken(
+            user_id=user.id,
+            name=name,
+            token_hash=hash_token(secret),
+            prefix=secret[:10],
+            expires_at=expires_at,
+            scope=PREDICT_SCOPE if folded is not None else None,
+            deployments=folded,
+        ),
     )
-    audit.record(session, actor, "token.create", "token", token.id, {"user": user.username, "name": name})
+    detail: dict[str, object] = {"user": user.username, "name": name}
+    if folded is not None:
+        detail.update(scope=PREDICT_SCOPE, deployments=folded)
+    audit.record(session, actor, "token.create", "token", token.id, detail)
     return token, secret
 
 

@@ -94,7 +94,9 @@ def get_deployment(name: NamePath, session: SessionDep, _: Viewer) -> Deployment
 def update_deployment(
     name: NamePath, body: DeploymentUpdate, session: SessionDep, serving: ServingDep, actor: Editor
 ) -> DeploymentRead:
-    """Change the description or the prediction-log sample rate (null: the server's setting)."""
+    """Change the description, the prediction-log sample rate (null: the server's setting) or the
+    micro-batching (`batching: null` turns it off); the routes stay as they are, so no revision is
+    written."""
     return service.update_deployment(session, serving, actor, name, body)
 
 

@@ -41,6 +41,14 @@ class RouteRead(BaseModel):
     mode: RouteMode
 
 
+class Batching(StrictBody):
+    """Adaptive micro-batching of concurrent predicts: a batch is formed from the requests already
+    queued (a lone request never waits), up to `max_batch_size` rows, forming for at most `max_wait_ms`."""
+
+    max_batch_size: Annotated[int, Field(ge=1, le=100_000), JsonInt]
+    max_wait_ms: Annotated[int, Field(ge=0, le=10_000), JsonInt]
+
+
 class DeploymentCreate(StrictBody):
     # Exactly one of version and alias, said in the schema too (neither may be null).
     model_config = ConfigDict(json_schema_extra={"oneOf": [{"required": ["version"]}, {"required": ["alias"]}]})
@@ -59,6 +67,7 @@ class DeploymentCreate(StrictBody):
         description="Share of predicted rows written to the prediction log; null: the server's "
         "SHIPYARD_PREDICTION_LOG_SAMPLE_RATE.",
     )
+    batching: Batching | None = Field(default=None, description="Micro-batching; off when absent or null.")
 
     @model_validator(mode="after")
     def _one_version(self) -> Self:
@@ -68,12 +77,13 @@ class DeploymentCreate(StrictBody):
 
 
 class DeploymentUpdate(StrictBody):
-    """Only the fields sent change."""
+    """The fields given change; routes change only through rollouts and rollbacks."""
 
     description: Description | SkipJsonSchema[None] = None
     log_sample_rate: SampleRate | None = Field(
         default=None, description="Share of predicted rows logged; null: back to the server's setting."
     )
+    batching: Batching | None = Field(default=None, description="Micro-batching; null turns it off.")
 
 
 class RolloutCreate(StrictBody):
@@ -101,6 +111,7 @@ class DeploymentRead(BaseModel):
     revision: int = Field(description="The revision serving now.")
     routes: list[RouteRead]
     log_sample_rate: float | None = Field(description="The deployment's own log sample rate; null: the server's.")
+    batching: Batching | None = Field(default=None, description="Micro-batching, when on.")
     created_by: str
     created_at: datetime
     updated_at: datetime

@@ -14,6 +14,7 @@ from app.db.hooks import after_commit
 from app.db.tables import Deployment, DeploymentRevision, DeploymentRoute, ModelVersion, RegisteredModel
 from app.deployments import repository
 from app.deployments.schemas import (
+    Batching,
     DeploymentCreate,
     DeploymentRead,
     DeploymentUpdate,
@@ -39,6 +40,7 @@ from app.errors import (
 from app.pagination import decode_page_token, int_from_cursor, take_page
 from app.registry import service as registry
 from app.registry.schemas import VersionStatus
+from app.serving.batching import BatchingConfig
 from app.serving.state import Route, RouteTable, ServingState
 
 
@@ -87,6 +89,8 @@ def create_deployment(
             route_generation=0,
             log_sample_rate=data.log_sample_rate,
             created_by=actor.username,
+            batch_max_size=data.batching.max_batch_size if data.batching else None,
+            batch_max_wait_ms=data.batching.max_wait_ms if data.batching else None,
         ),
     )
     _write_revision(session, state, actor, deployment, [target], Strategy.DIRECT, data.reason, "deployment.create")
@@ -96,27 +100,6 @@ def create_deployment(
 def get_deployment(session: Session, name: str) -> DeploymentRead:
     deployment = _get(session, name)
     return _read(deployment, _current_targets(session, deployment))
-
-
-def update_deployment(
-    session: Session, state: ServingState, actor: Principal, name: str, data: DeploymentUpdate
-) -> DeploymentRead:
-    """Change the description or the log sample rate; every serving process takes the new rate
-    within a poll (the serving generation moves, the routes stay)."""
-    deployment = _lock(session, name)
-    changes = data.model_dump(exclude_unset=True)
-    if data.description is not None:
-        deployment.description = data.description
-    if "log_sample_rate" in changes:
-        deployment.log_sample_rate = data.log_sample_rate
-    targets = _current_targets(session, deployment)
-    deployment.route_generation = repository.bump_generation(session)
-    deployment.updated_at = utcnow()
-    session.flush()
-    audit.record(session, actor, "deployment.update", "deployment", deployment.name, changes)
-    table = _table(deployment, targets)
-    after_commit(session, lambda: state.apply([table]))
-    return _read(deployment, targets)
 
 
 def list_deployments(
@@ -271,6 +254,37 @@ def follow_alias(session: Session, state: ServingState, move: AliasMove, rules: 
     return outcome
 
 
+def update_deployment(
+    session: Session, state: ServingState, actor: Principal, name: str, data: DeploymentUpdate
+) -> DeploymentRead:
+    """Change the description, the log sample rate or the batching. The routes stay, so no
+    revision is written; a serving change bumps the serving generation so every process takes it."""
+    deployment = _lock(session, name)
+    changes: dict[str, object] = {}
+    if data.description is not None and data.description != deployment.description:
+        deployment.description = data.description
+        changes["description"] = data.description
+    if "batching" in data.model_fields_set:
+        size = data.batching.max_batch_size if data.batching else None
+        wait = data.batching.max_wait_ms if data.batching else None
+        if (size, wait) != (deployment.batch_max_size, deployment.batch_max_wait_ms):
+            deployment.batch_max_size, deployment.batch_max_wait_ms = size, wait
+            changes["batching"] = data.batching.model_dump() if data.batching else None
+    if "log_sample_rate" in data.model_fields_set and data.log_sample_rate != deployment.log_sample_rate:
+        deployment.log_sample_rate = data.log_sample_rate
+        changes["log_sample_rate"] = data.log_sample_rate
+    targets = _current_targets(session, deployment)
+    if changes:
+        deployment.updated_at = utcnow()
+        if "batching" in changes or "log_sample_rate" in changes:
+            deployment.route_generation = repository.bump_generation(session)
+            table = _table(deployment, targets)
+            after_commit(session, lambda: state.apply([table]))
+        session.flush()
+        audit.record(session, actor, "deployment.update", "deployment", deployment.name, changes)
+    return _read(deployment, targets)
+
+
 def current_generation(session: Session) -> int:
     return repository.current_generation(session)
 
@@ -408,7 +422,14 @@ def _table(deployment: Deployment, targets: Sequence[_Target]) -> RouteTable:
         routes=tuple(t.route() for t in targets),
         deployment_id=deployment.id,
         log_sample_rate=deployment.log_sample_rate,
+        batching=_batching_config(deployment),
     )
+
+
+def _batching_config(deployment: Deployment) -> BatchingConfig | None:
+    if deployment.batch_max_size is None or deployment.batch_max_wait_ms is None:
+        return None
+    return BatchingConfig(deployment.batch_max_size, deployment.batch_max_wait_ms)
 
 
 def _read(deployment: Deployment, targets: Sequence[_Target]) -> DeploymentRead:
@@ -422,6 +443,11 @@ def _read(deployment: Deployment, targets: Sequence[_Target]) -> DeploymentRead:
         revision=deployment.current_revision,
         routes=[_route_read(t) for t in targets],
         log_sample_rate=deployment.log_sample_rate,
+        batching=(
+            Batching(max_batch_size=deployment.batch_max_size, max_wait_ms=deployment.batch_max_wait_ms)
+            if deployment.batch_max_size is not None and deployment.batch_max_wait_ms is not None
+            else None
+        ),
         created_by=deployment.created_by,
         created_at=deployment.created_at,
         updated_at=deployment.updated_at,

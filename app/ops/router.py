@@ -43,6 +43,34 @@ def readyz(sessions: SessionsDep, store: StoreDep, startup: StartupDep) -> JSONR
     return JSONResponse(body.model_dump(), status_code=200 if ready else 503)
 
 
+class V2Live(BaseModel):
+    live: bool
+
+
+class V2Ready(BaseModel):
+    ready: bool
+
+
+@router.get("/v2/health/live", summary="Liveness check (Open Inference Protocol)", response_model=V2Live)
+def v2_live() -> V2Live:
+    """As /healthz, in the KServe V2 form."""
+    return V2Live(live=True)
+
+
+@router.get(
+    "/v2/health/ready",
+    summary="Readiness check (Open Inference Protocol)",
+    response_model=V2Ready,
+    responses={503: {"model": V2Ready, "description": "Not ready"}},
+)
+def v2_ready(sessions: SessionsDep, store: StoreDep, startup: StartupDep) -> JSONResponse:
+    """As /readyz (database and artifact store), in the KServe V2 form; public like /readyz."""
+    with sessions(write=False) as session:
+        checks = service.readiness(session, store, database_prepared=startup.ready)
+    ready = all(value == "ok" for value in checks.values())
+    return JSONResponse({"ready": ready}, status_code=200 if ready else 503)
+
+
 async def _metrics_access(settings: SettingsDep, request: Request) -> None:
     """Public by default (Prometheus scrapes without a token); a setting makes it need a viewer."""
     if settings.metrics_public:
@@ -50,7 +78,7 @@ async def _metrics_access(settings: SettingsDep, request: Request) -> None:
     principal = await optional_principal(request)
     if principal is None:
         raise Unauthenticated("send 'Authorization: Bearer <token>'")
-    if not principal.role.allows(Role.viewer):
+    if principal.predict_only or not principal.role.allows(Role.viewer):
         raise Forbidden("this needs the viewer role")
 
 

@@ -19,7 +19,7 @@ from app.settings import Settings
 logger = logging.getLogger("shipyard.startup")
 
 # Served while the database is not ready: they say what state the process is in.
-OPEN_PATHS = frozenset({"/healthz", "/readyz", "/metrics"})
+OPEN_PATHS = frozenset({"/healthz", "/readyz", "/metrics", "/v2/health/live", "/v2/health/ready"})
 
 
 class DatabaseStartup:

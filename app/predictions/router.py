@@ -7,7 +7,7 @@ from typing import Annotated, Literal
 from fastapi import APIRouter, Path, Query, Response
 
 from app.deployments.schemas import DeploymentName, VersionNumber
-from app.deps import API_PREFIX, Editor, SessionDep, StoreDep, Viewer
+from app.deps import API_PREFIX, FeedbackSender, SessionDep, StoreDep, Viewer
 from app.errors import DeploymentNotFound, InvalidInput, StorageUnavailable, error_responses
 from app.predictions import service
 from app.predictions.schemas import FeedbackCreate, FeedbackResult, PredictionPage
@@ -83,11 +83,12 @@ def list_predictions(
     responses=error_responses(DeploymentNotFound, StorageUnavailable),
 )
 def send_feedback(
-    name: NamePath, body: FeedbackCreate, session: SessionDep, store: StoreDep, actor: Editor
+    name: NamePath, body: FeedbackCreate, session: SessionDep, store: StoreDep, actor: FeedbackSender
 ) -> FeedbackResult:
     """The actual outcome of each prediction id, in bulk. Sending an id again replaces its
     feedback. The answer says how many ids were found in the flushed log; the others are kept
-    too (a row may be unsampled, or not flushed yet)."""
+    too (a row may be unsampled, or not flushed yet). An editor may send it, and a predict-only
+    token naming the deployment."""
     return service.record_feedback(session, store, actor, name, body)
 
 

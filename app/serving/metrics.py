@@ -19,6 +19,17 @@ class ServingMetrics:
             registry=registry,
         )
 
+        self.batch_rows = Histogram(
+            "shipyard_prediction_batch_rows",
+            "Rows predicted together in one micro-batch (deployments with batching on).",
+            ["deployment", "version"],
+            buckets=(1, 2, 4, 8, 16, 32, 64, 128, 256, 512, 1024),
+            registry=registry,
+        )
+
+    def observe_batch(self, deployment: str, version: int, rows: int) -> None:
+        self.batch_rows.labels(deployment, str(version)).observe(rows)
+
     def observe(self, deployment: str, version: str, outcome: str, seconds: float | None) -> None:
         self.predictions.labels(deployment, version, outcome).inc()
         if seconds is not None:

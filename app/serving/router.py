@@ -8,7 +8,15 @@ from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import JSONResponse
 
 from app.deployments.schemas import DeploymentName
-from app.deps import API_PREFIX, PredictionLogDep, ServingDep, ServingMetricsDep, SettingsDep, Viewer
+from app.deps import (
+    API_PREFIX,
+    BatcherDep,
+    PredictionLogDep,
+    Predictor,
+    ServingDep,
+    ServingMetricsDep,
+    SettingsDep,
+)
 from app.errors import (
     DeploymentNotFound,
     ModelError,
@@ -41,17 +49,25 @@ async def predict(
     metrics: ServingMetricsDep,
     settings: SettingsDep,
     log: PredictionLogDep,
-    _: Viewer,
+    batcher: BatcherDep,
+    _: Predictor,
 ) -> JSONResponse:
     """Predict the rows of `inputs` (records or columns) or `dataframe_split`, checked against the
     version's signature (422 `invalid_prediction_input` naming the column); 422 `model_error` when
-    the model raises on them. A viewer may predict."""
+    the model raises on them. A viewer may predict, and a predict-only token naming the deployment."""
     raw = await request.body()
     try:
         body = json.loads(raw)
     except (ValueError, RecursionError) as exc:
         raise PredictionInputInvalid("the body is not JSON") from exc
     answer = await run_in_threadpool(
-        service.predict, serving, metrics, name, body, max_rows=settings.serving_max_rows, log=log
+        service.predict,
+        serving,
+        metrics,
+        name,
+        body,
+        max_rows=settings.serving_max_rows,
+        log=log,
+        batcher=batcher,
     )
     return JSONResponse(answer)

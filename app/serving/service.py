@@ -2,15 +2,20 @@
 against the version's signature, the answer with a prediction id per row. No database query."""
 
 import time
+from collections.abc import Callable, Sequence
 from typing import Any
 
-from app.errors import AppError, DeploymentNotFound, ModelError, ServiceUnavailable, WarmupFailed
+from app.errors import AppError, DeploymentNotFound, ModelError, ModelVersionNotFound, ServiceUnavailable, WarmupFailed
 from app.names import fold_name
 from app.predictions import ids
 from app.predictions.log import PredictionLog
+from app.serving.batching import MicroBatcher, predict_rows
 from app.serving.metrics import ServingMetrics
-from app.serving.payload import parse_request
-from app.serving.state import ServingState
+from app.serving.payload import Batch, Column, parse_request
+from app.serving.state import Route, RouteTable, ServingState
+
+# Turns a request body into a Batch for a signature, within a row limit (REST: parse_request; V2: app.serving.v2).
+Parser = Callable[[Any, Sequence[Column], int], Batch]
 
 
 def predict(
@@ -21,12 +26,16 @@ def predict(
     *,
     max_rows: int,
     log: PredictionLog | None = None,
+    batcher: MicroBatcher | None = None,
+    parse: Parser = parse_request,
+    pin: int | None = None,
 ) -> dict[str, Any]:
+    """`pin` pins one of the deployment's routed versions instead of the weighted pick."""
     started = time.perf_counter()
     table = state.table(fold_name(name))
     if table is None:
         raise DeploymentNotFound(f"no deployment named {name!r} is served here")
-    route = table.pick()
+    route = table.pick() if pin is None else pinned_route(table, pin)
     if route is None:
         raise ServiceUnavailable(f"deployment {name!r} has no route taking traffic")
     version = str(route.version)
@@ -38,8 +47,8 @@ def predict(
         metrics.observe(table.deployment, version, "unavailable", None)
         raise ServiceUnavailable(f"deployment {name!r} cannot load its version now: {exc.detail}") from exc
     try:
-        batch = parse_request(body, loaded.signature, max_rows)
-        predictions, probabilities = loaded.predict(batch)
+        batch = parse(body, loaded.signature, max_rows)
+        predictions, probabilities = predict_rows(batcher, table.deployment, table.batching, loaded, batch)
     except ModelError:
         metrics.observe(table.deployment, version, "model_error", time.perf_counter() - started)
         raise
@@ -62,3 +71,10 @@ def predict(
         log.record(table, route, batch, base, predictions, probabilities, elapsed)
     metrics.observe(table.deployment, version, "ok", elapsed)
     return answer
+
+
+def pinned_route(table: RouteTable, version: int) -> Route:
+    route = table.route_for(version)
+    if route is None:
+        raise ModelVersionNotFound(f"deployment {table.deployment!r} does not route to version {version}")
+    return route

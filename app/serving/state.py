@@ -7,6 +7,7 @@ from collections import OrderedDict
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 
+from app.serving.batching import BatchingConfig
 from app.serving.loading import LoadedModel, load_version
 from app.storage import ArtifactStore
 
@@ -35,6 +36,7 @@ class RouteTable:
     deployment_id: int = 0
     # The deployment's own prediction-log sample rate; None: the server's setting.
     log_sample_rate: float | None = None
+    batching: BatchingConfig | None = None
     # The routes that answer requests (primary and canary, weight above zero); shadows only listen.
     answering: tuple[Route, ...] = field(init=False)
     weights: tuple[int, ...] = field(init=False)
@@ -50,6 +52,10 @@ class RouteTable:
         if not self.answering:
             return None
         return random.choices(self.answering, weights=self.weights)[0]
+
+    def route_for(self, version: int) -> Route | None:
+        """The route of one version (a V2 versioned request), answering or not."""
+        return next((r for r in self.routes if r.version == version), None)
 
 
 class ModelCache:

@@ -21,6 +21,8 @@ from app.settings import Settings
 PUBLIC = {
     ("GET", "/healthz"),
     ("GET", "/readyz"),
+    ("GET", "/v2/health/live"),  # the Open Inference Protocol's /healthz and /readyz
+    ("GET", "/v2/health/ready"),
     ("GET", "/metrics"),  # public by default (SHIPYARD_METRICS_PUBLIC); checked in test_edge with it off
     ("POST", "/api/v1/auth/tokens"),  # login: checks the password, or an admin token when minting
     ("GET", "/openapi.json"),
@@ -30,9 +32,22 @@ PUBLIC = {
     ("GET", "/redoc"),
 }
 # POSTs that only read (a search takes its filter in the body); every other write needs an editor.
-READ_ONLY_POSTS = {("POST", "/api/v1/runs/search"), ("POST", "/api/v1/deployments/{name}/predict")}
+READ_ONLY_POSTS = {
+    ("POST", "/api/v1/runs/search"),
+    ("POST", "/api/v1/deployments/{name}/predict"),
+    ("POST", "/v2/models/{name}/infer"),
+    ("POST", "/v2/models/{name}/versions/{version}/infer"),
+}
 WRITE_METHODS = {"POST", "PUT", "PATCH", "DELETE"}
-ROLE_OF_CHECKER = {"require_viewer": "viewer", "require_editor": "editor", "require_admin": "admin"}
+# require_predictor: a viewer, or a predict-only token for the deployment (test_predict_tokens);
+# require_feedback_sender: an editor, or such a token.
+ROLE_OF_CHECKER = {
+    "require_viewer": "viewer",
+    "require_editor": "editor",
+    "require_admin": "admin",
+    "require_predictor": "viewer",
+    "require_feedback_sender": "editor",
+}
 # Valid-looking values, so a 401 or 403 is the guard's answer and not a path parameter's 422.
 SAMPLE_PARAMS = {
     "run_id": "0" * 32,

@@ -61,3 +61,26 @@ def test_errors_exit_2_with_the_reason(cli: RunCli, model: str) -> None:
     promote = cli("promote", model)
     assert promote.returncode == 2
     assert cli("deploy", model).returncode == 2  # neither --version nor --alias
+
+
+def test_a_predict_only_token_for_an_application(
+    cli: RunCli, admin_client: shipyard.Client, model: str, unique_name: str
+) -> None:
+    ok(cli("deploy", model, "--version", "1"))
+    app_user = f"{unique_name}-app"
+    ok(cli("users", "create", app_user, "--role", "viewer", "--password", "a-long-password"))
+    minted = json.loads(
+        ok(cli("tokens", "create", "--user", app_user, "--predict-only", "--deployment", model, "--json"))
+    )
+    assert minted["scope"] == "predict"
+    assert minted["deployments"] == [model.casefold()]
+    assert f"predict: {model.casefold()}" in ok(cli("tokens", "list", "--user", app_user))
+    features, _ = churn_frame(rows=3, seed=1)
+    with shipyard.Client(admin_client.url, minted["token"]) as app:
+        assert len(app.predict(model, features)["predictions"]) == 3
+        with pytest.raises(shipyard.errors.Forbidden):
+            app.whoami()
+    # The CLI refuses a half-given scope before asking the server.
+    lone = cli("tokens", "create", "--user", app_user, "--predict-only")
+    assert lone.returncode != 0
+    assert "--deployment" in lone.stderr

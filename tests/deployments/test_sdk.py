@@ -71,3 +71,16 @@ def test_error_classes(sdk: shipyard.Client, logged: str) -> None:
     assert invalid.value.problem["column"] == "nothing"
     with pytest.raises(ValueError, match="exactly one"):
         sdk.deploy(f"{name}-2", logged)
+
+
+def test_batching_set_at_deploy_and_changed(sdk: shipyard.Client, logged: str) -> None:
+    name = f"{logged}-batched"
+    batching = shipyard.schemas.Batching(max_batch_size=32, max_wait_ms=2)
+    assert sdk.deploy(name, logged, version=1, batching=batching).batching == batching
+    features, _ = churn_frame(rows=4, seed=2)
+    assert len(sdk.predict(name, features)["predictions"]) == 4
+    off = sdk.set_batching(name, None)
+    assert (off.batching, off.revision) == (None, 1)
+    assert sdk.get_deployment(name).batching is None
+    with pytest.raises(errors.DeploymentNotFound):
+        sdk.set_batching(f"{name}-nope", batching)

@@ -1,8 +1,9 @@
 """Users and their API tokens (only a SHA-256 of each token is kept)."""
 
 from datetime import datetime
+from typing import Any
 
-from sqlalchemy import ForeignKey, Index, String
+from sqlalchemy import JSON, ForeignKey, Index, String
 from sqlalchemy.orm import Mapped, mapped_column, validates
 
 from app.db.base import Base, utcnow
@@ -39,6 +40,9 @@ class ApiToken(Base):
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     expires_at: Mapped[datetime | None]
     revoked_at: Mapped[datetime | None]
+    # None: the user's full role; "predict": only predicting on the folded deployment names listed.
+    scope: Mapped[str | None] = mapped_column(String(16))
+    deployments: Mapped[list[Any] | None] = mapped_column(JSON)
 
 
 class LoginFailure(Base):

@@ -36,6 +36,9 @@ class Deployment(Base):
     created_by: Mapped[str] = mapped_column(String(64))
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(default=utcnow)
+    # Micro-batching of concurrent predicts: both set, or both None (off).
+    batch_max_size: Mapped[int | None] = mapped_column(Integer)
+    batch_max_wait_ms: Mapped[int | None] = mapped_column(Integer)
 
     @validates("name")
     def _fold_name(self, _: str, name: str) -> str:
