@@ -2,6 +2,7 @@
 
 import os
 import socket
+import uuid
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from typing import Any
@@ -27,6 +28,7 @@ from app.observability import HttpMetrics
 from app.ops.router import router as ops_router
 from app.ops.startup import DatabaseGate, DatabaseStartup
 from app.registry.router import router as registry_router
+from app.serving.flusher import StatsFlusher
 from app.serving.metrics import ServingMetrics
 from app.serving.poller import RoutePoller
 from app.serving.router import router as serving_router
@@ -69,11 +71,15 @@ def create_app(settings: Settings | None = None, *, on_first_admin: Callable[[],
         max_ratio=settings.max_compression_ratio,
         min_bytes=settings.compression_ratio_min_bytes,
     )
-    poller = RoutePoller(sessions, serving, settings.serving_poll_seconds)
+    # This process as a serving replica, in its heartbeat and its traffic counts.
+    replica = f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
+    poller = RoutePoller(sessions, serving, settings.serving_poll_seconds, replica)
+    flusher = StatsFlusher(sessions, serving.stats, settings.serving_stats_flush_seconds, replica)
 
     def on_database_ready() -> None:
         reconciler.start()
         poller.start()
+        flusher.start()
 
     @asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
@@ -84,6 +90,7 @@ def create_app(settings: Settings | None = None, *, on_first_admin: Callable[[],
         startup.stop()
         reconciler.stop()
         poller.stop()
+        flusher.stop()
         runtime.queue.close()
         engine.dispose()
 

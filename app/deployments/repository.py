@@ -128,3 +128,12 @@ def routes_of(
         .order_by(DeploymentRoute.deployment_id, DeploymentRoute.position)
     )
     return [(route, version, model) for route, version, model in rows.tuples()]
+
+
+def version_with_model(session: Session, version_id: int) -> tuple[ModelVersion, RegisteredModel] | None:
+    row = session.execute(
+        select(ModelVersion, RegisteredModel)
+        .join(RegisteredModel, RegisteredModel.id == ModelVersion.model_id)
+        .where(ModelVersion.id == version_id)
+    ).one_or_none()
+    return None if row is None else (row[0], row[1])

@@ -9,7 +9,8 @@ from app.errors import AppError, DeploymentNotFound, ModelError, ServiceUnavaila
 from app.names import fold_name
 from app.serving.metrics import ServingMetrics
 from app.serving.payload import parse_request
-from app.serving.state import ServingState
+from app.serving.state import Route, RouteTable, ServingState
+from app.serving.stats import StatsKey
 
 
 def predict(state: ServingState, metrics: ServingMetrics, name: str, body: Any, *, max_rows: int) -> dict[str, Any]:
@@ -27,12 +28,15 @@ def predict(state: ServingState, metrics: ServingMetrics, name: str, body: Any, 
         # Pushed out of the cache and now failing to load (its stored files changed): nothing the
         # client can fix, and the deployment is still what an operator routed.
         metrics.observe(table.deployment, version, "unavailable", None)
+        state.stats.record(_stats_key(table, route), error=True, seconds=None)
         raise ServiceUnavailable(f"deployment {name!r} cannot load its version now: {exc.detail}") from exc
     try:
         batch = parse_request(body, loaded.signature, max_rows)
         predictions, probabilities = loaded.predict(batch)
     except ModelError:
-        metrics.observe(table.deployment, version, "model_error", time.perf_counter() - started)
+        seconds = time.perf_counter() - started
+        metrics.observe(table.deployment, version, "model_error", seconds)
+        state.stats.record(_stats_key(table, route), error=True, seconds=seconds)
         raise
     except AppError:
         metrics.observe(table.deployment, version, "invalid_input", None)
@@ -48,5 +52,11 @@ def predict(state: ServingState, metrics: ServingMetrics, name: str, body: Any, 
     }
     if probabilities is not None:
         answer["probabilities"] = probabilities
-    metrics.observe(table.deployment, version, "ok", time.perf_counter() - started)
+    seconds = time.perf_counter() - started
+    metrics.observe(table.deployment, version, "ok", seconds)
+    state.stats.record(_stats_key(table, route), error=False, seconds=seconds)
     return answer
+
+
+def _stats_key(table: RouteTable, route: Route) -> StatsKey:
+    return (table.folded_name, table.revision, route.model, route.version)

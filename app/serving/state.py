@@ -8,6 +8,7 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 
 from app.serving.loading import LoadedModel, load_version
+from app.serving.stats import TrafficStats
 from app.storage import ArtifactStore
 
 
@@ -106,6 +107,8 @@ class ServingState:
         self._lock = threading.Lock()
         # The serving generation this process has applied; -1 until the first poll.
         self.generation = -1
+        # What the rollout analysis reads, flushed to the database by app.serving.flusher.
+        self.stats = TrafficStats()
 
     def table(self, folded_name: str) -> RouteTable | None:
         return self._tables.get(folded_name)

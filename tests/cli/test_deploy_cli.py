@@ -52,7 +52,7 @@ def test_deploy_roll_out_and_back(cli: RunCli, admin_client: shipyard.Client, mo
 
 def test_errors_exit_2_with_the_reason(cli: RunCli, model: str) -> None:
     ok(cli("deploy", model, "--version", "1"))
-    canary = cli("deploy", model, "--version", "2", "--strategy", "canary")
+    canary = cli("deploy", model, "--version", "2", "--strategy", "shadow")
     assert canary.returncode == 2
     assert "not available yet" in canary.stderr
     missing = cli("rollback", f"{model}-nope")

@@ -61,7 +61,7 @@ def test_error_classes(sdk: shipyard.Client, logged: str) -> None:
     with pytest.raises(errors.DeploymentNotFound):
         sdk.get_deployment(f"{name}-missing")
     with pytest.raises(errors.StrategyNotAvailable):
-        sdk.rollout(name, 2, strategy="canary")
+        sdk.rollout(name, 2, strategy="shadow")
     with pytest.raises(errors.NothingToPromote):
         sdk.promote(name)
     # The SDK has no version delete: the class is what a client gets for the server's code.

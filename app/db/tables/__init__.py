@@ -6,6 +6,7 @@ from app.db.tables.datasets import Dataset, DatasetVersion
 from app.db.tables.deployments import Deployment, DeploymentRevision, DeploymentRoute, ServingGeneration
 from app.db.tables.jobs import IdempotencyRecord, Job, ModelEvaluation
 from app.db.tables.registry import ModelAlias, ModelVersion, RegisteredModel, RunDataset
+from app.db.tables.rollouts import Rollout, ServingReplica, ServingStats
 from app.db.tables.tracking import Experiment, LatestMetric, MetricChunk, Param, Run, RunTag
 
 __all__ = [
@@ -27,9 +28,12 @@ __all__ = [
     "ModelVersion",
     "Param",
     "RegisteredModel",
+    "Rollout",
     "Run",
     "RunDataset",
     "RunTag",
     "ServingGeneration",
+    "ServingReplica",
+    "ServingStats",
     "User",
 ]
