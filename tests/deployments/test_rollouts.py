@@ -13,7 +13,9 @@ import pytest
 from fastapi import FastAPI
 from fastapi.testclient import TestClient
 
-from tests.conftest import serve_in_thread
+from app.rollouts import service as rollout_service
+from app.settings import Settings
+from tests.conftest import app_with_admin, serve_in_thread
 from tests.deployments.conftest import deploy, new_name, register, rows
 
 API = "/api/v1"
@@ -303,3 +305,37 @@ def test_two_concurrent_rollouts_one_wins(
     assert sorted(codes) == [201, 409, 409, 409], codes
     assert len([r for r in client.get(f"{API}/deployments/{name}/rollouts", headers=editor).json()["rollouts"]]) == 1
     assert client.post(f"{API}/deployments/{name}/rollouts/abort", headers=editor).status_code == 200
+
+
+def test_a_replica_that_does_not_apply_the_step_fails_the_rollout(
+    settings: Settings, model_zips: dict[str, bytes]
+) -> None:
+    with app_with_admin(settings.model_copy(update={"rollout_replica_timeout_seconds": 1.5})) as http:
+        model = new_name("model")
+        register(http, {}, model, model_zips["forest"])
+        register(http, {}, model, model_zips["forest"])
+        name = new_name()
+        deploy(http, {}, name, model, 1)
+        sessions = http.app.state.sessions  # type: ignore[attr-defined]
+        stop = threading.Event()
+
+        def stuck_replica() -> None:
+            # Another server process that is alive (it beats) but stopped applying route changes.
+            while not stop.is_set():
+                with sessions.begin() as session:
+                    rollout_service.record_heartbeat(session, "stuck-replica:1", 0)
+                stop.wait(0.3)
+
+        beating = threading.Thread(target=stuck_replica, daemon=True)
+        beating.start()
+        try:
+            response = start(http, {}, name, strategy="canary", version=2, steps=[50, 100], interval_seconds=1)
+            assert response.status_code == 201, response.text
+            rollout, _ = drive(http, {}, name, lambda i: rows(1), timeout=20)
+        finally:
+            stop.set()
+            beating.join(timeout=5)
+        assert rollout["state"] == "failed", rollout
+        assert "stuck-replica:1" in rollout["reason"]
+        assert rollout["step_started_at"] is None  # its clock never started
+        primary_only(read(http, {}, name), model, 1)
