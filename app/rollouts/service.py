@@ -128,7 +128,7 @@ def read_deployment(session: Session, name: str, read: DeploymentRead | None = N
     read = read or deployments.get_deployment(session, name)
     deployment = deployments.get(session, name)
     active = repository.active_rollout(session, deployment.id)
-    return read.model_copy(update={"rollout": rollout_read(active) if active is not None else None})
+    return read.model_copy(update={"rollout": _read_now(session, deployment, active) if active is not None else None})
 
 
 def list_rollouts(
@@ -138,7 +138,16 @@ def list_rollouts(
     before = int_from_cursor(decode_page_token(page_token), "before")
     found = repository.list_rollouts(session, deployment.id, before=before, limit=max_results + 1)
     page, next_token = take_page(found, max_results, lambda r: {"before": r.id})
-    return [rollout_read(r) for r in page], next_token
+    return [_read_now(session, deployment, r) for r in page], next_token
+
+
+def _read_now(session: Session, deployment: Deployment, rollout: Rollout) -> RolloutRead:
+    """The rollout; an A/B or shadow one in progress with its per-variant statistics as of now
+    (no analysis job writes them)."""
+    read = rollout_read(rollout)
+    if rollout.state == RolloutState.PROGRESSING.value and rollout.strategy not in {s.value for s in ANALYSED}:
+        read = read.model_copy(update={"analysis": report(session, deployment, rollout, revisions_of(rollout))})
+    return read
 
 
 def promote(session: Session, state: ServingState, actor: Principal, name: str) -> DeploymentRead:

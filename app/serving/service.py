@@ -13,12 +13,20 @@ from app.serving.state import Route, RouteTable, ServingState
 from app.serving.stats import StatsKey
 
 
-def predict(state: ServingState, metrics: ServingMetrics, name: str, body: Any, *, max_rows: int) -> dict[str, Any]:
+def predict(
+    state: ServingState,
+    metrics: ServingMetrics,
+    name: str,
+    body: Any,
+    *,
+    max_rows: int,
+    route_key: str | None = None,
+) -> dict[str, Any]:
     started = time.perf_counter()
     table = state.table(fold_name(name))
     if table is None:
         raise DeploymentNotFound(f"no deployment named {name!r} is served here")
-    route = table.pick()
+    route = table.pick(route_key)
     if route is None:
         raise ServiceUnavailable(f"deployment {name!r} has no route taking traffic")
     version = str(route.version)

@@ -1,6 +1,7 @@
 """What each server process holds for serving: the route table of every deployment and an LRU
 of loaded model versions. Requests read it without touching the database."""
 
+import hashlib
 import random
 import threading
 from collections import OrderedDict
@@ -10,6 +11,9 @@ from dataclasses import dataclass, field
 from app.serving.loading import LoadedModel, load_version
 from app.serving.stats import TrafficStats
 from app.storage import ArtifactStore
+
+
+ROUTE_KEY_HEADER = "X-Shipyard-Route-Key"
 
 
 @dataclass(frozen=True)
@@ -40,12 +44,22 @@ class RouteTable:
         object.__setattr__(self, "answering", answering)
         object.__setattr__(self, "weights", tuple(r.weight for r in answering))
 
-    def pick(self) -> Route | None:
+    def pick(self, key: str | None = None) -> Route | None:
+        """A route by weight: at random, or by `key` (sticky: the same key, the same route)."""
         if len(self.answering) == 1:
             return self.answering[0]
         if not self.answering:
             return None
-        return random.choices(self.answering, weights=self.weights)[0]
+        if key is None:
+            return random.choices(self.answering, weights=self.weights)[0]
+        # A hash every replica computes alike (Python's hash() is salted per process).
+        point = int.from_bytes(hashlib.sha256(key.encode("utf-8", "surrogatepass")).digest()[:8], "big")
+        point %= sum(self.weights)
+        for route, weight in zip(self.answering, self.weights, strict=True):
+            if point < weight:
+                return route
+            point -= weight
+        return self.answering[-1]
 
 
 class ModelCache:

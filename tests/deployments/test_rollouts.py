@@ -339,3 +339,46 @@ def test_a_replica_that_does_not_apply_the_step_fails_the_rollout(
         assert "stuck-replica:1" in rollout["reason"]
         assert rollout["step_started_at"] is None  # its clock never started
         primary_only(read(http, {}, name), model, 1)
+
+
+def test_ab_routes_by_key_stickily_with_per_variant_statistics(
+    client: TestClient, editor: dict[str, str], model: str
+) -> None:
+    name = new_name()
+    deploy(client, editor, name, model, 1)
+    response = start(client, editor, name, strategy="ab", version=2, weight=30)
+    assert response.status_code == 201, response.text
+    assert {(r["version"], r["weight"]) for r in response.json()["routes"]} == {(1, 70), (2, 30)}
+    assert response.json()["rollout"]["job_id"] is None  # it ends only by promote or rollback
+
+    def version_for(key: str) -> int:
+        answer = client.post(
+            f"{API}/deployments/{name}/predict",
+            json={"inputs": rows(1)},
+            headers={**editor, "X-Shipyard-Route-Key": key},
+        )
+        assert answer.status_code == 200, answer.text
+        return int(answer.json()["version"])
+
+    first = {f"user-{i}": version_for(f"user-{i}") for i in range(60)}
+    assert {version_for(key) for key in first for _ in range(2)} <= {1, 2}
+    assert all(version_for(key) == version for key, version in first.items())
+    assert set(first.values()) == {1, 2}
+    assert 5 <= list(first.values()).count(2) <= 35  # about 30% of 60 keys
+
+    # Per-variant counts, once this process has flushed them (about every second).
+    sent = 60 * 4
+    deadline = time.monotonic() + 10
+    while True:
+        analysis = read(client, editor, name)["rollout"]["analysis"]
+        total = analysis["candidate"]["requests"] + analysis["primary"]["requests"]
+        if total >= sent or time.monotonic() > deadline:
+            break
+        time.sleep(0.2)
+    assert total == sent, analysis
+    assert analysis["candidate"]["requests"] == 4 * list(first.values()).count(2)
+    assert analysis["candidate"]["errors"] == 0
+    assert analysis["candidate"]["p95_ms"] is not None
+    promoted = client.post(f"{API}/deployments/{name}/promote", headers=editor)
+    assert promoted.status_code == 200
+    primary_only(promoted.json(), model, 2)
