@@ -12,7 +12,6 @@ from app.serving.loading import LoadedModel, load_version
 from app.serving.stats import TrafficStats
 from app.storage import ArtifactStore
 
-
 ROUTE_KEY_HEADER = "X-Shipyard-Route-Key"
 
 
