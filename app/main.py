@@ -29,7 +29,7 @@ from app.ops.router import router as ops_router
 from app.ops.startup import DatabaseGate, DatabaseStartup
 from app.registry.router import router as registry_router
 from app.serving.flusher import StatsFlusher
-from app.serving.metrics import ServingMetrics
+from app.serving.metrics import RolloutCollector, ServingMetrics
 from app.serving.poller import RoutePoller
 from app.serving.router import router as serving_router
 from app.serving.state import ServingState
@@ -113,6 +113,7 @@ def create_app(settings: Settings | None = None, *, on_first_admin: Callable[[],
     app.state.startup = startup
     app.state.serving = serving
     app.state.serving_metrics = ServingMetrics(app.state.http_metrics.registry)
+    app.state.http_metrics.registry.register(RolloutCollector(sessions, serving))
 
     for router in (
         auth_router,

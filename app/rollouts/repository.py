@@ -116,3 +116,14 @@ def live_replicas(session: Session, since: datetime) -> Sequence[ServingReplica]
 
 def count_stats(session: Session) -> int:
     return int(session.scalar(select(func.count()).select_from(ServingStats)) or 0)
+
+
+def latest_states(session: Session) -> list[tuple[str, str]]:
+    latest = select(Rollout.deployment_id, func.max(Rollout.id).label("id")).group_by(Rollout.deployment_id).subquery()
+    rows = session.execute(
+        select(Deployment.name, Rollout.state)
+        .join(latest, latest.c.id == Rollout.id)
+        .join(Deployment, Deployment.id == Rollout.deployment_id)
+        .order_by(Deployment.name)
+    )
+    return [(str(name), str(state)) for name, state in rows.tuples()]

@@ -346,6 +346,11 @@ def record_stats(session: Session, replica: str, taken: Mapping[StatsKey, Counts
     )
 
 
+def latest_states(session: Session) -> list[tuple[str, str]]:
+    """(deployment name, state of its latest rollout) for every deployment that had one."""
+    return repository.latest_states(session)
+
+
 def record_heartbeat(session: Session, replica: str, generation: int) -> None:
     repository.record_replica(session, replica, generation, utcnow())
 

@@ -126,6 +126,9 @@ class ServingState:
     def table(self, folded_name: str) -> RouteTable | None:
         return self._tables.get(folded_name)
 
+    def tables(self) -> list[RouteTable]:
+        return list(self._tables.values())
+
     def apply(self, tables: Iterable[RouteTable]) -> None:
         """Take these route tables, unless this process already holds a later revision."""
         with self._lock:

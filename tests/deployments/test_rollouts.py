@@ -350,6 +350,11 @@ def test_ab_routes_by_key_stickily_with_per_variant_statistics(
     assert response.status_code == 201, response.text
     assert {(r["version"], r["weight"]) for r in response.json()["routes"]} == {(1, 70), (2, 30)}
     assert response.json()["rollout"]["job_id"] is None  # it ends only by promote or rollback
+    metrics = client.get("/metrics").text
+    assert f'shipyard_route_weight{{deployment="{name}",mode="canary",version="{model}/2"}} 30.0' in metrics
+    assert f'shipyard_route_weight{{deployment="{name}",mode="primary",version="{model}/1"}} 70.0' in metrics
+    assert f'shipyard_rollout_state{{deployment="{name}",state="progressing"}} 1.0' in metrics
+    assert f'shipyard_rollout_state{{deployment="{name}",state="promoted"}} 0.0' in metrics
 
     def version_for(key: str) -> int:
         answer = client.post(
