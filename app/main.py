@@ -70,6 +70,7 @@ def create_app(settings: Settings | None = None, *, on_first_admin: Callable[[],
         cache_size=settings.model_cache_size,
         max_ratio=settings.max_compression_ratio,
         min_bytes=settings.compression_ratio_min_bytes,
+        shadow_queue_size=settings.shadow_queue_size,
     )
     # This process as a serving replica, in its heartbeat and its traffic counts.
     replica = f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"

@@ -14,7 +14,7 @@ from app.db.base import utcnow
 from app.db.tables import Deployment, Rollout, ServingStats
 from app.deployments import service as deployments
 from app.deployments.schemas import DeploymentRead, RollbackCreate, RolloutCreate, RouteMode, Strategy
-from app.errors import DeploymentConflict, InvalidState, NoRolloutInProgress, RolloutInProgress, StrategyNotAvailable
+from app.errors import DeploymentConflict, InvalidState, NoRolloutInProgress, RolloutInProgress
 from app.jobs import service as jobs
 from app.jobs.queue import JobQueue
 from app.jobs.schemas import JobCreate, JobType
@@ -40,8 +40,6 @@ def start_rollout(
     rules: deployments.ServingRules,
 ) -> DeploymentRead:
     strategy = Strategy(data.strategy)
-    if strategy == Strategy.SHADOW:
-        raise StrategyNotAvailable("the shadow strategy is not available yet; use canary, blue_green, ab or direct")
     if strategy == Strategy.DIRECT:
         deployment = deployments.lock(session, name)
         if repository.active_rollout(session, deployment.id) is not None:

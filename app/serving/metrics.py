@@ -40,6 +40,9 @@ class ServingMetrics:
             registry=registry,
         )
 
+    def shadow_count(self, deployment: str, version: str, outcome: str) -> None:
+        self.shadow.labels(deployment, version, outcome).inc()
+
     def observe(self, deployment: str, version: str, outcome: str, seconds: float | None) -> None:
         self.predictions.labels(deployment, version, outcome).inc()
         if seconds is not None:

@@ -9,6 +9,7 @@ from app.errors import AppError, DeploymentNotFound, ModelError, ServiceUnavaila
 from app.names import fold_name
 from app.serving.metrics import ServingMetrics
 from app.serving.payload import parse_request
+from app.serving.shadow import ShadowCopy
 from app.serving.state import Route, RouteTable, ServingState
 from app.serving.stats import StatsKey
 
@@ -63,6 +64,12 @@ def predict(
     seconds = time.perf_counter() - started
     metrics.observe(table.deployment, version, "ok", seconds)
     state.stats.record(_stats_key(table, route), error=False, seconds=seconds)
+    for shadow in table.shadows:
+        # Queued for a background thread, after this answer is complete: never on its path.
+        count = metrics.shadow_count
+        state.shadow.submit(
+            ShadowCopy(table.deployment, _stats_key(table, shadow), shadow, body, max_rows, predictions, count)
+        )
     return answer
 
 

@@ -9,6 +9,7 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 
 from app.serving.loading import LoadedModel, load_version
+from app.serving.shadow import ShadowQueue
 from app.serving.stats import TrafficStats
 from app.storage import ArtifactStore
 
@@ -37,10 +38,12 @@ class RouteTable:
     # The routes that answer requests (primary and canary, weight above zero); shadows only listen.
     answering: tuple[Route, ...] = field(init=False)
     weights: tuple[int, ...] = field(init=False)
+    shadows: tuple[Route, ...] = field(init=False)
 
     def __post_init__(self) -> None:
         answering = tuple(r for r in self.routes if r.mode != "shadow" and r.weight > 0)
         object.__setattr__(self, "answering", answering)
+        object.__setattr__(self, "shadows", tuple(r for r in self.routes if r.mode == "shadow"))
         object.__setattr__(self, "weights", tuple(r.weight for r in answering))
 
     def pick(self, key: str | None = None) -> Route | None:
@@ -111,7 +114,9 @@ class ModelCache:
 
 
 class ServingState:
-    def __init__(self, store: ArtifactStore, *, cache_size: int, max_ratio: float, min_bytes: int) -> None:
+    def __init__(
+        self, store: ArtifactStore, *, cache_size: int, max_ratio: float, min_bytes: int, shadow_queue_size: int = 256
+    ) -> None:
         self.store = store
         self.cache = ModelCache(cache_size)
         self._max_ratio = max_ratio
@@ -122,6 +127,7 @@ class ServingState:
         self.generation = -1
         # What the rollout analysis reads, flushed to the database by app.serving.flusher.
         self.stats = TrafficStats()
+        self.shadow = ShadowQueue(shadow_queue_size, self.stats, self.model)
 
     def table(self, folded_name: str) -> RouteTable | None:
         return self._tables.get(folded_name)

@@ -52,11 +52,12 @@ class TrafficStats:
             if seconds is not None:
                 counts.latency_buckets[bucket_of(seconds * 1000)] += 1
 
-    def record_shadow(self, key: StatsKey, *, agreed: bool) -> None:
+    def record_shadow(self, key: StatsKey, *, compared: int, agreed: int) -> None:
+        """Rows of one request the shadow answered too, and how many of its answers agreed."""
         with self._lock:
             counts = self._at(key)
-            counts.shadow_compared += 1
-            counts.shadow_agreed += int(agreed)
+            counts.shadow_compared += compared
+            counts.shadow_agreed += agreed
 
     def record_shadow_drop(self, key: StatsKey) -> None:
         with self._lock:

@@ -387,3 +387,52 @@ def test_ab_routes_by_key_stickily_with_per_variant_statistics(
     promoted = client.post(f"{API}/deployments/{name}/promote", headers=editor)
     assert promoted.status_code == 200
     primary_only(promoted.json(), model, 2)
+
+
+def wait_analysis(
+    client: TestClient, headers: dict[str, str], name: str, ready: Callable[[dict[str, Any]], bool]
+) -> dict[str, Any]:
+    """The rollout's live report once `ready` holds (counts reach the database about every second)."""
+    deadline = time.monotonic() + 10
+    while True:
+        analysis = dict(read(client, headers, name)["rollout"]["analysis"])
+        if ready(analysis) or time.monotonic() > deadline:
+            return analysis
+        time.sleep(0.2)
+
+
+def test_shadow_gets_a_copy_of_each_request_and_reports_agreement(
+    client: TestClient, editor: dict[str, str], model: str
+) -> None:
+    name = new_name()
+    deploy(client, editor, name, model, 1)
+    response = start(client, editor, name, strategy="shadow", version=2)
+    assert response.status_code == 201, response.text
+    routes = {(r["version"], r["weight"], r["mode"]) for r in response.json()["routes"]}
+    assert routes == {(1, 100, "primary"), (2, 0, "shadow")}
+    for i in range(20):
+        answer = client.post(f"{API}/deployments/{name}/predict", json={"inputs": rows(3)}, headers=editor)
+        assert answer.status_code == 200, answer.text
+        assert answer.json()["version"] == 1  # the answer always comes from the primary
+    same = wait_analysis(client, editor, name, lambda a: a["candidate"]["shadow_compared"] >= 60)
+    assert same["candidate"]["shadow_compared"] == 60, same
+    assert same["candidate"]["agreement"] == 1.0  # the same forest answers alike
+    assert same["candidate"]["requests"] == 20
+    assert same["candidate"]["errors"] == 0
+    assert same["primary"]["requests"] == 20
+    assert client.post(f"{API}/deployments/{name}/rollback", headers=editor).status_code == 201
+
+    # A shadow that raises: the client never notices, the report counts its errors.
+    assert start(client, editor, name, strategy="shadow", version=3).status_code == 201
+    for i in range(10):
+        answer = client.post(f"{API}/deployments/{name}/predict", json={"inputs": unknown_plan(i)}, headers=editor)
+        assert answer.status_code == 200, answer.text
+        assert answer.json()["version"] == 1
+    failing = wait_analysis(client, editor, name, lambda a: a["candidate"]["requests"] >= 10)
+    assert failing["candidate"]["errors"] == 10, failing
+    assert failing["candidate"]["agreement"] == 0.0
+    metrics = client.get("/metrics").text
+    assert f'shipyard_shadow_comparisons_total{{deployment="{name}",outcome="error",version="3"}} 10.0' in metrics
+    promoted = client.post(f"{API}/deployments/{name}/promote", headers=editor)
+    assert promoted.status_code == 200, promoted.text
+    primary_only(promoted.json(), model, 3)
