@@ -410,7 +410,7 @@ def test_shadow_gets_a_copy_of_each_request_and_reports_agreement(
     assert response.status_code == 201, response.text
     routes = {(r["version"], r["weight"], r["mode"]) for r in response.json()["routes"]}
     assert routes == {(1, 100, "primary"), (2, 0, "shadow")}
-    for i in range(20):
+    for _ in range(20):
         answer = client.post(f"{API}/deployments/{name}/predict", json={"inputs": rows(3)}, headers=editor)
         assert answer.status_code == 200, answer.text
         assert answer.json()["version"] == 1  # the answer always comes from the primary
