@@ -4,7 +4,7 @@ and the serving processes' heartbeats."""
 from collections.abc import Sequence
 from datetime import datetime
 
-from sqlalchemy import func, select, update
+from sqlalchemy import delete, func, select, update
 from sqlalchemy.exc import IntegrityError, OperationalError
 from sqlalchemy.orm import Session
 
@@ -127,3 +127,7 @@ def latest_states(session: Session) -> list[tuple[str, str]]:
         .order_by(Deployment.name)
     )
     return [(str(name), str(state)) for name, state in rows.tuples()]
+
+
+def delete_replica(session: Session, replica: str) -> None:
+    session.execute(delete(ServingReplica).where(ServingReplica.replica == replica))

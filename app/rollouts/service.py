@@ -349,6 +349,10 @@ def latest_states(session: Session) -> list[tuple[str, str]]:
     return repository.latest_states(session)
 
 
+def forget_replica(session: Session, replica: str) -> None:
+    repository.delete_replica(session, replica)
+
+
 def record_heartbeat(session: Session, replica: str, generation: int) -> None:
     repository.record_replica(session, replica, generation, utcnow())
 

@@ -28,6 +28,15 @@ class RoutePoller(PeriodicThread):
         with self._sessions.begin() as session:
             rollouts.record_heartbeat(session, self.replica, self._state.generation)
 
+    def stop(self) -> None:
+        super().stop()
+        # A process that stops serving is no replica a rollout should wait for.
+        try:
+            with self._sessions.begin() as session:
+                rollouts.forget_replica(session, self.replica)
+        except Exception:
+            logger.warning("replica %s: its heartbeat could not be removed", self.replica)
+
     def poll(self) -> None:
         with self._sessions(write=False) as session:
             generation = deployments.current_generation(session)

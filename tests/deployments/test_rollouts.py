@@ -5,7 +5,7 @@ two concurrent rollouts of one deployment (one wins, the other is a 409)."""
 
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from typing import Any
 
 import httpx
@@ -13,13 +13,54 @@ import pytest
 from fastapi import FastAPI
 from fastapi.testclient import TestClient
 
+from app.bootstrap import ensure_admin
+from app.db.migrate import upgrade_to_head
+from app.main import create_app
 from app.rollouts import service as rollout_service
 from app.settings import Settings
-from tests.conftest import app_with_admin, serve_in_thread
+from tests.conftest import app_with_admin, read_credentials, serve_in_thread, user_headers
 from tests.deployments.conftest import deploy, new_name, register, rows
 
 API = "/api/v1"
 FINISHED = {"promoted", "rolled_back", "aborted", "failed"}
+
+
+# An app and database of this module's own: analysis jobs hold a job thread for a rollout's
+# length, so they must not queue behind (or ahead of) the slow jobs of other test modules.
+@pytest.fixture(scope="module")
+def settings(backend: str, tmp_path_factory: pytest.TempPathFactory, postgres_database: Callable[[], str]) -> Settings:
+    return Settings(
+        data_dir=tmp_path_factory.mktemp(f"rollouts-{backend}"),
+        database_url=postgres_database() if backend == "postgres" else None,
+        admin_password="admin-password-for-tests",
+        max_upload_bytes=20 * 1024 * 1024,
+        log_json=False,
+        job_threads=4,
+    )
+
+
+@pytest.fixture(scope="module")
+def app(settings: Settings) -> FastAPI:
+    upgrade_to_head(settings)
+    application = create_app(settings)
+    ensure_admin(application.state.sessions, settings)
+    return application
+
+
+@pytest.fixture(scope="module")
+def client(app: FastAPI) -> Iterator[TestClient]:
+    with TestClient(app) as test_client:
+        yield test_client
+
+
+@pytest.fixture(scope="module")
+def admin(settings: Settings, app: FastAPI) -> dict[str, str]:
+    return {"Authorization": f"Bearer {read_credentials(settings.credentials_path)['token']}"}
+
+
+@pytest.fixture(scope="module")
+def editor(client: TestClient, admin: dict[str, str]) -> dict[str, str]:
+    return user_headers(client, admin, "editor")
 
 
 @pytest.fixture
@@ -279,7 +320,7 @@ def test_bad_rollout_bodies_are_422(client: TestClient, editor: dict[str, str], 
 
 
 def test_two_concurrent_rollouts_one_wins(
-    app: FastAPI, backend: str, client: TestClient, editor: dict[str, str], model: str
+    settings: Settings, backend: str, client: TestClient, editor: dict[str, str], model: str
 ) -> None:
     if backend != "postgres":
         pytest.skip("the race needs concurrent writers: Postgres")
@@ -288,7 +329,9 @@ def test_two_concurrent_rollouts_one_wins(
     body = {"strategy": "canary", "steps": [10, 100], "interval_seconds": 3600}
     codes: list[int] = []
     barrier = threading.Barrier(4)
-    with serve_in_thread(app) as url:
+    # A second app on the same database for the live server: its lifespan ends with the block,
+    # which must not stop this module's app.
+    with serve_in_thread(create_app(settings)) as url:
 
         def go(version: int) -> None:
             with httpx.Client(base_url=url, headers=editor, timeout=30) as http:
@@ -436,3 +479,10 @@ def test_shadow_gets_a_copy_of_each_request_and_reports_agreement(
     promoted = client.post(f"{API}/deployments/{name}/promote", headers=editor)
     assert promoted.status_code == 200, promoted.text
     primary_only(promoted.json(), model, 3)
+
+
+def test_an_analysis_job_cannot_be_submitted_by_hand(client: TestClient, admin: dict[str, str]) -> None:
+    response = client.post(f"{API}/jobs", json={"type": "rollout_analysis", "spec": {"rollout_id": 1}}, headers=admin)
+    assert response.status_code == 400, response.text
+    assert response.json()["code"] == "invalid_spec"
+    assert "started by a rollout" in response.json()["detail"]

@@ -54,3 +54,28 @@ def test_the_worker_rolls_a_failing_canary_back_and_promotes_a_good_one(
     assert rollout["state"] == "promoted", platform.describe(platform.job(rollout["job_id"]))
     assert 3 in answered
     primary_only(client.get(f"{API}/deployments/{name}", headers=headers).json(), model, 3)
+
+
+def test_a_killed_worker_s_analysis_resumes_on_another_from_the_rollout_row(
+    platform: Platform, model_zips: dict[str, bytes]
+) -> None:
+    client, headers = platform.client, platform.headers
+    model = new_name("model")
+    register(client, headers, model, model_zips["forest"])
+    register(client, headers, model, model_zips["forest"])
+    name = new_name()
+    deploy(client, headers, name, model, 1)
+    body = {"strategy": "canary", "version": 2, "steps": [50, 100], "interval_seconds": 2, "min_requests": 3}
+    started = client.post(f"{API}/deployments/{name}/rollouts", json=body, headers=headers)
+    assert started.status_code == 201, started.text
+    job_id = started.json()["rollout"]["job_id"]
+    platform.wait(job_id, lambda job: job["status"] == "running" and "step 1" in job["message"], what="analysing")
+    for worker in [w for w in platform.workers if w.alive()]:
+        worker.kill()
+    platform.start_worker()
+    rollout, _ = drive(client, headers, name, lambda i: rows(1), timeout=90)
+    assert rollout["state"] == "promoted", platform.describe(platform.job(job_id))
+    job = platform.wait(job_id)
+    assert job["status"] == "succeeded", platform.describe(job)
+    assert job["attempts"] >= 2
+    primary_only(client.get(f"{API}/deployments/{name}", headers=headers).json(), model, 2)
