@@ -104,15 +104,6 @@ class RolloutCreate(StrictBody):
         description="Roll back when the candidate's live metric (from feedback) is this far below the primary's.",
     )
 
-    @model_validator(mode="after")
-    def _steps_rise(self) -> Self:
-        steps = self.steps
-        if steps is not None and (any(b <= a for a, b in zip(steps, steps[1:], strict=False)) or steps[-1] != 100):
-            raise ValueError("steps must rise strictly and end at 100, e.g. [10, 25, 50, 100]")
-        if self.step_timeout_seconds is not None and self.step_timeout_seconds < self.interval_seconds:
-            raise ValueError("step_timeout_seconds must be at least interval_seconds")
-        return self
-
 
 class RollbackCreate(StrictBody):
     reason: Reason = ""

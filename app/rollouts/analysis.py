@@ -73,6 +73,7 @@ def abandon(session: Session, job_id: str) -> None:
     if locked is not None:
         rollout, deployment = locked
         if rollout.state == RolloutState.PROGRESSING.value:
+            service.lock_deployment(session, deployment)
             service.finish(
                 session, None, _system(rollout), deployment, rollout, RolloutState.FAILED, "its analysis job died"
             )
@@ -88,27 +89,38 @@ def _poll_seconds(runtime: JobRuntime) -> float:
 
 def _stop(runtime: JobRuntime, ctx: JobContext, rollout_id: int, exc: BaseException) -> None:
     """Traffic back to the primary after the analysis itself failed (or was cancelled)."""
-    try:
-        with runtime.sessions.begin() as session:
-            locked = service.lock_for_analysis(session, rollout_id)
-            if locked is None:
-                return
-            rollout, deployment = locked
-            if rollout.state != RolloutState.PROGRESSING.value:
-                return
-            detail = getattr(exc, "detail", None) or str(exc) or type(exc).__name__
-            cancelled = isinstance(exc, JobCancelled)
-            service.finish(
-                session,
-                None,
-                ctx.actor,
-                deployment,
-                rollout,
-                RolloutState.ABORTED if cancelled else RolloutState.FAILED,
-                "its analysis job was cancelled" if cancelled else f"the analysis stopped: {detail}"[:2000],
-            )
-    except Exception:
-        logger.exception("rollout %s: could not stop it after its analysis failed", rollout_id)
+    for _ in range(20):
+        try:
+            _stop_once(runtime, ctx, rollout_id, exc)
+            return
+        except DeploymentConflict:
+            time.sleep(0.25)  # a person's change holds the deployment; it may end the rollout itself
+        except Exception:
+            logger.exception("rollout %s: could not stop it after its analysis failed", rollout_id)
+            return
+    logger.error("rollout %s: could not stop it after its analysis failed: the deployment stayed locked", rollout_id)
+
+
+def _stop_once(runtime: JobRuntime, ctx: JobContext, rollout_id: int, exc: BaseException) -> None:
+    with runtime.sessions.begin() as session:
+        locked = service.lock_for_analysis(session, rollout_id)
+        if locked is None:
+            return
+        rollout, deployment = locked
+        if rollout.state != RolloutState.PROGRESSING.value:
+            return
+        service.lock_deployment(session, deployment)
+        detail = getattr(exc, "detail", None) or str(exc) or type(exc).__name__
+        cancelled = isinstance(exc, JobCancelled)
+        service.finish(
+            session,
+            None,
+            ctx.actor,
+            deployment,
+            rollout,
+            RolloutState.ABORTED if cancelled else RolloutState.FAILED,
+            "its analysis job was cancelled" if cancelled else f"the analysis stopped: {detail}"[:2000],
+        )
 
 
 def _tick(
@@ -177,6 +189,7 @@ def _tick(
         return _end(session, ctx, deployment, rollout, RolloutState.ROLLED_BACK, f"{label}: {decision.reason}")
     if decision.action == "promote":
         return _end(session, ctx, deployment, rollout, RolloutState.PROMOTED, f"{label}: {decision.reason}")
+    service.lock_deployment(session, deployment)
     service.advance(session, ctx.actor, deployment, rollout, f"{label} {decision.reason}")
     return _Tick(False, _fraction(rollout, 0), f"advanced to step {rollout.current_step + 1} of {steps}")
 
@@ -184,6 +197,7 @@ def _tick(
 def _end(
     session: Session, ctx: JobContext, deployment: Deployment, rollout: Rollout, outcome: RolloutState, reason: str
 ) -> _Tick:
+    service.lock_deployment(session, deployment)
     service.finish(session, None, ctx.actor, deployment, rollout, outcome, reason)
     return _Tick(True, 1.0, f"rollout {outcome.value}: {reason}", {"state": outcome.value, "reason": reason})
 

@@ -39,6 +39,16 @@ def active_rollout(session: Session, deployment_id: int) -> Rollout | None:
     return session.scalars(select(Rollout).where(Rollout.active_deployment_id == deployment_id)).one_or_none()
 
 
+def lock_active_rollout(session: Session, deployment_id: int) -> Rollout | None:
+    return session.scalars(
+        select(Rollout).where(Rollout.active_deployment_id == deployment_id).with_for_update()
+    ).one_or_none()
+
+
+def get_deployment(session: Session, deployment_id: int) -> Deployment | None:
+    return session.get(Deployment, deployment_id)
+
+
 def active_rollouts(session: Session, deployment_ids: Sequence[int]) -> Sequence[Rollout]:
     return session.scalars(select(Rollout).where(Rollout.active_deployment_id.in_(list(deployment_ids)))).all()
 

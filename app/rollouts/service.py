@@ -14,7 +14,7 @@ from app.db.base import utcnow
 from app.db.tables import Deployment, Rollout, ServingStats
 from app.deployments import service as deployments
 from app.deployments.schemas import DeploymentRead, RollbackCreate, RolloutCreate, RouteMode, Strategy
-from app.errors import DeploymentConflict, InvalidState, NoRolloutInProgress, RolloutInProgress
+from app.errors import DeploymentConflict, InvalidInput, InvalidState, NoRolloutInProgress, RolloutInProgress
 from app.jobs import service as jobs
 from app.jobs.queue import JobQueue
 from app.jobs.schemas import JobCreate, JobType
@@ -40,13 +40,14 @@ def start_rollout(
     rules: deployments.ServingRules,
 ) -> DeploymentRead:
     strategy = Strategy(data.strategy)
+    _check(data)
     if strategy == Strategy.DIRECT:
         deployment = deployments.lock(session, name)
-        if repository.active_rollout(session, deployment.id) is not None:
+        if repository.lock_active_rollout(session, deployment.id) is not None:
             raise _in_progress(name)
         return read_deployment(session, name, deployments.rollout(session, state, actor, name, data, rules))
     deployment = deployments.lock(session, name)
-    if repository.active_rollout(session, deployment.id) is not None:
+    if repository.lock_active_rollout(session, deployment.id) is not None:
         raise _in_progress(name)
     current = deployments.current_targets(session, deployment)
     if len(current) != 1 or current[0].mode != RouteMode.PRIMARY:
@@ -151,7 +152,7 @@ def _read_now(session: Session, deployment: Deployment, rollout: Rollout) -> Rol
 def promote(session: Session, state: ServingState, actor: Principal, name: str) -> DeploymentRead:
     """The candidate of the rollout in progress takes all the traffic as the primary."""
     deployment = deployments.lock(session, name)
-    rollout = repository.active_rollout(session, deployment.id)
+    rollout = repository.lock_active_rollout(session, deployment.id)
     if rollout is None:
         deployments.promote(session, actor, name)  # raises: there is nothing to promote
         raise NoRolloutInProgress(f"deployment {name!r} has no rollout in progress")
@@ -170,7 +171,7 @@ def rollback(
     """During a rollout: the primary takes all the traffic back and the rollout is rolled back.
     After a promoted rollout: back to the revision before the rollout. Else: the previous revision."""
     deployment = deployments.lock(session, name)
-    rollout = repository.active_rollout(session, deployment.id)
+    rollout = repository.lock_active_rollout(session, deployment.id)
     if rollout is not None:
         finish(
             session, state, actor, deployment, rollout, RolloutState.ROLLED_BACK, data.reason or "rolled back by hand"
@@ -187,7 +188,7 @@ def rollback(
 
 def abort(session: Session, state: ServingState, actor: Principal, name: str, reason: str) -> DeploymentRead:
     deployment = deployments.lock(session, name)
-    rollout = repository.active_rollout(session, deployment.id)
+    rollout = repository.lock_active_rollout(session, deployment.id)
     if rollout is None:
         raise NoRolloutInProgress(f"deployment {name!r} has no rollout in progress to abort")
     finish(session, state, actor, deployment, rollout, RolloutState.ABORTED, reason or "aborted by hand")
@@ -302,16 +303,22 @@ def thresholds_of(rollout: Rollout) -> Thresholds:
 
 
 def lock_for_analysis(session: Session, rollout_id: int) -> tuple[Rollout, Deployment] | None:
-    """The rollout and its deployment, both locked (the deployment first, as every route change
-    takes it); DeploymentConflict when a person's change holds it now."""
-    rollout = repository.get_rollout(session, rollout_id)
+    """The rollout, its row locked (a person's promote or rollback waits for this tick), and its
+    deployment, not locked: a tick that only reads holds no lock a person's change would meet."""
+    rollout = repository.lock_rollout(session, rollout_id)
     if rollout is None:
         return None
-    deployment = repository.lock_deployment(session, rollout.deployment_id)
+    deployment = repository.get_deployment(session, rollout.deployment_id)
     if deployment is None:
         return None
-    session.refresh(rollout)
     return rollout, deployment
+
+
+def lock_deployment(session: Session, deployment: Deployment) -> None:
+    """Before a transition of the analysis: DeploymentConflict at once when a person's change
+    holds the deployment (the tick is retried)."""
+    repository.lock_deployment(session, deployment.id)
+    session.refresh(deployment)
 
 
 def rollout_of_job(session: Session, job_id: str) -> Rollout | None:
@@ -401,6 +408,15 @@ def report(session: Session, deployment: Deployment, rollout: Rollout, scope: Se
 
 def _in_progress(name: str) -> RolloutInProgress:
     return RolloutInProgress(f"deployment {name!r} has a rollout in progress; promote, roll back or abort it first")
+
+
+def _check(data: RolloutCreate) -> None:
+    # Rules across fields, checked here rather than in the schema, which cannot state them.
+    steps = data.steps
+    if steps is not None and (any(b <= a for a, b in zip(steps, steps[1:], strict=False)) or steps[-1] != 100):
+        raise InvalidInput("steps must rise strictly and end at 100, e.g. [10, 25, 50, 100]", field="steps")
+    if data.step_timeout_seconds is not None and data.step_timeout_seconds < data.interval_seconds:
+        raise InvalidInput("step_timeout_seconds must be at least interval_seconds", field="step_timeout_seconds")
 
 
 def _steps(strategy: Strategy, data: RolloutCreate) -> list[int]:

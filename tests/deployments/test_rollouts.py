@@ -301,16 +301,24 @@ def test_blue_green_switches_at_once_and_rolls_back_at_once(
     primary_only(back.json(), model, 1)
 
 
-def test_bad_rollout_bodies_are_422(client: TestClient, editor: dict[str, str], model: str) -> None:
+def test_bad_rollout_bodies_are_4xx(client: TestClient, editor: dict[str, str], model: str) -> None:
     name = new_name()
     deploy(client, editor, name, model, 1)
+    for body, field in (
+        ({"strategy": "canary", "version": 2, "steps": [50, 10, 100]}, "steps"),
+        ({"strategy": "canary", "version": 2, "steps": [10, 50]}, "steps"),
+        (
+            {"strategy": "canary", "version": 2, "interval_seconds": 10, "step_timeout_seconds": 5},
+            "step_timeout_seconds",
+        ),
+    ):
+        response = start(client, editor, name, **body)
+        assert response.status_code == 400, (body, response.text)
+        assert response.json()["field"] == field
     for body in (
-        {"strategy": "canary", "version": 2, "steps": [50, 10, 100]},
-        {"strategy": "canary", "version": 2, "steps": [10, 50]},
         {"strategy": "canary", "version": 2, "steps": []},
         {"strategy": "canary", "version": 2, "interval_seconds": 0},
         {"strategy": "canary", "version": 2, "max_error_rate": 2},
-        {"strategy": "canary", "version": 2, "interval_seconds": 10, "step_timeout_seconds": 5},
         {"strategy": "ab", "version": 2, "weight": 100},
     ):
         response = start(client, editor, name, **body)
