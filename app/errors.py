@@ -282,6 +282,16 @@ class NothingToPromote(Conflict):
     code = "nothing_to_promote"
 
 
+class RolloutInProgress(Conflict):
+    """A deployment has at most one rollout in progress."""
+
+    code = "rollout_in_progress"
+
+
+class NoRolloutInProgress(Conflict):
+    code = "no_rollout_in_progress"
+
+
 class WarmupFailed(AppError):
     """A version that does not load or does not predict its own input example gets no traffic."""
 

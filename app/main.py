@@ -2,6 +2,7 @@
 
 import os
 import socket
+import uuid
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from typing import Any
@@ -32,7 +33,8 @@ from app.predictions.log import PredictionLog, PredictionLogFlusher, PredictionL
 from app.predictions.router import router as predictions_router
 from app.registry.router import router as registry_router
 from app.serving.batching import MicroBatcher
-from app.serving.metrics import ServingMetrics
+from app.serving.flusher import StatsFlusher
+from app.serving.metrics import RolloutCollector, ServingMetrics
 from app.serving.poller import RoutePoller
 from app.serving.router import router as serving_router
 from app.serving.state import ServingState
@@ -74,8 +76,8 @@ def create_app(settings: Settings | None = None, *, on_first_admin: Callable[[],
         cache_size=settings.model_cache_size,
         max_ratio=settings.max_compression_ratio,
         min_bytes=settings.compression_ratio_min_bytes,
+        shadow_queue_size=settings.shadow_queue_size,
     )
-    poller = RoutePoller(sessions, serving, settings.serving_poll_seconds)
     follower = AliasFollower(
         sessions, serving, ServingRules(allow_pickle=settings.allow_pickle), settings.serving_poll_seconds
     )
@@ -87,13 +89,18 @@ def create_app(settings: Settings | None = None, *, on_first_admin: Callable[[],
         sample_rate=settings.prediction_log_sample_rate,
         capacity_rows=settings.prediction_log_buffer_rows,
     )
-    flusher = PredictionLogFlusher(prediction_log, settings.prediction_log_flush_seconds)
+    log_flusher = PredictionLogFlusher(prediction_log, settings.prediction_log_flush_seconds)
+    # This process as a serving replica, in its heartbeat and its traffic counts.
+    replica = f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
+    poller = RoutePoller(sessions, serving, settings.serving_poll_seconds, replica)
+    stats_flusher = StatsFlusher(sessions, serving.stats, settings.serving_stats_flush_seconds, replica)
 
     def on_database_ready() -> None:
         reconciler.start()
         poller.start()
         follower.start()
-        flusher.start()
+        log_flusher.start()
+        stats_flusher.start()
 
     @asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
@@ -105,8 +112,9 @@ def create_app(settings: Settings | None = None, *, on_first_admin: Callable[[],
         reconciler.stop()
         poller.stop()
         follower.stop()
-        # Stopping flushes what the buffer still holds, before the engine goes.
-        flusher.stop()
+        # Stopping flushes what the buffers still hold, before the engine goes.
+        log_flusher.stop()
+        stats_flusher.stop()
         batcher.close()
         runtime.queue.close()
         engine.dispose()
@@ -132,6 +140,7 @@ def create_app(settings: Settings | None = None, *, on_first_admin: Callable[[],
     app.state.serving_metrics = ServingMetrics(app.state.http_metrics.registry)
     app.state.prediction_log = prediction_log
     app.state.batcher = batcher = MicroBatcher(app.state.serving_metrics.observe_batch)
+    app.state.http_metrics.registry.register(RolloutCollector(sessions, serving))
 
     for router in (
         auth_router,

@@ -93,6 +93,22 @@ class Settings(BaseSettings):
     serving_poll_seconds: float = Field(
         default=1, gt=0, description="How often each server process checks for route changes made elsewhere."
     )
+    serving_stats_flush_seconds: float = Field(
+        default=1, gt=0, description="How often each server process writes its traffic counts for rollout analysis."
+    )
+    serving_replica_live_seconds: float = Field(
+        default=5,
+        gt=0,
+        description="A server process whose heartbeat is older than this is not counted as a live replica.",
+    )
+    rollout_replica_timeout_seconds: float = Field(
+        default=30,
+        gt=0,
+        description="A rollout step whose weights some live replica has not applied within this time fails.",
+    )
+    shadow_queue_size: int = Field(
+        default=256, ge=1, description="Shadow copies waiting for the shadow model; more are dropped and counted."
+    )
 
     prediction_log_sample_rate: float = Field(
         default=1.0,

@@ -1,11 +1,12 @@
 """`Client` methods of deployments: deploy, roll out, roll back, read, and predict."""
 
 import json
-from collections.abc import Mapping
+import time
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 from shipyard._base import ClientBase, segment
-from shipyard.schemas import Batching, Deployment, Page, Revision
+from shipyard.schemas import Batching, Deployment, Page, Revision, Rollout
 
 
 def _split(rows: Any) -> dict[str, Any]:
@@ -85,23 +86,122 @@ class DeploymentsMixin(ClientBase):
         body = {"batching": batching.to_json() if batching is not None else None}
         return Deployment.from_json(self._request("PATCH", f"/deployments/{segment(name)}", json=body).json())
 
-    def rollout(self, name: str, version: int, strategy: str = "direct", *, reason: str = "") -> Deployment:
-        """Roll `version` of the deployment's model out (``direct``: all the traffic at once, once warmed up).
+    def rollout(
+        self,
+        name: str,
+        version: int,
+        strategy: str = "direct",
+        *,
+        reason: str = "",
+        steps: Sequence[int] | None = None,
+        interval: float | None = None,
+        max_error_rate: float | None = None,
+        max_p95_ms: float | None = None,
+        min_requests: int | None = None,
+        step_timeout: float | None = None,
+        weight: int | None = None,
+        max_live_metric_drop: float | None = None,
+    ) -> Deployment:
+        """Roll `version` of the deployment's model out.
+
+        Args:
+            name: the deployment.
+            version: the candidate version.
+            strategy: ``direct`` (all the traffic at once, once warmed up), ``canary`` (steps
+                of traffic with analysis at each, promoted or rolled back by the server),
+                ``blue_green`` (warmed at 0%, switched after one interval) or ``ab`` (a fixed
+                split, sticky by the ``X-Shipyard-Route-Key`` header, until promote or rollback).
+            steps: canary weights, rising, ending at 100 (server default 10, 25, 50, 100).
+            interval: seconds each step is held before its analysis.
+            max_error_rate, max_p95_ms: thresholds that roll the canary back when crossed.
+            min_requests: requests a step needs before it can be judged healthy.
+            step_timeout: seconds a step may wait for `min_requests` before the rollout fails.
+            weight: the candidate's share for ``ab``.
+            max_live_metric_drop: how far the live metric (from feedback) may fall below the primary's.
 
         Returns:
-            The `Deployment` at its new revision.
+            The `Deployment` at its new revision, with its `rollout` in progress (if not direct).
 
         Raises:
-            StrategyNotAvailable: a strategy other than ``direct`` (not available yet).
+            RolloutInProgress: another rollout of the deployment is in progress.
+            StrategyNotAvailable: a strategy this server does not offer yet.
             DeploymentConflict: it serves this version already, or another change got there first.
             WarmupFailed: the version did not warm up; the current revision keeps serving.
             DeploymentNotFound, ModelVersionNotFound, InvalidState: as for `deploy`.
         """
-        body = {"strategy": strategy, "version": int(version), "reason": reason}
+        body: dict[str, Any] = {"strategy": strategy, "version": int(version), "reason": reason}
+        optional = {
+            "steps": list(steps) if steps is not None else None,
+            "interval_seconds": interval,
+            "max_error_rate": max_error_rate,
+            "max_p95_ms": max_p95_ms,
+            "min_requests": min_requests,
+            "step_timeout_seconds": step_timeout,
+            "weight": weight,
+            "max_live_metric_drop": max_live_metric_drop,
+        }
+        body.update({key: value for key, value in optional.items() if value is not None})
         return Deployment.from_json(self._request("POST", f"/deployments/{segment(name)}/rollouts", json=body).json())
 
+    def list_rollouts(
+        self, name: str, *, max_results: int | None = None, page_token: str | None = None
+    ) -> Page[Rollout]:
+        """A deployment's rollouts, newest first.
+
+        Raises:
+            DeploymentNotFound: no deployment has this name.
+        """
+        items, token = self._paginate(f"/deployments/{segment(name)}/rollouts", "rollouts", {}, max_results, page_token)
+        return Page([Rollout.from_json(item) for item in items], token)
+
+    def abort_rollout(self, name: str, *, reason: str = "") -> Deployment:
+        """Abort the rollout in progress: the primary takes all the traffic back.
+
+        Raises:
+            NoRolloutInProgress: there is none.
+        """
+        response = self._request("POST", f"/deployments/{segment(name)}/rollouts/abort", json={"reason": reason})
+        return Deployment.from_json(response.json())
+
+    def wait_for_rollout(
+        self,
+        name: str,
+        *,
+        rollout_id: int | None = None,
+        timeout: float | None = None,
+        poll: float = 1.0,
+        on_update: Callable[[Rollout], None] | None = None,
+    ) -> Rollout:
+        """Poll until the deployment's rollout (the latest one, or `rollout_id`) has finished.
+
+        Args:
+            on_update: called with the rollout at every poll, e.g. to show progress.
+
+        Returns:
+            The finished `Rollout`: its ``state`` is ``promoted``, ``rolled_back``, ``aborted`` or ``failed``.
+
+        Raises:
+            TimeoutError: still in progress after `timeout` seconds.
+            DeploymentNotFound: no deployment has this name.
+        """
+        deadline = None if timeout is None else time.monotonic() + timeout
+        while True:
+            found = self.list_rollouts(name, max_results=20)
+            rollout = next((r for r in found if rollout_id is None or r.id == rollout_id), None)
+            if rollout is None:
+                raise ValueError(f"deployment {name!r} has no rollout" + (f" {rollout_id}" if rollout_id else ""))
+            if on_update is not None:
+                on_update(rollout)
+            if rollout.finished:
+                return rollout
+            if deadline is not None and time.monotonic() > deadline:
+                raise TimeoutError(f"the rollout of {name!r} is still at step {rollout.step} after {timeout} s")
+            time.sleep(poll)
+
     def rollback(self, name: str, *, reason: str = "") -> Deployment:
-        """Back to the routes of the revision before the current one, as a new revision.
+        """During a rollout, the primary takes all the traffic back (the rollout is rolled back);
+        after a promoted rollout, back to the routes from before it; else back to the revision
+        before the current one. Always as a new revision.
 
         Raises:
             InvalidState: there is no earlier revision.
@@ -111,7 +211,7 @@ class DeploymentsMixin(ClientBase):
         return Deployment.from_json(response.json())
 
     def promote(self, name: str) -> Deployment:
-        """Promote the rollout in progress.
+        """Promote the rollout in progress: its candidate takes all the traffic.
 
         Raises:
             NothingToPromote: no rollout is in progress (a direct rollout is complete at once).

@@ -278,6 +278,16 @@ class NothingToPromote(Conflict):
     default_code = "nothing_to_promote"
 
 
+class RolloutInProgress(Conflict):
+    """The deployment has a rollout in progress; promote, roll it back or abort it first."""
+
+    default_code = "rollout_in_progress"
+
+
+class NoRolloutInProgress(Conflict):
+    default_code = "no_rollout_in_progress"
+
+
 class VersionDeployed(Conflict):
     """The version is what a deployment serves; ``problem["deployments"]`` names them."""
 
@@ -353,6 +363,8 @@ _BY_CODE: dict[str, type[ShipyardError]] = {
         DeploymentNotFound,
         DeploymentConflict,
         NothingToPromote,
+        RolloutInProgress,
+        NoRolloutInProgress,
         VersionDeployed,
         StrategyNotAvailable,
         WarmupFailed,

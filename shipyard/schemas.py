@@ -554,8 +554,59 @@ class Batching:
 
 
 @dataclass(frozen=True)
+class Rollout:
+    """A rollout of a deployment: strategy, candidate, state and step, the reason of its last
+    decision and its last analysis (the candidate's and the primary's requests, errors, p95)."""
+
+    id: int
+    strategy: str
+    model: str
+    primary_version: int
+    candidate_version: int
+    state: str
+    steps: list[int]
+    step: int
+    weight: int
+    interval_seconds: float
+    thresholds: dict[str, Any]
+    reason: str
+    analysis: dict[str, Any] | None
+    job_id: str | None
+    created_by: str
+    created_at: datetime | None
+    finished_at: datetime | None
+
+    @property
+    def finished(self) -> bool:
+        return self.state != "progressing"
+
+    @classmethod
+    def from_json(cls, data: Mapping[str, Any]) -> Self:
+        return cls(
+            id=int(data["id"]),
+            strategy=str(data["strategy"]),
+            model=str(data["model"]),
+            primary_version=int(data["primary_version"]),
+            candidate_version=int(data["candidate_version"]),
+            state=str(data["state"]),
+            steps=[int(s) for s in data.get("steps") or []],
+            step=int(data.get("step", 1)),
+            weight=int(data.get("weight", 0)),
+            interval_seconds=float(data.get("interval_seconds", 0)),
+            thresholds=dict(data.get("thresholds") or {}),
+            reason=str(data.get("reason") or ""),
+            analysis=data.get("analysis"),
+            job_id=data.get("job_id"),
+            created_by=str(data.get("created_by") or ""),
+            created_at=_time(data.get("created_at")),
+            finished_at=_time(data.get("finished_at")),
+        )
+
+
+@dataclass(frozen=True)
 class Deployment:
-    """A deployment: its current revision and the routes that revision serves."""
+    """A deployment: its current revision, the routes that revision serves, and the rollout in
+    progress (or None)."""
 
     name: str
     description: str
@@ -568,11 +619,13 @@ class Deployment:
     created_at: datetime | None
     updated_at: datetime | None
     batching: Batching | None = None
+    rollout: Rollout | None = None
 
     @classmethod
     def from_json(cls, data: Mapping[str, Any]) -> Self:
         batching = data.get("batching")
         return cls(
+            rollout=Rollout.from_json(data["rollout"]) if data.get("rollout") else None,
             name=str(data["name"]),
             description=str(data.get("description") or ""),
             track_alias=data.get("track_alias"),

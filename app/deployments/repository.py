@@ -153,3 +153,12 @@ def follow_candidates(session: Session) -> Sequence[tuple[Deployment, ModelVersi
         .order_by(Deployment.id)
     )
     return [(deployment, version, alias) for deployment, version, alias in rows.tuples()]
+
+
+def version_with_model(session: Session, version_id: int) -> tuple[ModelVersion, RegisteredModel] | None:
+    row = session.execute(
+        select(ModelVersion, RegisteredModel)
+        .join(RegisteredModel, RegisteredModel.id == ModelVersion.model_id)
+        .where(ModelVersion.id == version_id)
+    ).one_or_none()
+    return None if row is None else (row[0], row[1])

@@ -1,4 +1,5 @@
-"""HTTP endpoints of deployments: create, list, read, revisions, rollouts, rollback, promote."""
+"""HTTP endpoints of deployments: create, list, read, revisions, rollouts (start, history, abort),
+rollback, promote."""
 
 from typing import Annotated
 
@@ -15,7 +16,7 @@ from app.deployments.schemas import (
     RollbackCreate,
     RolloutCreate,
 )
-from app.deps import API_PREFIX, Editor, ServingDep, SessionDep, SettingsDep, Viewer
+from app.deps import API_PREFIX, Editor, JobQueueDep, ServingDep, SessionDep, SettingsDep, Viewer
 from app.errors import (
     AliasNotFound,
     DeploymentConflict,
@@ -24,13 +25,17 @@ from app.errors import (
     InvalidState,
     ModelNotFound,
     ModelVersionNotFound,
+    NoRolloutInProgress,
     NothingToPromote,
     PickleRefused,
+    RolloutInProgress,
     StorageUnavailable,
     StrategyNotAvailable,
     WarmupFailed,
     error_responses,
 )
+from app.rollouts import service as rollouts
+from app.rollouts.schemas import AbortCreate, RolloutList
 
 router = APIRouter(prefix=API_PREFIX, tags=["deployments"])
 NamePath = Annotated[DeploymentName, Path(description="A deployment's name.")]
@@ -43,6 +48,7 @@ _CHANGE_ERRORS = (
     PickleRefused,
     WarmupFailed,
     StorageUnavailable,
+    RolloutInProgress,
 )
 
 
@@ -82,7 +88,8 @@ def list_deployments(
     responses=error_responses(DeploymentNotFound),
 )
 def get_deployment(name: NamePath, session: SessionDep, _: Viewer) -> DeploymentRead:
-    return service.get_deployment(session, name)
+    """The routes serving now and the rollout in progress: state, step, weight, last analysis."""
+    return rollouts.read_deployment(session, name)
 
 
 @router.patch(
@@ -130,13 +137,47 @@ def create_rollout(
     body: RolloutCreate,
     session: SessionDep,
     serving: ServingDep,
+    queue: JobQueueDep,
     settings: SettingsDep,
     actor: Editor,
 ) -> DeploymentRead:
-    """`direct`: the version takes all the traffic at once, once warmed up; the other strategies
-    answer 400 `strategy_not_available` for now. A concurrent change of the same deployment is a 409."""
+    """`direct`: the version takes all the traffic at once, once warmed up. `canary` and
+    `blue_green` start an analysis job (`rollout.job_id`) that advances, promotes or rolls back by
+    itself; `shadow` and `ab` end by promote or rollback. A second rollout while one is in
+    progress is a 409 `rollout_in_progress`."""
     rules = service.ServingRules(allow_pickle=settings.allow_pickle)
-    return service.rollout(session, serving, actor, name, body, rules)
+    return rollouts.start_rollout(session, serving, queue, actor, name, body, rules)
+
+
+@router.get(
+    "/deployments/{name}/rollouts",
+    summary="List a deployment's rollouts",
+    response_model=RolloutList,
+    responses=error_responses(DeploymentNotFound, InvalidInput),
+)
+def list_rollouts(
+    name: NamePath,
+    session: SessionDep,
+    _: Viewer,
+    page_token: Annotated[str | None, Query(max_length=512)] = None,
+    max_results: Annotated[int, Query(ge=1, le=1000)] = 100,
+) -> RolloutList:
+    """Newest first, each with its state, step, the reason of its last decision and its last analysis."""
+    found, next_token = rollouts.list_rollouts(session, name, page_token=page_token, max_results=max_results)
+    return RolloutList(rollouts=found, next_page_token=next_token)
+
+
+@router.post(
+    "/deployments/{name}/rollouts/abort",
+    summary="Abort the rollout in progress",
+    response_model=DeploymentRead,
+    responses=error_responses(DeploymentNotFound, DeploymentConflict, NoRolloutInProgress, InvalidState),
+)
+def abort_rollout(
+    name: NamePath, session: SessionDep, serving: ServingDep, actor: Editor, body: AbortCreate | None = None
+) -> DeploymentRead:
+    """The primary takes all the traffic back, as a new revision; the rollout is `aborted` and can be started again."""
+    return rollouts.abort(session, serving, actor, name, (body or AbortCreate()).reason)
 
 
 @router.post(
@@ -154,9 +195,11 @@ def rollback(
     actor: Editor,
     body: RollbackCreate | None = None,
 ) -> DeploymentRead:
-    """The routes of the revision before the current one, warmed up again, as a new revision."""
+    """During a rollout: the primary takes all the traffic back (the rollout is `rolled_back`).
+    After a promoted rollout: the routes from before it. Else: the revision before the current one.
+    Warmed up again, as a new revision."""
     rules = service.ServingRules(allow_pickle=settings.allow_pickle)
-    return service.rollback(session, serving, actor, name, body or RollbackCreate(), rules)
+    return rollouts.rollback(session, serving, actor, name, body or RollbackCreate(), rules)
 
 
 @router.post(
@@ -165,6 +208,7 @@ def rollback(
     response_model=DeploymentRead,
     responses=error_responses(DeploymentNotFound, DeploymentConflict, NothingToPromote, InvalidState),
 )
-def promote(name: NamePath, session: SessionDep, actor: Editor) -> DeploymentRead:
-    """A direct rollout has nothing to promote (409 `nothing_to_promote`)."""
-    return service.promote(session, actor, name)
+def promote(name: NamePath, session: SessionDep, serving: ServingDep, actor: Editor) -> DeploymentRead:
+    """The rollout's candidate takes all the traffic as the primary (the rollout is `promoted`).
+    A direct rollout has nothing to promote (409 `nothing_to_promote`)."""
+    return rollouts.promote(session, serving, actor, name)

@@ -8,6 +8,7 @@ from pydantic import BaseModel, ConfigDict, Field, StringConstraints, model_vali
 from pydantic.json_schema import SkipJsonSchema
 
 from app.registry.schemas import AliasName, ModelName
+from app.rollouts.schemas import RolloutRead
 from app.schemas import JsonInt, StrictBody
 from app.tracking.schemas import Description
 
@@ -25,7 +26,7 @@ class RouteMode(StrEnum):
 
 
 class Strategy(StrEnum):
-    """`direct` now; the others are the values the rollout API will take, refused until then."""
+    """How a rollout moves the traffic (see RolloutCreate.strategy)."""
 
     DIRECT = "direct"
     CANARY = "canary"
@@ -86,13 +87,47 @@ class DeploymentUpdate(StrictBody):
     batching: Batching | None = Field(default=None, description="Micro-batching; null turns it off.")
 
 
+Weight = Annotated[int, Field(ge=1, le=100), JsonInt]
+Seconds = Annotated[float, Field(gt=0, le=7 * 24 * 3600)]
+
+
 class RolloutCreate(StrictBody):
     # Literal, not the enum: a strict body takes the JSON string as the schema states it.
     strategy: Literal["direct", "canary", "blue_green", "shadow", "ab"] = Field(
-        default="direct", description="Only `direct` for now; the others are refused as not available yet."
+        default="direct",
+        description="`direct` replaces at once; `canary` steps the traffic up with analysis at every step; "
+        "`blue_green` warms the candidate at 0% and switches atomically after one interval; `shadow` sends "
+        "the candidate a copy of each request; `ab` keeps a fixed split until promote or rollback.",
     )
     version: VersionNumber
     reason: Reason = ""
+    steps: list[Weight] | None = Field(
+        default=None,
+        min_length=1,
+        max_length=20,
+        description="canary: the candidate's weight at each step, rising, ending at 100 (default 10, 25, 50, 100).",
+    )
+    weight: Annotated[int, Field(ge=1, le=99), JsonInt] = Field(
+        default=50, description="ab: the candidate's fixed share of the traffic."
+    )
+    interval_seconds: Seconds = Field(default=300, description="How long each step is held before its analysis.")
+    max_error_rate: float | None = Field(
+        default=0.01, ge=0, le=1, description="Roll back when the candidate's error share is above this."
+    )
+    max_p95_ms: float | None = Field(default=None, gt=0, description="Roll back when its p95 latency is above this.")
+    min_requests: Annotated[int, Field(ge=1, le=10**9), JsonInt] = Field(
+        default=20, description="A step with fewer requests to the candidate is not judged healthy."
+    )
+    step_timeout_seconds: Seconds | None = Field(
+        default=None,
+        description="A step still short of min_requests this long after its clock started fails the rollout "
+        "(default: three intervals).",
+    )
+    max_live_metric_drop: float | None = Field(
+        default=None,
+        ge=0,
+        description="Roll back when the candidate's live metric (from feedback) is this far below the primary's.",
+    )
 
 
 class RollbackCreate(StrictBody):
@@ -107,11 +142,12 @@ class DeploymentRead(BaseModel):
         default=None, description="What came of the last move of the tracked alias: rolled out, or why not."
     )
     default_strategy: str
-    state: str = Field(description="`serving` for now; rollouts in progress will show here.")
+    state: str = Field(description="`serving`, or `rolling_out` while a rollout is in progress.")
     revision: int = Field(description="The revision serving now.")
     routes: list[RouteRead]
     log_sample_rate: float | None = Field(description="The deployment's own log sample rate; null: the server's.")
     batching: Batching | None = Field(default=None, description="Micro-batching, when on.")
+    rollout: RolloutRead | None = Field(default=None, description="The rollout in progress, if any.")
     created_by: str
     created_at: datetime
     updated_at: datetime

@@ -52,7 +52,7 @@ class ServingRules:
 
 
 @dataclass(frozen=True)
-class _Target:
+class Target:
     model: RegisteredModel
     version: ModelVersion
     weight: int
@@ -73,10 +73,10 @@ def create_deployment(
     session: Session, state: ServingState, actor: Principal, data: DeploymentCreate, rules: ServingRules
 ) -> DeploymentRead:
     ref = str(data.version) if data.version is not None else str(data.alias)
-    target = _Target(*_deployable(session, actor, data.model, ref, rules), 100, RouteMode.PRIMARY)
+    target = Target(*deployable(session, actor, data.model, ref, rules), 100, RouteMode.PRIMARY)
     if repository.get_deployment(session, data.name) is not None:
         raise DeploymentConflict(f"a deployment named {data.name!r}, or one differing only in case, already exists")
-    _warm(state, [target], already=set())
+    warm(state, [target], already=set())
     deployment = repository.add_deployment(
         session,
         Deployment(
@@ -93,13 +93,13 @@ def create_deployment(
             batch_max_wait_ms=data.batching.max_wait_ms if data.batching else None,
         ),
     )
-    _write_revision(session, state, actor, deployment, [target], Strategy.DIRECT, data.reason, "deployment.create")
-    return _read(deployment, [target])
+    write_revision(session, state, actor, deployment, [target], Strategy.DIRECT, data.reason, "deployment.create")
+    return deployment_read(deployment, [target])
 
 
 def get_deployment(session: Session, name: str) -> DeploymentRead:
-    deployment = _get(session, name)
-    return _read(deployment, _current_targets(session, deployment))
+    deployment = get(session, name)
+    return deployment_read(deployment, current_targets(session, deployment))
 
 
 def list_deployments(
@@ -109,13 +109,13 @@ def list_deployments(
     found = repository.list_deployments(session, after_id=after_id, limit=max_results + 1)
     page, next_token = take_page(found, max_results, lambda d: {"after_id": d.id})
     targets = _targets_by_deployment(session, [d.id for d in page])
-    return [_read(d, targets.get(d.id, [])) for d in page], next_token
+    return [deployment_read(d, targets.get(d.id, [])) for d in page], next_token
 
 
 def list_revisions(
     session: Session, name: str, *, page_token: str | None, max_results: int
 ) -> tuple[list[RevisionRead], str | None]:
-    deployment = _get(session, name)
+    deployment = get(session, name)
     before = int_from_cursor(decode_page_token(page_token), "before")
     found = repository.list_revisions(session, deployment.id, before=before, limit=max_results + 1)
     page, next_token = take_page(found, max_results, lambda r: {"before": r.revision})
@@ -126,48 +126,57 @@ def rollout(
     session: Session, state: ServingState, actor: Principal, name: str, data: RolloutCreate, rules: ServingRules
 ) -> DeploymentRead:
     """A direct rollout: the version takes all the traffic at once, once it has warmed up."""
-    deployment = _lock(session, name)
+    deployment = lock(session, name)
     strategy = Strategy(data.strategy)
     if strategy != Strategy.DIRECT:
         raise StrategyNotAvailable(f"the {strategy.value} strategy is not available yet; use direct")
-    current = _current_targets(session, deployment)
+    current = current_targets(session, deployment)
     model_name = current[0].model.name if current else None
     if model_name is None:
         raise InvalidState(f"deployment {name!r} routes to no model")
-    target = _Target(*_deployable(session, actor, model_name, str(data.version), rules), 100, RouteMode.PRIMARY)
+    target = Target(*deployable(session, actor, model_name, str(data.version), rules), 100, RouteMode.PRIMARY)
     if [(t.version.id, t.weight) for t in current] == [(target.version.id, 100)]:
         raise DeploymentConflict(
             f"deployment {name!r} already serves version {data.version} of {model_name!r} with all its traffic"
         )
-    _warm(state, [target], already={t.version.id for t in current})
-    _write_revision(session, state, actor, deployment, [target], strategy, data.reason, "deployment.rollout")
-    return _read(deployment, [target])
+    warm(state, [target], already={t.version.id for t in current})
+    write_revision(session, state, actor, deployment, [target], strategy, data.reason, "deployment.rollout")
+    return deployment_read(deployment, [target])
 
 
 def rollback(
-    session: Session, state: ServingState, actor: Principal, name: str, data: RollbackCreate, rules: ServingRules
+    session: Session,
+    state: ServingState,
+    actor: Principal,
+    name: str,
+    data: RollbackCreate,
+    rules: ServingRules,
+    *,
+    to_revision: int | None = None,
 ) -> DeploymentRead:
-    """Back to the routes of the revision before the current one, written as a new revision."""
-    deployment = _lock(session, name)
+    """Back to the routes of `to_revision` (by default the revision before the current one),
+    written as a new revision."""
+    deployment = lock(session, name)
     if deployment.current_revision <= 1:
         raise InvalidState(f"deployment {name!r} has no earlier revision to roll back to")
-    previous = repository.get_revision(session, deployment.id, deployment.current_revision - 1)
+    number = to_revision if to_revision is not None else deployment.current_revision - 1
+    previous = repository.get_revision(session, deployment.id, number)
     if previous is None:
-        raise InvalidState(f"revision {deployment.current_revision - 1} of deployment {name!r} is missing")
+        raise InvalidState(f"revision {number} of deployment {name!r} is missing")
     targets = []
     for route in previous.routes:
         try:
-            found = _deployable(session, actor, route["model"], str(route["version"]), rules)
+            found = deployable(session, actor, route["model"], str(route["version"]), rules)
         except (ModelNotFound, ModelVersionNotFound) as exc:
             raise InvalidState(
                 f"revision {previous.revision} of deployment {name!r} served version {route['version']} of "
                 f"{route['model']!r}, which no longer exists; roll out a version instead"
             ) from exc
-        targets.append(_Target(*found, int(route["weight"]), RouteMode(route["mode"])))
-    current = _current_targets(session, deployment)
-    _warm(state, targets, already={t.version.id for t in current})
+        targets.append(Target(*found, int(route["weight"]), RouteMode(route["mode"])))
+    current = current_targets(session, deployment)
+    warm(state, targets, already={t.version.id for t in current})
     reason = data.reason or f"rollback to revision {previous.revision}"
-    _write_revision(
+    write_revision(
         session,
         state,
         actor,
@@ -178,12 +187,12 @@ def rollback(
         "deployment.rollback",
         {"to_revision": previous.revision},
     )
-    return _read(deployment, targets)
+    return deployment_read(deployment, targets)
 
 
 def promote(session: Session, actor: Principal, name: str) -> DeploymentRead:
-    deployment = _lock(session, name)
-    targets = _current_targets(session, deployment)
+    deployment = lock(session, name)
+    targets = current_targets(session, deployment)
     if all(t.mode == RouteMode.PRIMARY for t in targets):
         raise NothingToPromote(
             f"deployment {name!r} has no rollout in progress (a direct rollout takes all the traffic at once)"
@@ -215,10 +224,12 @@ def follow_alias(session: Session, state: ServingState, move: AliasMove, rules: 
     """Roll the alias's new version out with the deployment's default strategy, once per move.
     The outcome (or why not) is kept on the deployment and in the audit log, never lost: a
     version that fails to warm keeps the old one serving, and the follower does not retry it."""
-    deployment = _lock(session, move.deployment)
+    deployment = lock(session, move.deployment)
     if deployment.track_alias != move.alias:
         return "the deployment no longer follows that alias"
-    current = _current_targets(session, deployment)
+    if deployment.state != "serving":
+        return "a rollout is in progress; the move is taken once it ends"
+    current = current_targets(session, deployment)
     model_name = current[0].model.name if current else None
     if model_name is None:
         return "the deployment routes to no model"
@@ -259,7 +270,7 @@ def update_deployment(
 ) -> DeploymentRead:
     """Change the description, the log sample rate or the batching. The routes stay, so no
     revision is written; a serving change bumps the serving generation so every process takes it."""
-    deployment = _lock(session, name)
+    deployment = lock(session, name)
     changes: dict[str, object] = {}
     if data.description is not None and data.description != deployment.description:
         deployment.description = data.description
@@ -273,7 +284,7 @@ def update_deployment(
     if "log_sample_rate" in data.model_fields_set and data.log_sample_rate != deployment.log_sample_rate:
         deployment.log_sample_rate = data.log_sample_rate
         changes["log_sample_rate"] = data.log_sample_rate
-    targets = _current_targets(session, deployment)
+    targets = current_targets(session, deployment)
     if changes:
         deployment.updated_at = utcnow()
         if "batching" in changes or "log_sample_rate" in changes:
@@ -282,7 +293,7 @@ def update_deployment(
             after_commit(session, lambda: state.apply([table]))
         session.flush()
         audit.record(session, actor, "deployment.update", "deployment", deployment.name, changes)
-    return _read(deployment, targets)
+    return deployment_read(deployment, targets)
 
 
 def current_generation(session: Session) -> int:
@@ -296,24 +307,24 @@ def route_tables_since(session: Session, generation: int) -> list[RouteTable]:
     return [_table(d, targets.get(d.id, [])) for d in changed]
 
 
-# ---- helpers -----------------------------------------------------------------------------------
+# ---- shared with rollouts, and helpers ---------------------------------------------------------
 
 
-def _get(session: Session, name: str) -> Deployment:
+def get(session: Session, name: str) -> Deployment:
     deployment = repository.get_deployment(session, name)
     if deployment is None:
         raise DeploymentNotFound(f"no deployment named {name!r}")
     return deployment
 
 
-def _lock(session: Session, name: str) -> Deployment:
+def lock(session: Session, name: str) -> Deployment:
     deployment = repository.lock_deployment(session, name)
     if deployment is None:
         raise DeploymentNotFound(f"no deployment named {name!r}")
     return deployment
 
 
-def _deployable(
+def deployable(
     session: Session, actor: Principal, model_name: str, ref: str, rules: ServingRules
 ) -> tuple[RegisteredModel, ModelVersion]:
     model, version = registry.resolve_version(session, model_name, ref)
@@ -337,7 +348,7 @@ def _deployable(
     return model, version
 
 
-def _warm(state: ServingState, targets: Sequence[_Target], *, already: set[int]) -> None:
+def warm(state: ServingState, targets: Sequence[Target], *, already: set[int]) -> None:
     """Load each version new to the routes fresh from the store and predict its input example;
     WarmupFailed stops the change before anything is written."""
     for target in targets:
@@ -345,12 +356,12 @@ def _warm(state: ServingState, targets: Sequence[_Target], *, already: set[int])
             state.load(target.route())
 
 
-def _write_revision(
+def write_revision(
     session: Session,
-    state: ServingState,
+    state: ServingState | None,
     actor: Principal,
     deployment: Deployment,
-    targets: Sequence[_Target],
+    targets: Sequence[Target],
     strategy: Strategy,
     reason: str,
     action: str,
@@ -395,26 +406,36 @@ def _write_revision(
         deployment.name,
         {"revision": number, "routes": [r.model_dump(mode="json") for r in routes], "reason": reason, **(detail or {})},
     )
-    table = _table(deployment, targets)
-    after_commit(session, lambda: state.apply([table]))
+    if state is not None:
+        # A worker has no serving state: the API processes' pollers pick the change up.
+        table = _table(deployment, targets)
+        after_commit(session, lambda: state.apply([table]))
 
 
-def _current_targets(session: Session, deployment: Deployment) -> list[_Target]:
+def target_of_version(session: Session, version_id: int, weight: int, mode: RouteMode) -> Target:
+    found = repository.version_with_model(session, version_id)
+    if found is None:
+        raise InvalidState(f"model version {version_id} no longer exists")
+    version, model = found
+    return Target(model, version, weight, mode)
+
+
+def current_targets(session: Session, deployment: Deployment) -> list[Target]:
     return _targets_by_deployment(session, [deployment.id]).get(deployment.id, [])
 
 
-def _targets_by_deployment(session: Session, deployment_ids: Sequence[int]) -> dict[int, list[_Target]]:
-    found: dict[int, list[_Target]] = {}
+def _targets_by_deployment(session: Session, deployment_ids: Sequence[int]) -> dict[int, list[Target]]:
+    found: dict[int, list[Target]] = {}
     for route, version, model in repository.routes_of(session, deployment_ids):
-        found.setdefault(route.deployment_id, []).append(_Target(model, version, route.weight, RouteMode(route.mode)))
+        found.setdefault(route.deployment_id, []).append(Target(model, version, route.weight, RouteMode(route.mode)))
     return found
 
 
-def _route_read(target: _Target) -> RouteRead:
+def _route_read(target: Target) -> RouteRead:
     return RouteRead(model=target.model.name, version=target.version.version, weight=target.weight, mode=target.mode)
 
 
-def _table(deployment: Deployment, targets: Sequence[_Target]) -> RouteTable:
+def _table(deployment: Deployment, targets: Sequence[Target]) -> RouteTable:
     return RouteTable(
         deployment=deployment.name,
         folded_name=deployment.folded_name,
@@ -432,7 +453,7 @@ def _batching_config(deployment: Deployment) -> BatchingConfig | None:
     return BatchingConfig(deployment.batch_max_size, deployment.batch_max_wait_ms)
 
 
-def _read(deployment: Deployment, targets: Sequence[_Target]) -> DeploymentRead:
+def deployment_read(deployment: Deployment, targets: Sequence[Target]) -> DeploymentRead:
     return DeploymentRead(
         name=deployment.name,
         description=deployment.description,

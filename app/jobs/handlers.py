@@ -12,6 +12,8 @@ from app.db.session import SessionFactory
 from app.jobs.context import JobContext
 from app.jobs.queue import JobQueue
 from app.jobs.runner import JobRuntime
+from app.predictions import service as predictions
+from app.rollouts import analysis as rollout_analysis
 from app.settings import Settings
 from app.storage import ArtifactStore
 from app.training import service as training
@@ -37,6 +39,18 @@ JOB_TYPES: dict[str, JobTypeHandlers] = {
         run=training.run_train, check_spec=training.check_job_spec, abandon=training.abandon_train
     ),
     "evaluate": JobTypeHandlers(run=training.run_evaluate, check_spec=training.check_job_spec),
+    # The live metric from feedback is wired in by the prediction log (None until then).
+    "rollout_analysis": JobTypeHandlers(
+        run=lambda runtime, ctx: rollout_analysis.run(
+            runtime,
+            ctx,
+            live_metric=lambda session, deployment_id, version_id, since: predictions.live_score(
+                session, runtime.store, deployment_id, version_id, since
+            ),
+        ),
+        check_spec=rollout_analysis.check_spec,
+        abandon=rollout_analysis.abandon,
+    ),
 }
 HANDLERS: dict[str, Handler] = {job_type: handlers.run for job_type, handlers in JOB_TYPES.items()}
 

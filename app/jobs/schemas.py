@@ -12,6 +12,7 @@ from app.schemas import JsonInt, StrictBody
 class JobType(StrEnum):
     train = "train"
     evaluate = "evaluate"
+    rollout_analysis = "rollout_analysis"
 
 
 class JobStatus(StrEnum):

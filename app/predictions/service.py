@@ -148,6 +148,13 @@ def live_metric(
     """(accuracy, matched rows) when the version's predictions are labels, (RMSE, matched rows)
     when they are floats, over its logged predictions since `since` that have feedback; None
     when none have."""
+    found = _live(session, store, deployment_id, model_version_id, since)
+    return None if found is None else (found[1], found[2])
+
+
+def _live(
+    session: Session, store: ArtifactStore, deployment_id: int, model_version_id: int, since: datetime
+) -> tuple[str, float, int] | None:
     actuals = dict(repository.feedback_since(session, deployment_id, since))
     if not actuals:
         return None
@@ -175,10 +182,22 @@ def live_metric(
         ]
         if not numbers:
             return None
-        return math.sqrt(sum((p - a) ** 2 for p, a in numbers) / len(numbers)), len(numbers)
+        return "rmse", math.sqrt(sum((p - a) ** 2 for p, a in numbers) / len(numbers)), len(numbers)
     if not pairs:
         return None
-    return sum(1 for p, a in pairs if _same_label(p, a)) / len(pairs), len(pairs)
+    return "accuracy", sum(1 for p, a in pairs if _same_label(p, a)) / len(pairs), len(pairs)
+
+
+def live_score(
+    session: Session, store: ArtifactStore, deployment_id: int, model_version_id: int, since: datetime
+) -> tuple[float, int] | None:
+    """The live metric with higher always better, for comparing two versions (the rollout
+    analysis): accuracy for labels, minus the RMSE for numbers."""
+    found = _live(session, store, deployment_id, model_version_id, since)
+    if found is None:
+        return None
+    kind, value, rows = found
+    return (-value if kind == "rmse" else value), rows
 
 
 # ---- helpers -----------------------------------------------------------------------------------

@@ -1,5 +1,6 @@
 """The background poller that keeps a process's route tables in step with the database: it
-reads the one serving generation number and reloads the deployments changed since."""
+reads the one serving generation number and reloads the deployments changed since; then it
+records this replica's heartbeat (the generation it has applied), which rollouts wait on."""
 
 import logging
 
@@ -7,6 +8,7 @@ from app.db.session import SessionFactory
 from app.deployments import service as deployments
 from app.errors import AppError
 from app.periodic import PeriodicThread
+from app.rollouts import service as rollouts
 from app.serving.state import RouteTable, ServingState
 
 logger = logging.getLogger(__name__)
@@ -15,10 +17,25 @@ logger = logging.getLogger(__name__)
 class RoutePoller(PeriodicThread):
     """Polls on a daemon thread every `interval` seconds."""
 
-    def __init__(self, sessions: SessionFactory, state: ServingState, interval: float) -> None:
-        super().__init__("shipyard-route-poller", lambda: interval, self.poll)
+    def __init__(self, sessions: SessionFactory, state: ServingState, interval: float, replica: str) -> None:
+        super().__init__("shipyard-route-poller", lambda: interval, self.tick)
         self._sessions = sessions
         self._state = state
+        self.replica = replica
+
+    def tick(self) -> None:
+        self.poll()
+        with self._sessions.begin() as session:
+            rollouts.record_heartbeat(session, self.replica, self._state.generation)
+
+    def stop(self) -> None:
+        super().stop()
+        # A process that stops serving is no replica a rollout should wait for.
+        try:
+            with self._sessions.begin() as session:
+                rollouts.forget_replica(session, self.replica)
+        except Exception:
+            logger.warning("replica %s: its heartbeat could not be removed", self.replica)
 
     def poll(self) -> None:
         with self._sessions(write=False) as session:

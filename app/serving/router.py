@@ -27,6 +27,7 @@ from app.errors import (
 )
 from app.serving import service
 from app.serving.schemas import PREDICT_REQUEST_SCHEMA, PredictResponse
+from app.serving.state import ROUTE_KEY_HEADER
 
 router = APIRouter(prefix=API_PREFIX, tags=["serving"])
 
@@ -54,12 +55,16 @@ async def predict(
 ) -> JSONResponse:
     """Predict the rows of `inputs` (records or columns) or `dataframe_split`, checked against the
     version's signature (422 `invalid_prediction_input` naming the column); 422 `model_error` when
-    the model raises on them. A viewer may predict, and a predict-only token naming the deployment."""
+    the model raises on them. A viewer may predict, and a predict-only token naming the deployment.
+    With an `X-Shipyard-Route-Key` header, the same key always reaches the same version of a split
+    (A/B rollouts)."""
     raw = await request.body()
     try:
         body = json.loads(raw)
     except (ValueError, RecursionError) as exc:
         raise PredictionInputInvalid("the body is not JSON") from exc
+    # A/B rollouts route the same key to the same variant on every replica.
+    route_key = request.headers.get(ROUTE_KEY_HEADER)
     answer = await run_in_threadpool(
         service.predict,
         serving,
@@ -69,5 +74,6 @@ async def predict(
         max_rows=settings.serving_max_rows,
         log=log,
         batcher=batcher,
+        route_key=route_key,
     )
     return JSONResponse(answer)

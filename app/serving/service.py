@@ -12,7 +12,9 @@ from app.predictions.log import PredictionLog
 from app.serving.batching import MicroBatcher, predict_rows
 from app.serving.metrics import ServingMetrics
 from app.serving.payload import Batch, Column, parse_request
+from app.serving.shadow import ShadowCopy
 from app.serving.state import Route, RouteTable, ServingState
+from app.serving.stats import StatsKey
 
 # Turns a request body into a Batch for a signature, within a row limit (REST: parse_request; V2: app.serving.v2).
 Parser = Callable[[Any, Sequence[Column], int], Batch]
@@ -29,13 +31,15 @@ def predict(
     batcher: MicroBatcher | None = None,
     parse: Parser = parse_request,
     pin: int | None = None,
+    route_key: str | None = None,
 ) -> dict[str, Any]:
-    """`pin` pins one of the deployment's routed versions instead of the weighted pick."""
+    """`pin` pins one of the deployment's routed versions instead of the weighted pick;
+    `route_key` sends the same key to the same version of a split (A/B rollouts)."""
     started = time.perf_counter()
     table = state.table(fold_name(name))
     if table is None:
         raise DeploymentNotFound(f"no deployment named {name!r} is served here")
-    route = table.pick() if pin is None else pinned_route(table, pin)
+    route = table.pick(route_key) if pin is None else pinned_route(table, pin)
     if route is None:
         raise ServiceUnavailable(f"deployment {name!r} has no route taking traffic")
     version = str(route.version)
@@ -45,12 +49,15 @@ def predict(
         # Pushed out of the cache and now failing to load (its stored files changed): nothing the
         # client can fix, and the deployment is still what an operator routed.
         metrics.observe(table.deployment, version, "unavailable", None)
+        state.stats.record(_stats_key(table, route), error=True, seconds=None)
         raise ServiceUnavailable(f"deployment {name!r} cannot load its version now: {exc.detail}") from exc
     try:
         batch = parse(body, loaded.signature, max_rows)
         predictions, probabilities = predict_rows(batcher, table.deployment, table.batching, loaded, batch)
     except ModelError:
-        metrics.observe(table.deployment, version, "model_error", time.perf_counter() - started)
+        seconds = time.perf_counter() - started
+        metrics.observe(table.deployment, version, "model_error", seconds)
+        state.stats.record(_stats_key(table, route), error=True, seconds=seconds)
         raise
     except AppError:
         metrics.observe(table.deployment, version, "invalid_input", None)
@@ -66,10 +73,17 @@ def predict(
     }
     if probabilities is not None:
         answer["probabilities"] = probabilities
-    elapsed = time.perf_counter() - started
+    seconds = time.perf_counter() - started
     if log is not None:
-        log.record(table, route, batch, base, predictions, probabilities, elapsed)
-    metrics.observe(table.deployment, version, "ok", elapsed)
+        log.record(table, route, batch, base, predictions, probabilities, seconds)
+    metrics.observe(table.deployment, version, "ok", seconds)
+    state.stats.record(_stats_key(table, route), error=False, seconds=seconds)
+    for shadow in table.shadows:
+        # Queued for a background thread, after this answer is complete: never on its path.
+        count = metrics.shadow_count
+        state.shadow.submit(
+            ShadowCopy(table.deployment, _stats_key(table, shadow), shadow, body, max_rows, predictions, count, parse)
+        )
     return answer
 
 
@@ -78,3 +92,7 @@ def pinned_route(table: RouteTable, version: int) -> Route:
     if route is None:
         raise ModelVersionNotFound(f"deployment {table.deployment!r} does not route to version {version}")
     return route
+
+
+def _stats_key(table: RouteTable, route: Route) -> StatsKey:
+    return (table.folded_name, table.revision, route.model, route.version)

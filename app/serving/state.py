@@ -1,6 +1,7 @@
 """What each server process holds for serving: the route table of every deployment and an LRU
 of loaded model versions. Requests read it without touching the database."""
 
+import hashlib
 import random
 import threading
 from collections import OrderedDict
@@ -9,7 +10,11 @@ from dataclasses import dataclass, field
 
 from app.serving.batching import BatchingConfig
 from app.serving.loading import LoadedModel, load_version
+from app.serving.shadow import ShadowQueue
+from app.serving.stats import TrafficStats
 from app.storage import ArtifactStore
+
+ROUTE_KEY_HEADER = "X-Shipyard-Route-Key"
 
 
 @dataclass(frozen=True)
@@ -40,18 +45,30 @@ class RouteTable:
     # The routes that answer requests (primary and canary, weight above zero); shadows only listen.
     answering: tuple[Route, ...] = field(init=False)
     weights: tuple[int, ...] = field(init=False)
+    shadows: tuple[Route, ...] = field(init=False)
 
     def __post_init__(self) -> None:
         answering = tuple(r for r in self.routes if r.mode != "shadow" and r.weight > 0)
         object.__setattr__(self, "answering", answering)
+        object.__setattr__(self, "shadows", tuple(r for r in self.routes if r.mode == "shadow"))
         object.__setattr__(self, "weights", tuple(r.weight for r in answering))
 
-    def pick(self) -> Route | None:
+    def pick(self, key: str | None = None) -> Route | None:
+        """A route by weight: at random, or by `key` (sticky: the same key, the same route)."""
         if len(self.answering) == 1:
             return self.answering[0]
         if not self.answering:
             return None
-        return random.choices(self.answering, weights=self.weights)[0]
+        if key is None:
+            return random.choices(self.answering, weights=self.weights)[0]
+        # A hash every replica computes alike (Python's hash() is salted per process).
+        point = int.from_bytes(hashlib.sha256(key.encode("utf-8", "surrogatepass")).digest()[:8], "big")
+        point %= sum(self.weights)
+        for route, weight in zip(self.answering, self.weights, strict=True):
+            if point < weight:
+                return route
+            point -= weight
+        return self.answering[-1]
 
     def route_for(self, version: int) -> Route | None:
         """The route of one version (a V2 versioned request), answering or not."""
@@ -108,7 +125,9 @@ class ModelCache:
 
 
 class ServingState:
-    def __init__(self, store: ArtifactStore, *, cache_size: int, max_ratio: float, min_bytes: int) -> None:
+    def __init__(
+        self, store: ArtifactStore, *, cache_size: int, max_ratio: float, min_bytes: int, shadow_queue_size: int = 256
+    ) -> None:
         self.store = store
         self.cache = ModelCache(cache_size)
         self._max_ratio = max_ratio
@@ -117,9 +136,15 @@ class ServingState:
         self._lock = threading.Lock()
         # The serving generation this process has applied; -1 until the first poll.
         self.generation = -1
+        # What the rollout analysis reads, flushed to the database by app.serving.flusher.
+        self.stats = TrafficStats()
+        self.shadow = ShadowQueue(shadow_queue_size, self.stats, self.model)
 
     def table(self, folded_name: str) -> RouteTable | None:
         return self._tables.get(folded_name)
+
+    def tables(self) -> list[RouteTable]:
+        return list(self._tables.values())
 
     def apply(self, tables: Iterable[RouteTable]) -> None:
         """Take these route tables, unless this process already holds a later revision."""

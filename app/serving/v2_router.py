@@ -9,7 +9,7 @@ from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import JSONResponse
 
 from app.deployments.schemas import DeploymentName, VersionNumber
-from app.deps import BatcherDep, Predictor, ServingDep, ServingMetricsDep, SettingsDep
+from app.deps import BatcherDep, PredictionLogDep, Predictor, ServingDep, ServingMetricsDep, SettingsDep
 from app.errors import (
     DeploymentNotFound,
     InferenceRequestInvalid,
@@ -21,6 +21,7 @@ from app.errors import (
 )
 from app.serving import service, v2
 from app.serving.schemas import V2_INFER_REQUEST_SCHEMA, V2InferResponse, V2ModelMetadata, V2ModelReady, V2Server
+from app.serving.state import ROUTE_KEY_HEADER
 
 router = APIRouter(prefix="/v2", tags=["open inference protocol"])
 NamePath = Annotated[DeploymentName, Path(description="A deployment's name (the V2 model name).")]
@@ -96,6 +97,7 @@ async def _infer(
     metrics: Any,
     settings: Any,
     batcher: Any,
+    log: Any,
 ) -> JSONResponse:
     raw = await request.body()
     try:
@@ -113,9 +115,11 @@ async def _infer(
         name,
         parsed,
         max_rows=max_rows,
+        log=log,
         batcher=batcher,
         parse=v2.to_batch,
         pin=version,
+        route_key=request.headers.get(ROUTE_KEY_HEADER),
     )
     return JSONResponse(v2.infer_response(answer, parsed))
 
@@ -134,12 +138,13 @@ async def infer(
     metrics: ServingMetricsDep,
     settings: SettingsDep,
     batcher: BatcherDep,
+    log: PredictionLogDep,
     _: Predictor,
 ) -> JSONResponse:
     """Predict on the tensors of a V2 infer request: one per signature column ([N] or [N, 1]),
     or one [N, F] tensor in signature order. Outputs `predict`, and `predict_proba` when asked
     (in `outputs`, or `parameters.return_proba`). 400 with `error` when the request does not fit."""
-    return await _infer(request, name, None, serving, metrics, settings, batcher)
+    return await _infer(request, name, None, serving, metrics, settings, batcher, log)
 
 
 @router.post(
@@ -157,7 +162,8 @@ async def version_infer(
     metrics: ServingMetricsDep,
     settings: SettingsDep,
     batcher: BatcherDep,
+    log: PredictionLogDep,
     _: Predictor,
 ) -> JSONResponse:
     """As infer, answered by this version of the deployment's routes, whatever its weight."""
-    return await _infer(request, name, version, serving, metrics, settings, batcher)
+    return await _infer(request, name, version, serving, metrics, settings, batcher, log)

@@ -52,9 +52,9 @@ def test_deploy_roll_out_and_back(cli: RunCli, admin_client: shipyard.Client, mo
 
 def test_errors_exit_2_with_the_reason(cli: RunCli, model: str) -> None:
     ok(cli("deploy", model, "--version", "1"))
-    canary = cli("deploy", model, "--version", "2", "--strategy", "canary")
-    assert canary.returncode == 2
-    assert "not available yet" in canary.stderr
+    unknown = cli("deploy", model, "--version", "2", "--strategy", "big_bang")
+    assert unknown.returncode == 2
+    assert "strategy" in unknown.stderr
     missing = cli("rollback", f"{model}-nope")
     assert missing.returncode == 2
     assert "no deployment" in missing.stderr

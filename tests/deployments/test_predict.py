@@ -203,8 +203,15 @@ def test_predict_sends_no_database_query(
     client: TestClient, app: FastAPI, viewer: dict[str, str], served: dict[str, str]
 ) -> None:
     """Statements sent while predicting, from any thread but the background ones (the route
-    poller, the job reconciler): none, once the token is in the token cache."""
-    background = {"shipyard-route-poller", "shipyard-reconciler", "shipyard-startup"}
+    poller, the job reconciler, the flushers): none, once the token is in the token cache."""
+    background = {
+        "shipyard-route-poller",
+        "shipyard-reconciler",
+        "shipyard-startup",
+        "shipyard-alias-follower",
+        "shipyard-stats-flusher",
+        "shipyard-prediction-log",
+    }
     sent: list[str] = []
 
     def record(*_: Any) -> None:

@@ -60,8 +60,12 @@ def test_error_classes(sdk: shipyard.Client, logged: str) -> None:
         sdk.deploy(name, logged, version=1)
     with pytest.raises(errors.DeploymentNotFound):
         sdk.get_deployment(f"{name}-missing")
-    with pytest.raises(errors.StrategyNotAvailable):
+    sdk.rollout(name, 2, strategy="ab", weight=10)
+    with pytest.raises(errors.RolloutInProgress):
         sdk.rollout(name, 2, strategy="canary")
+    sdk.abort_rollout(name)
+    with pytest.raises(errors.NoRolloutInProgress):
+        sdk.abort_rollout(name)
     with pytest.raises(errors.NothingToPromote):
         sdk.promote(name)
     # The SDK has no version delete: the class is what a client gets for the server's code.

@@ -7,6 +7,7 @@ from app.db.tables.deployments import Deployment, DeploymentRevision, Deployment
 from app.db.tables.jobs import IdempotencyRecord, Job, ModelEvaluation
 from app.db.tables.predictions import PredictionFeedback, PredictionSegment
 from app.db.tables.registry import ModelAlias, ModelVersion, RegisteredModel, RunDataset
+from app.db.tables.rollouts import Rollout, ServingReplica, ServingStats
 from app.db.tables.tracking import Experiment, LatestMetric, MetricChunk, Param, Run, RunTag
 
 __all__ = [
@@ -30,9 +31,12 @@ __all__ = [
     "PredictionFeedback",
     "PredictionSegment",
     "RegisteredModel",
+    "Rollout",
     "Run",
     "RunDataset",
     "RunTag",
     "ServingGeneration",
+    "ServingReplica",
+    "ServingStats",
     "User",
 ]
