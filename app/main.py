@@ -107,7 +107,9 @@ def create_app(settings: Settings | None = None, *, on_first_admin: Callable[[],
     app.state.serving = serving
     app.state.serving_metrics = ServingMetrics(app.state.http_metrics.registry)
 
+    # The predict route first: routing tries the routes in order, and it is the hot path.
     for router in (
+        serving_router,
         auth_router,
         audit_router,
         tracking_router,
@@ -115,7 +117,6 @@ def create_app(settings: Settings | None = None, *, on_first_admin: Callable[[],
         datasets_router,
         jobs_router,
         deployments_router,
-        serving_router,
         ops_router,
         docs_router,
     ):

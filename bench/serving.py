@@ -18,6 +18,7 @@ import statistics
 import subprocess
 import sys
 import time
+import warnings
 from collections.abc import Iterator, Sequence
 from dataclasses import asdict, dataclass, field
 from importlib import metadata
@@ -168,7 +169,11 @@ def deploy_on_shipyard(server: Server, estimators: dict[str, Any], features: pd.
 
     token = server.headers["Authorization"].removeprefix("Bearer ")
     deployments = {}
-    with shipyard.Client(server.url, token, http_client=http_client(server.url)) as client:
+    # The models were fitted on an array and are saved with named columns: sklearn warns, rightly, and it is noise here.
+    with (
+        shipyard.Client(server.url, token, http_client=http_client(server.url)) as client,
+        warnings.catch_warnings(action="ignore", category=UserWarning),
+    ):
         experiment = client.get_or_create_experiment("serving-bench")
         for name, estimator in estimators.items():
             run = client.create_run(experiment.id, name=f"bench-{name}")
@@ -181,13 +186,17 @@ def deploy_on_shipyard(server: Server, estimators: dict[str, Any], features: pd.
     return deployments
 
 
+# MLflow 3 saves sklearn models with skops and refuses types it does not trust by default (a
+# forest's trees); these are the bench's own models, so it names what the file holds as trusted.
 MLFLOW_SAVE = """
 import pickle, sys
-import mlflow.sklearn, pandas as pd
+import mlflow.sklearn, pandas as pd, skops.io
 from mlflow.models import infer_signature
 model = pickle.load(open(sys.argv[1], "rb"))
 example = pd.read_json(sys.argv[2], orient="split")
-mlflow.sklearn.save_model(model, sys.argv[3], signature=infer_signature(example, model.predict(example.to_numpy())))
+signature = infer_signature(example, model.predict(example.to_numpy()))
+trusted = skops.io.get_untrusted_types(data=skops.io.dumps(model))
+mlflow.sklearn.save_model(model, sys.argv[3], signature=signature, skops_trusted_types=trusted)
 """
 
 
@@ -201,13 +210,16 @@ def start_mlflow_serving(workdir: Path, name: str, estimator: Any, features: pd.
     pickled.write_bytes(pickle.dumps(estimator))
     example = folder / "example.json"
     example.write_text(rows_of(features, 5).to_json(orient="split", index=False))
-    subprocess.run(
+    saved = subprocess.run(
         [str(python), "-c", MLFLOW_SAVE, str(pickled), str(example), str(folder / "model")],
-        check=True,
+        check=False,
         env=child_env(),
         capture_output=True,
+        text=True,
         timeout=300,
     )
+    if saved.returncode != 0:
+        raise BenchError(f"saving {name} as an MLflow model failed:\n{saved.stderr[-3000:]}")
     port = free_port()
     argv = [
         str(python.parent / "mlflow"),
