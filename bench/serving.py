@@ -88,6 +88,7 @@ class Cell:
     seconds: float
     p50_ms: float
     p99_ms: float
+    # The server's CPU per request; for the floor, this process's CPU per predict call.
     server_cpu_ms_per_request: float = math.nan
     client_cpu_share: float = math.nan  # of one core, during the window
     errors: int = 0
@@ -336,13 +337,13 @@ def floor_cell(model: str, estimator: Any, frame: pd.DataFrame, concurrency: int
             estimator.predict(features)
             latencies.append(time.perf_counter() - started)
 
-    started = time.perf_counter()
+    started, cpu_started = time.perf_counter(), time.process_time()
     if concurrency == 1 or not cfg.floor_threads:
         samples = loop()
     else:
         with concurrent.futures.ThreadPoolExecutor(concurrency) as pool:
             samples = [s for part in pool.map(lambda _: loop(), range(concurrency)) for s in part]
-    elapsed = time.perf_counter() - started
+    elapsed, cpu = time.perf_counter() - started, time.process_time() - cpu_started
     return Cell(
         side="floor",
         model=model,
@@ -353,6 +354,7 @@ def floor_cell(model: str, estimator: Any, frame: pd.DataFrame, concurrency: int
         seconds=elapsed,
         p50_ms=percentile(samples, 50) * 1000,
         p99_ms=percentile(samples, 99) * 1000,
+        server_cpu_ms_per_request=cpu * 1000 / len(samples),
     )
 
 
@@ -486,6 +488,15 @@ def verdicts(results: Results, cfg: Config) -> list[Verdict]:
                     share >= 0.8,
                 )
             )
+            # The same on CPU time, which a busy machine moves far less than rates.
+            share = floor.server_cpu_ms_per_request / cell.server_cpu_ms_per_request
+            out.append(
+                Verdict(
+                    f"{where}: (by CPU) floor's CPU per call ≥ 80% of the server's per request",
+                    f"{share:.0%} ({floor.server_cpu_ms_per_request:.2f} vs {cell.server_cpu_ms_per_request:.2f} ms)",
+                    share >= 0.8,
+                )
+            )
         if floor is not None and cell.rows == 1 and cell.concurrency == 1:
             overhead = cell.p50_ms - floor.p50_ms
             out.append(
@@ -500,7 +511,7 @@ def verdicts(results: Results, cfg: Config) -> list[Verdict]:
 
 def report(results: Results, cfg: Config, console: Console) -> list[Verdict]:
     table = Table(title="Serving: closed-loop load, one server process each (auth on for Shipyard)")
-    for header in ("model", "rows", "c", "format", "side", "req/s", "rows/s", "p50 ms", "p99 ms", "srv CPU ms/req"):
+    for header in ("model", "rows", "c", "format", "side", "req/s", "rows/s", "p50 ms", "p99 ms", "CPU ms/req"):
         table.add_column(header, justify="right" if header not in ("model", "format", "side") else "left")
     for cell in results.cells:
         table.add_row(
@@ -516,6 +527,10 @@ def report(results: Results, cfg: Config, console: Console) -> list[Verdict]:
             "" if math.isnan(cell.server_cpu_ms_per_request) else f"{cell.server_cpu_ms_per_request:.2f}",
         )
     console.print(table)
+    console.print(
+        "CPU ms/req: the server's (every process of its group, from /proc, over the measured window); "
+        "for the floor, this process's CPU per predict call."
+    )
     clients = [c.client_cpu_share for c in results.cells if not math.isnan(c.client_cpu_share)]
     if clients:
         console.print(

@@ -2,10 +2,13 @@
 body is small, else in the thread pool. The hop to a thread and back costs about 0.1 ms of CPU,
 more than a linear model's own predict; a slow one on the loop would stall every other request."""
 
+import sys
 import threading
 
-# A predict on the loop holds up every other request for as long as it takes: at most about this.
-INLINE_MAX_SECONDS = 0.001
+# A predict on the loop holds up every other request for as long as it takes; one in a thread holds
+# the GIL (most of a scikit-learn predict is Python) and gives it up only every switch interval. So
+# a predict quicker than that interval is on the loop no worse for the others, and saves the hop.
+INLINE_MAX_SECONDS = sys.getswitchinterval()
 # A body this size parses (and a model predicts its rows) well within that for plain models.
 INLINE_MAX_BYTES = 64 * 1024
 # A slow predict keeps a deployment off the loop while later quick ones wear it down by this factor
