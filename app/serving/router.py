@@ -9,7 +9,7 @@ from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import JSONResponse
 
 from app.deployments.schemas import DeploymentName
-from app.deps import API_PREFIX, Viewer
+from app.deps import API_PREFIX, ServingDep, ServingMetricsDep, SettingsDep, Viewer
 from app.errors import (
     DeploymentNotFound,
     ModelError,
@@ -41,6 +41,9 @@ _pace = Pace()
 async def predict(
     name: Annotated[DeploymentName, Path(description="A deployment's name.")],
     request: Request,
+    serving: ServingDep,
+    metrics: ServingMetricsDep,
+    settings: SettingsDep,
     _: Viewer,
 ) -> JSONResponse:
     """Predict the rows of `inputs` (records or columns) or `dataframe_split`, checked against the
@@ -54,16 +57,14 @@ async def predict(
             body = json.loads(raw)
         except (ValueError, RecursionError) as exc:
             raise PredictionInputInvalid("the body is not JSON") from exc
-    # app.state read here rather than through three dependencies: each one costs the hot path.
-    state = request.app.state
-    max_rows = state.settings.serving_max_rows
+    max_rows = settings.serving_max_rows
 
     def timed() -> dict[str, Any]:
         # CPU time, not wall time: in the pool under load a predict also waits for the GIL, which
         # would keep a quick model off the loop for good.
         started, known = time.thread_time(), True
         try:
-            return service.predict(state.serving, state.serving_metrics, name, body, max_rows=max_rows)
+            return service.predict(serving, metrics, name, body, max_rows=max_rows)
         except DeploymentNotFound:
             known = False  # no model ran, and names not served are not remembered
             raise
