@@ -19,9 +19,11 @@ from app.errors import (
     error_responses,
 )
 from app.middleware import parsed_json_body
+from app.names import fold_name
 from app.serving import service
 from app.serving.pace import Pace
 from app.serving.schemas import PREDICT_REQUEST_SCHEMA, PredictResponse
+from app.serving.state import ServingState
 
 router = APIRouter(prefix=API_PREFIX, tags=["serving"])
 _pace = Pace()
@@ -72,8 +74,15 @@ async def predict(
             if known:
                 _pace.record(name, time.thread_time() - started)
 
-    if _pace.inline(name, len(raw)):
+    if _pace.inline(name, len(raw)) and _models_in_memory(serving, name):
         answer = timed()
     else:
         answer = await run_in_threadpool(timed)
     return JSONResponse(answer)
+
+
+def _models_in_memory(serving: ServingState, name: str) -> bool:
+    """Whether every version the deployment routes to is loaded: one pushed out of the cache is
+    fetched from the store and warmed again, which must not happen on the loop."""
+    table = serving.table(fold_name(name))
+    return table is not None and all(route.key in serving.cache for route in table.routes)
