@@ -42,32 +42,34 @@ def get_session(request: Request) -> Iterator[Session]:
 SessionDep = Annotated[Session, Depends(get_session, scope="function")]
 
 
-def get_settings_dep(request: Request) -> Settings:
+# The app.state readers below are async: FastAPI runs a plain `def` dependency in the thread pool,
+# and a hop there and back costs more than the whole lookup (predict took four hops, not one).
+async def get_settings_dep(request: Request) -> Settings:
     settings: Settings = request.app.state.settings
     return settings
 
 
-def get_store(request: Request) -> ArtifactStore:
+async def get_store(request: Request) -> ArtifactStore:
     store: ArtifactStore = request.app.state.store
     return store
 
 
-def get_startup(request: Request) -> DatabaseStartup:
+async def get_startup(request: Request) -> DatabaseStartup:
     startup: DatabaseStartup = request.app.state.startup
     return startup
 
 
-def get_sessions(request: Request) -> SessionFactory:
+async def get_sessions(request: Request) -> SessionFactory:
     sessions: SessionFactory = request.app.state.sessions
     return sessions
 
 
-def get_job_queue(request: Request) -> JobQueue:
+async def get_job_queue(request: Request) -> JobQueue:
     queue: JobQueue = request.app.state.job_queue
     return queue
 
 
-def get_http_metrics(request: Request) -> HttpMetrics:
+async def get_http_metrics(request: Request) -> HttpMetrics:
     metrics: HttpMetrics = request.app.state.http_metrics
     return metrics
 
@@ -81,22 +83,22 @@ JobQueueDep = Annotated[JobQueue, Depends(get_job_queue)]
 HttpMetricsDep = Annotated[HttpMetrics, Depends(get_http_metrics)]
 
 
-def get_serving(request: Request) -> ServingState:
+async def get_serving(request: Request) -> ServingState:
     serving: ServingState = request.app.state.serving
     return serving
 
 
-def get_serving_metrics(request: Request) -> ServingMetrics:
+async def get_serving_metrics(request: Request) -> ServingMetrics:
     metrics: ServingMetrics = request.app.state.serving_metrics
     return metrics
 
 
-def get_prediction_log(request: Request) -> PredictionLog:
+async def get_prediction_log(request: Request) -> PredictionLog:
     log: PredictionLog = request.app.state.prediction_log
     return log
 
 
-def get_batcher(request: Request) -> MicroBatcher:
+async def get_batcher(request: Request) -> MicroBatcher:
     batcher: MicroBatcher = request.app.state.batcher
     return batcher
 

@@ -142,7 +142,9 @@ def create_app(settings: Settings | None = None, *, on_first_admin: Callable[[],
     app.state.batcher = batcher = MicroBatcher(app.state.serving_metrics.observe_batch)
     app.state.http_metrics.registry.register(RolloutCollector(sessions, serving))
 
+    # The predict route first: routing tries the routes in order, and it is the hot path.
     for router in (
+        serving_router,
         auth_router,
         audit_router,
         tracking_router,
@@ -150,7 +152,6 @@ def create_app(settings: Settings | None = None, *, on_first_admin: Callable[[],
         datasets_router,
         jobs_router,
         deployments_router,
-        serving_router,
         predictions_router,
         v2_router,
         ops_router,

@@ -126,16 +126,29 @@ def _mark_duplicates(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
     return marked
 
 
-def _duplicate_key_path(body: bytes) -> list[str | int] | None:
+# Where the edge leaves the JSON body it parsed, for a route that would parse it again (predict).
+_PARSED_BODY = "shipyard.parsed_json_body"
+
+
+def parsed_json_body(scope: Scope) -> Any | None:
+    """The request's JSON body as the edge parsed it (with jiter, which reads JSON as json.loads
+    does, NaN included), or None when the edge did not parse it."""
+    return scope.get(_PARSED_BODY)
+
+
+def _duplicate_key_path(body: bytes, scope: Scope | None = None) -> list[str | int] | None:
     """Where a JSON object in the body names a key twice, or None. jiter checks for duplicates
     while it parses, in Rust: for a 1,000-metric log-batch about 0.7 ms, against 1.1 ms for the
     json.loads FastAPI parses with and 1.5 ms for json.loads with an object_pairs_hook (timeit,
     idle 2-core machine). Only a body it refuses is parsed again, in Python, to find the place."""
     try:
-        jiter.from_json(body, catch_duplicate_keys=True)
-        return None
+        document = jiter.from_json(body, catch_duplicate_keys=True)
     except ValueError:
         pass  # a duplicate key, or JSON that jiter reads more strictly than json.loads (lone surrogates)
+    else:
+        if scope is not None:
+            scope[_PARSED_BODY] = document
+        return None
     try:
         document = json.loads(body, object_pairs_hook=_mark_duplicates)
     except (ValueError, RecursionError):
@@ -325,7 +338,7 @@ class EdgeMiddleware:
         if nul_path is not None:
             await _send_problem(send, 422, validation_problem([_nul_error(["body", *nul_path])]))
             return
-        duplicate_path = _duplicate_key_path(body) if body else None
+        duplicate_path = _duplicate_key_path(body, scope) if body else None
         if duplicate_path is not None and routes(scope, scope["method"]):
             error = {"loc": ["body", *duplicate_path], "msg": "names this key more than once", "type": "duplicate_key"}
             await _send_problem(send, 422, validation_problem([error]))

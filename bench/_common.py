@@ -259,6 +259,15 @@ def ensure_venv(name: str, requirements: Sequence[str], probe: str) -> Path:
     return python
 
 
+# The MLflow venv both peers run in (tracking: ``mlflow server``; serving: ``mlflow models serve``).
+MLFLOW_REQUIREMENTS = ("mlflow>=3", "psycopg2-binary")
+
+
+def mlflow_python() -> Path:
+    """``bench/.venv-mlflow``'s python, created on first use."""
+    return ensure_venv("mlflow", MLFLOW_REQUIREMENTS, "import mlflow, psycopg2; assert int(mlflow.__version__[0]) >= 3")
+
+
 def _probe(python: Path, snippet: str) -> bool:
     result = subprocess.run([str(python), "-c", snippet], capture_output=True, timeout=120, check=False)
     return result.returncode == 0

@@ -42,10 +42,10 @@ from bench._common import (  # noqa: E402
     analyze_database,
     check,
     child_env,
-    ensure_venv,
     free_port,
     http_client,
     log,
+    mlflow_python,
     postgres_autovacuum,
     postgres_setting,
     repo_env,
@@ -66,7 +66,6 @@ INGEST_KEYS = ("loss", *(f"acc_{i}" for i in range(1, 10)))
 INGEST_RUNS = 4
 BATCH_LIMIT = 1000  # metrics per log-batch request, the limit of both servers
 HISTORY_KEY = "hist"
-MLFLOW_REQUIREMENTS = ("mlflow>=3", "psycopg2-binary")
 SDK_SCRIPT = BENCH_DIR / "sdk_call_timing.py"
 
 
@@ -327,10 +326,6 @@ class MlflowAPI:
 
 
 # --- servers --------------------------------------------------------------------------
-
-
-def mlflow_python() -> Path:
-    return ensure_venv("mlflow", MLFLOW_REQUIREMENTS, "import mlflow, psycopg2; assert int(mlflow.__version__[0]) >= 3")
 
 
 def start_mlflow(workdir: Path, database_url: str | None, cfg: Config) -> Server:

@@ -1,6 +1,7 @@
 """Prediction payloads (records, columnar inputs, MLflow's dataframe_split) parsed straight into
 one numpy array per signature column, checked against the column's type, in signature order."""
 
+import itertools
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -29,6 +30,9 @@ class Batch:
     columns: dict[str, np.ndarray]
     rows: int
     return_proba: bool
+    # When every column is a double: the rows as one C-ordered float64 array in signature order,
+    # of which `columns` are views; the model is fed it without copying the columns together.
+    matrix: np.ndarray | None = None
 
 
 def parse_request(body: Any, signature: Sequence[Column], max_rows: int) -> Batch:
@@ -52,7 +56,29 @@ def parse_request(body: Any, signature: Sequence[Column], max_rows: int) -> Batc
         raw, rows = _from_columns(body["inputs"], signature, max_rows)
     else:
         raise PredictionInputInvalid("inputs must be a list of records or an object of columns", field="inputs")
+    if all(c.type == "double" for c in signature):
+        matrix = _double_matrix([raw[c.name] for c in signature], rows)
+        if matrix is not None:
+            return Batch({c.name: matrix[:, i] for i, c in enumerate(signature)}, rows, return_proba, matrix)
     return Batch({c.name: _typed(c, raw[c.name]) for c in signature}, rows, return_proba)
+
+
+_NUMBER_TYPES = frozenset({int, float})
+
+
+def _double_matrix(columns: list[list[Any]], rows: int) -> np.ndarray | None:
+    """All the columns at once, when every value is a finite JSON number: one type scan at C
+    speed and one conversion, instead of a check per value. None when any value is not (a
+    string, a bool, null, NaN, an integer past a double's range): _typed then says which."""
+    if not set(map(type, itertools.chain.from_iterable(columns))) <= _NUMBER_TYPES:
+        return None
+    try:
+        matrix = np.array(columns, dtype=np.float64).T
+    except (OverflowError, ValueError):
+        return None
+    if matrix.shape != (rows, len(columns)) or not bool(np.isfinite(matrix).all()):
+        return None
+    return np.ascontiguousarray(matrix)
 
 
 def _check_rows(rows: int, max_rows: int) -> None:
@@ -197,6 +223,8 @@ def model_input(batch: Batch, signature: Sequence[Column], as_frame: bool) -> An
     column arrays, else one 2-D array."""
     if as_frame:
         return pd.DataFrame(batch.columns, columns=[c.name for c in signature], copy=False)
+    if batch.matrix is not None:
+        return batch.matrix
     arrays = [batch.columns[c.name] for c in signature]
     if all(a.dtype != object for a in arrays):
         return np.column_stack(arrays).astype(np.float64, copy=False)
