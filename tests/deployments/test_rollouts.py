@@ -6,12 +6,17 @@ two concurrent rollouts of one deployment (one wins, the other is a 409)."""
 import threading
 import time
 from collections.abc import Callable, Iterator
+from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
 from fastapi import FastAPI
 from fastapi.testclient import TestClient
+from sklearn.compose import ColumnTransformer
+from sklearn.ensemble import RandomForestClassifier
+from sklearn.pipeline import make_pipeline
+from sklearn.preprocessing import OneHotEncoder, StandardScaler
 
 from app.bootstrap import ensure_admin
 from app.db.migrate import upgrade_to_head
@@ -20,6 +25,7 @@ from app.rollouts import service as rollout_service
 from app.settings import Settings
 from tests.conftest import app_with_admin, read_credentials, serve_in_thread, user_headers
 from tests.deployments.conftest import deploy, new_name, register, rows
+from tests.registry.conftest import trained_pipeline, training_frame, write_model_folder, zip_folder
 
 API = "/api/v1"
 FINISHED = {"promoted", "rolled_back", "aborted", "failed"}
@@ -36,6 +42,8 @@ def settings(backend: str, tmp_path_factory: pytest.TempPathFactory, postgres_da
         max_upload_bytes=20 * 1024 * 1024,
         log_json=False,
         job_threads=4,
+        # Logged predictions reach the store quickly, for the live metric's analysis.
+        prediction_log_flush_seconds=0.3,
     )
 
 
@@ -494,3 +502,56 @@ def test_an_analysis_job_cannot_be_submitted_by_hand(client: TestClient, admin: 
     assert response.status_code == 400, response.text
     assert response.json()["code"] == "invalid_spec"
     assert "started by a rollout" in response.json()["detail"]
+
+
+def inverted_pipeline() -> Any:
+    """The forest's pipeline fitted on the opposite labels: as quick and error-free as the
+    primary, and wrong on almost every row, which only the feedback shows."""
+    frame, target = training_frame()
+    pre = ColumnTransformer(
+        [("num", StandardScaler(), ["age"]), ("cat", OneHotEncoder(handle_unknown="ignore"), ["plan"])]
+    )
+    return make_pipeline(pre, RandomForestClassifier(n_estimators=5, random_state=0)).fit(frame, 1 - target)
+
+
+def test_a_canary_worse_on_feedback_rolls_back_on_the_live_metric(
+    client: TestClient, editor: dict[str, str], admin: dict[str, str], tmp_path: Path
+) -> None:
+    model, name = new_name("model"), new_name()
+    register(client, admin, model, zip_folder(write_model_folder(tmp_path / "good", trained_pipeline())))
+    register(client, admin, model, zip_folder(write_model_folder(tmp_path / "worse", inverted_pipeline())))
+    deploy(client, editor, name, model, 1)
+    response = start(
+        client,
+        editor,
+        name,
+        strategy="canary",
+        version=2,
+        steps=[50, 100],
+        interval_seconds=30,
+        min_requests=5,
+        max_error_rate=0.5,
+        max_live_metric_drop=0.2,
+    )
+    assert response.status_code == 201, response.text
+    deadline = time.monotonic() + 45
+    i = 0
+    while time.monotonic() < deadline:
+        age = 20.0 + (i * 7) % 60
+        answer = client.post(
+            f"{API}/deployments/{name}/predict", json={"inputs": [{"age": age, "plan": "basic"}]}, headers=editor
+        )
+        assert answer.status_code == 200, answer.text
+        # The application learns the outcome and sends it back.
+        feedback = {"feedback": [{"prediction_id": answer.json()["prediction_ids"][0], "actual": int(age > 45)}]}
+        assert client.post(f"{API}/deployments/{name}/feedback", json=feedback, headers=editor).status_code == 200
+        i += 1
+        if i % 10 == 0 and latest_rollout(client, editor, name)["state"] in FINISHED:
+            break
+        time.sleep(0.02)
+    rollout = latest_rollout(client, editor, name)
+    assert rollout["state"] == "rolled_back", rollout
+    assert "live metric" in rollout["reason"], rollout
+    assert "below the primary's" in rollout["reason"]
+    assert rollout["analysis"]["candidate"]["errors"] == 0  # only the feedback showed it
+    primary_only(read(client, editor, name), model, 1)
