@@ -73,13 +73,15 @@ class Config:
     peer: str | None
     log_sample_rate: float
     floor_threads: bool = True
+    # Also each model behind a deployment with micro-batching on, at concurrency 8 and up.
+    batching: bool = True
 
 
 @dataclass
 class Cell:
     """One measured load: a server (or the floor), a model, a payload shape, rows, concurrency."""
 
-    side: str  # shipyard | mlflow | floor
+    side: str  # shipyard | batched (Shipyard with micro-batching on) | mlflow | floor
     model: str
     fmt: str  # split | columnar | records | "-" for the floor
     rows: int
@@ -164,9 +166,15 @@ def shipyard_settings(cfg: Config) -> dict[str, str]:
     }
 
 
+# Micro-batching as a deployment would set it: batches of up to 64 rows, formed for at most 2 ms.
+BATCHING = {"max_batch_size": 64, "max_wait_ms": 2}
+
+
 def deploy_on_shipyard(server: Server, estimators: dict[str, Any], features: pd.DataFrame) -> dict[str, str]:
-    """Log, register and deploy each model through the SDK; the deployment name per model."""
+    """Log, register and deploy each model through the SDK; the predict path per model, and per
+    `<model>+batched` for the same version on a deployment with micro-batching on."""
     import shipyard
+    from shipyard.schemas import Batching
 
     token = server.headers["Authorization"].removeprefix("Bearer ")
     deployments = {}
@@ -184,6 +192,10 @@ def deploy_on_shipyard(server: Server, estimators: dict[str, Any], features: pd.
             assert version is not None
             client.deploy(f"bench-{name}", f"bench-{name}", version=version.version)
             deployments[name] = f"/api/v1/deployments/bench-{name}/predict"
+            client.deploy(
+                f"bench-{name}-batched", f"bench-{name}", version=version.version, batching=Batching(**BATCHING)
+            )
+            deployments[f"{name}+batched"] = f"/api/v1/deployments/bench-{name}-batched/predict"
     return deployments
 
 
@@ -434,6 +446,8 @@ def run(cfg: Config) -> Results:
                         # Alternate which server goes first, so a noisy moment hits both alike.
                         if len(results.cells) % 2:
                             sides.reverse()
+                        if cfg.batching and fmt == "split" and concurrency >= 8:
+                            sides.append(("batched", context["shipyard"], context["paths"][f"{name}+batched"]))
                         for side, server, path in sides:
                             log(f"{name} rows={rows} c={concurrency} {fmt}: {side}")
                             answer = run_load(server, path, body, concurrency, cfg, workdir)
@@ -454,6 +468,25 @@ class Verdict:
 def verdicts(results: Results, cfg: Config) -> list[Verdict]:
     out: list[Verdict] = []
     for cell in results.cells:
+        if cell.side == "batched" and cell.concurrency == 32:
+            plain = results.find("shipyard", cell.model, cell.fmt, cell.rows, cell.concurrency)
+            if plain is not None:
+                where = f"{cell.model} {cell.fmt} rows={cell.rows} c=32 batching {BATCHING}"
+                gain = cell.rows_per_s / plain.rows_per_s
+                out.append(
+                    Verdict(
+                        f"{where}: rows/s ≥ 3× without batching",
+                        f"{gain:.1f}× ({cell.rows_per_s:,.0f} vs {plain.rows_per_s:,.0f})",
+                        gain >= 3,
+                    )
+                )
+                out.append(
+                    Verdict(
+                        f"{where}: p99 ≤ 2× without batching",
+                        f"{cell.p99_ms / plain.p99_ms:.2f}× ({cell.p99_ms:.2f} vs {plain.p99_ms:.2f} ms)",
+                        cell.p99_ms <= 2 * plain.p99_ms,
+                    )
+                )
         if cell.side != "shipyard":
             continue
         peer = results.find("mlflow", cell.model, cell.fmt, cell.rows, cell.concurrency)
@@ -574,6 +607,7 @@ def parse_args(argv: Sequence[str] | None) -> tuple[Config, argparse.Namespace]:
     parser.add_argument("--warmup", type=float, default=1.0, help="unmeasured seconds before each cell")
     parser.add_argument("--quick", action="store_true", help="short cells, for a smoke run")
     parser.add_argument("--log-sample-rate", type=float, default=1.0, help="the prediction log's sampling")
+    parser.add_argument("--no-batching", action="store_true", help="skip the micro-batching cells")
     parser.add_argument("--json", type=Path, default=None, help="also write the cells and verdicts here")
     args = parser.parse_args(argv)
     models = tuple(m for m in args.models.split(",") if m)
@@ -596,6 +630,7 @@ def parse_args(argv: Sequence[str] | None) -> tuple[Config, argparse.Namespace]:
         warmup=warmup,
         peer=args.peer,
         log_sample_rate=args.log_sample_rate,
+        batching=not args.no_batching,
     )
     return cfg, args
 
