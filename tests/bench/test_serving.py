@@ -27,6 +27,9 @@ def test_quick_run_measures_every_cell_and_judges_the_targets(tmp_path: Path) ->
             assert ("floor", model, "-", concurrency) in cells
             for fmt in ("split", "columnar"):
                 assert ("shipyard", model, fmt, concurrency) in cells
+        # The same model behind a deployment with micro-batching on, where requests come together.
+        assert ("batched", model, "split", 8) in cells
+        assert ("batched", model, "split", 1) not in cells
     for cell in document["cells"]:
         assert cell["requests"] > 0
         assert cell["errors"] == 0
