@@ -468,7 +468,8 @@ class Verdict:
 def verdicts(results: Results, cfg: Config) -> list[Verdict]:
     out: list[Verdict] = []
     for cell in results.cells:
-        if cell.side == "batched" and cell.concurrency == 32:
+        # Batching is for many small requests at once: judged on single rows.
+        if cell.side == "batched" and cell.concurrency == 32 and cell.rows == 1:
             plain = results.find("shipyard", cell.model, cell.fmt, cell.rows, cell.concurrency)
             if plain is not None:
                 where = f"{cell.model} {cell.fmt} rows={cell.rows} c=32 batching {BATCHING}"
