@@ -72,7 +72,9 @@ def test_the_newcomer_set_up_is_there() -> None:
     assert "source .venv/bin/activate" in text
     assert ".venv/bin/shipyard" in text
     assert "shipyard login http://127.0.0.1:8000 -u admin" in text, "how to get the admin token with compose"
-    for missing in ("deployments", "monitoring", "dashboard", "MLflow"):
+    exists = text.split("What exists today", 1)[1].split("What does **not** exist yet", 1)[0]
+    assert "**deployments**" in exists
+    for missing in ("monitoring", "dashboard", "MLflow"):
         assert missing in text.split("What does **not** exist yet", 1)[1].split("\n\n", 1)[0]
 
 
