@@ -13,6 +13,7 @@ class JobType(StrEnum):
     train = "train"
     evaluate = "evaluate"
     rollout_analysis = "rollout_analysis"
+    retrain = "retrain"
 
 
 class JobStatus(StrEnum):
@@ -29,7 +30,7 @@ FINISHED = frozenset({JobStatus.succeeded, JobStatus.failed, JobStatus.cancelled
 class JobCreate(StrictBody):
     type: Annotated[JobType, Strict(False)]
     spec: dict[str, Any] = Field(
-        description="What to do; its shape depends on the type (see the docs of train/evaluate)."
+        description="What to do; its shape depends on the type (see the docs of train, evaluate and retrain)."
     )
     max_attempts: Annotated[int, Field(ge=1, le=10), JsonInt] = 3
 
