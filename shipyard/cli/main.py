@@ -6,7 +6,19 @@ from typing import Annotated, Any
 
 import typer
 
-from shipyard.cli import datasets, deployments, experiments, jobs, login, models, runs, tokens, training, users
+from shipyard.cli import (
+    datasets,
+    deployments,
+    experiments,
+    jobs,
+    login,
+    models,
+    monitoring,
+    runs,
+    tokens,
+    training,
+    users,
+)
 from shipyard.cli.common import EXIT_ERROR, CliState, print_error
 from shipyard.errors import ShipyardError
 
@@ -35,6 +47,7 @@ app.command("evaluate")(training.evaluate)
 app.command("deploy")(deployments.deploy)
 app.command("rollback")(deployments.rollback)
 app.command("promote")(deployments.promote)
+app.command("retrain")(monitoring.retrain)
 
 
 @app.callback()

@@ -1,0 +1,56 @@
+"""`shipyard retrain` as a real subprocess against a live server: --wait exits 0 once the new
+version is registered (and its direct rollout serves it), 1 when a gate failed, 2 on an error."""
+
+import json
+
+import pytest
+
+import shipyard
+from tests.cli.test_deploy_cli import RunCli, ok
+from tests.sdk.churn import churn_frame
+
+
+@pytest.fixture
+def deployment(admin_client: shipyard.Client, unique_name: str) -> str:
+    """A deployment of version 1 of a model that a train job trained on dataset `unique_name`@1."""
+    features, label = churn_frame(rows=120, seed=4)
+    admin_client.log_dataset(features.assign(churned=label), unique_name)
+    spec = {"dataset": f"{unique_name}@1", "target": "churned", "estimator": "logistic_regression"}
+    job = admin_client.submit_job("train", {**spec, "register_as": unique_name})
+    assert admin_client.wait_for_job(job.id, timeout=60).status == "succeeded"
+    admin_client.deploy(unique_name, unique_name, version=1)
+    return unique_name
+
+
+def test_retrain_wait_exits_0_when_registered_and_1_when_a_gate_failed(
+    cli: RunCli, admin_client: shipyard.Client, deployment: str
+) -> None:
+    shown = ok(cli("retrain", deployment, "--strategy", "direct", "--gate", "accuracy>=baseline-0.5", "--wait"))
+    assert "version 2" in shown
+    assert "serves all the traffic" in shown
+    assert admin_client.get_deployment(deployment).routes[0].version == 2
+
+    failed = cli("retrain", deployment, "--gate", "accuracy>=baseline+0.5", "--canary-steps", "50,100", "--wait")
+    assert failed.returncode == 1, failed.stdout + failed.stderr
+    assert "A gate failed" in failed.stdout
+    assert "Not rolled out" in failed.stdout
+    assert admin_client.get_deployment(deployment).routes[0].version == 2
+
+    submitted = json.loads(ok(cli("retrain", deployment, "--json")))
+    assert submitted["type"] == "retrain"
+    assert submitted["spec"]["data"] == "newest"
+
+
+def test_bad_retrain_options_exit_2_with_the_reason(cli: RunCli, deployment: str) -> None:
+    mixed = cli("retrain", deployment, "--strategy", "blue_green", "--canary-steps", "50,100")
+    assert mixed.returncode == 2
+    assert "--canary-steps is for a canary" in mixed.stderr
+    lonely = cli("retrain", deployment, "--interval", "1m")
+    assert lonely.returncode == 2
+    assert "need --strategy" in lonely.stderr
+    bad_gate = cli("retrain", deployment, "--gate", "f1>>0.8")
+    assert bad_gate.returncode == 2
+    assert "gate" in bad_gate.stderr
+    missing = cli("retrain", f"{deployment}-nope")
+    assert missing.returncode == 2
+    assert "no deployment" in missing.stderr
