@@ -78,7 +78,7 @@ def worker(ctx: typer.Context) -> None:
 
 @app.command("beat", context_settings=PASS_THROUGH, add_help_option=False, rich_help_panel=SERVER_PANEL)
 def beat(ctx: typer.Context) -> None:
-    """Run Celery beat: the job reconciler's schedule (needs SHIPYARD_BROKER_URL)."""
+    """Run Celery beat: fires the schedules and the job reconciler on the workers (needs SHIPYARD_BROKER_URL)."""
     _launch(ctx)
 
 
