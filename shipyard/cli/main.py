@@ -6,7 +6,19 @@ from typing import Annotated, Any
 
 import typer
 
-from shipyard.cli import datasets, deployments, experiments, jobs, login, models, runs, tokens, training, users
+from shipyard.cli import (
+    datasets,
+    deployments,
+    experiments,
+    jobs,
+    login,
+    models,
+    runs,
+    schedules,
+    tokens,
+    training,
+    users,
+)
 from shipyard.cli.common import EXIT_ERROR, CliState, print_error
 from shipyard.errors import ShipyardError
 
@@ -28,6 +40,7 @@ app.add_typer(runs.app, name="runs")
 app.add_typer(datasets.app, name="datasets")
 app.add_typer(models.app, name="models")
 app.add_typer(jobs.app, name="jobs")
+app.add_typer(schedules.app, name="schedules")
 app.add_typer(deployments.app, name="deployments")
 app.command("login")(login.login)
 app.command("train")(training.train)
