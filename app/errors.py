@@ -318,3 +318,17 @@ class InferenceRequestInvalid(AppError):
     signature: 400, as the protocol answers."""
 
     status, code, title = 400, "invalid_inference_request", "Invalid inference request"
+
+
+class ScheduleNotFound(NotFound):
+    code = "schedule_not_found"
+
+
+class ScheduleConflict(Conflict):
+    code = "schedule_conflict"
+
+
+class ScheduleManaged(Conflict):
+    """The platform owns this schedule (a deployment monitor): it is changed there, not through /schedules."""
+
+    code = "schedule_managed"

@@ -316,6 +316,22 @@ class ModelError(ShipyardError):
     default_code = "model_error"
 
 
+class ScheduleNotFound(NotFound):
+    default_code = "schedule_not_found"
+
+
+class ScheduleConflict(Conflict):
+    """A schedule has this name already (or, for a managed one, it belongs to someone else)."""
+
+    default_code = "schedule_conflict"
+
+
+class ScheduleManaged(Conflict):
+    """The platform manages this schedule (``problem["managed_by"]`` says what): change it there."""
+
+    default_code = "schedule_managed"
+
+
 _BY_CODE: dict[str, type[ShipyardError]] = {
     cls.default_code: cls
     for cls in (
@@ -370,6 +386,9 @@ _BY_CODE: dict[str, type[ShipyardError]] = {
         WarmupFailed,
         PredictionInputInvalid,
         ModelError,
+        ScheduleNotFound,
+        ScheduleConflict,
+        ScheduleManaged,
     )
 }
 # Codes this SDK does not know yet (newer servers, other resources) still land in the right family.

@@ -1,4 +1,5 @@
-"""Thin Celery tasks: take a job id, hand it to the same runner the embedded mode uses."""
+"""Thin Celery tasks: take a job id, hand it to the same runner the embedded mode uses; and fire
+the due schedules, as the embedded server's scheduler thread does."""
 
 import os
 import socket
@@ -7,6 +8,7 @@ from celery import Celery
 
 from app.jobs.queue import RECONCILE_TASK, RUN_TASK
 from app.jobs.runner import JobRuntime, reconcile, run_job
+from app.schedules.scheduler import TICK_TASK, run_due
 
 
 def register_tasks(celery: Celery, runtime: JobRuntime) -> None:
@@ -20,3 +22,7 @@ def register_tasks(celery: Celery, runtime: JobRuntime) -> None:
     @celery.task(name=RECONCILE_TASK, ignore_result=True)
     def reconcile_jobs() -> list[str]:
         return reconcile(runtime)
+
+    @celery.task(name=TICK_TASK, ignore_result=True)
+    def fire_schedules() -> list[str]:
+        return run_due(runtime.sessions, runtime.queue, settings=runtime.settings)
