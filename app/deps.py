@@ -17,8 +17,8 @@ from app.db.session import SessionFactory
 from app.errors import Unauthenticated
 from app.jobs.queue import JobQueue
 from app.observability import HttpMetrics
-from app.outbound import OutboundClient
 from app.ops.startup import DatabaseStartup
+from app.outbound import OutboundClient
 from app.predictions.log import PredictionLog
 from app.serving.batching import MicroBatcher
 from app.serving.metrics import ServingMetrics

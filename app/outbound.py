@@ -51,7 +51,8 @@ _PRIVATE_NETWORKS = tuple(
     ip_network(network) for network in ("10.0.0.0/8", "172.16.0.0/12", "192.168.0.0/16", "fc00::/7", "fec0::/10")
 )
 _NAT64 = ip_network("64:ff9b::/96")
-_HOST_NAME = re.compile(r"^(?=.{1,253}$)[a-z0-9_]([a-z0-9_-]{0,61}[a-z0-9_])?(\.[a-z0-9_]([a-z0-9_-]{0,61}[a-z0-9_])?)*$")
+_LABEL = r"[a-z0-9_]([a-z0-9_-]{0,61}[a-z0-9_])?"
+_HOST_NAME = re.compile(rf"^(?=.{{1,253}}$){_LABEL}(\.{_LABEL})*$")
 
 
 def refusal_reason(address: IPAddress) -> str | None:
@@ -305,7 +306,8 @@ class OutboundClient:
         sent = {**(headers or {}), "Accept-Encoding": "identity"}
         target = parse_url(url)
         # trust_env off: no proxy from the environment (it would connect instead of the checked address).
-        with httpx.Client(transport=transport, trust_env=False, follow_redirects=False, timeout=timeout_seconds) as http:
+        http = httpx.Client(transport=transport, trust_env=False, follow_redirects=False, timeout=timeout_seconds)
+        with http:
             for hop in range(self.max_redirects + 1):
                 try:
                     with http.stream(method, target, content=content, headers=sent) as response:
@@ -483,7 +485,7 @@ class _GuardedTransport(httpx.BaseTransport):
                 target=request.url.raw_path,
             ),
             headers=request.headers.raw,
-            content=request.stream,  # type: ignore[arg-type]
+            content=request.stream,
             extensions=request.extensions,
         )
         try:
@@ -493,10 +495,13 @@ class _GuardedTransport(httpx.BaseTransport):
             if mapped is exc:
                 raise
             raise mapped from exc
+        body = core_response.stream
+        if not isinstance(body, Iterable):
+            raise TypeError("the connection pool answered with an async stream")
         return httpx.Response(
             status_code=core_response.status,
             headers=core_response.headers,
-            stream=_ResponseStream(core_response.stream),  # type: ignore[arg-type]
+            stream=_ResponseStream(body),
             extensions=core_response.extensions,
         )
 

@@ -9,7 +9,7 @@ from app.deployments.schemas import DeploymentName
 from app.deps import API_PREFIX, Editor, OutboundDep, SessionDep, SessionsDep, SettingsDep
 from app.errors import DeploymentNotFound, InvalidInput, UrlRefused, WebhookDeliveryNotFound, error_responses
 from app.webhooks import service
-from app.webhooks.schemas import EventName, DeliveryList, DeliveryRead, DeliveryStatus, WebhookTest
+from app.webhooks.schemas import DeliveryList, DeliveryRead, DeliveryStatus, EventName, WebhookTest
 
 router = APIRouter(prefix=API_PREFIX, tags=["webhooks"])
 DeliveryIdPath = Annotated[
@@ -61,7 +61,7 @@ def get_delivery(delivery_id: DeliveryIdPath, session: SessionDep, _: Editor) ->
     response_model=DeliveryRead,
     responses=error_responses(UrlRefused),
 )
-async def test_webhook(
+async def send_test_webhook(
     body: WebhookTest, sessions: SessionsDep, client: OutboundDep, settings: SettingsDep, actor: Editor
 ) -> DeliveryRead:
     """Send a `ping` event to `url`, signed with `secret` when one is given, retried as any delivery
