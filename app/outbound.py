@@ -27,7 +27,6 @@ MAX_URL_LENGTH = 2048
 MAX_REDIRECTS = 3
 # What is read of an answer at most; the rest is never read (the connection is closed).
 MAX_RESPONSE_BYTES = 64 * 1024
-REDIRECT_STATUSES = frozenset({301, 302, 303, 307, 308})
 ALLOW_SETTING = "SHIPYARD_OUTBOUND_ALLOW_HOSTS"
 
 # Cloud instance metadata and the like: refused even for a host on the allow-list.
@@ -304,23 +303,24 @@ class OutboundClient:
         deadline = time.monotonic() + timeout_seconds
         transport = _GuardedTransport(_GuardedBackend(self.allow, self._resolve, deadline), self._ssl_context)
         sent = {**(headers or {}), "Accept-Encoding": "identity"}
-        target = parse_url(url)
         # trust_env off: no proxy from the environment (it would connect instead of the checked address).
         http = httpx.Client(transport=transport, trust_env=False, follow_redirects=False, timeout=timeout_seconds)
         with http:
+            request = http.build_request(method, parse_url(url), content=content, headers=sent)
             for hop in range(self.max_redirects + 1):
                 try:
-                    with http.stream(method, target, content=content, headers=sent) as response:
-                        location = response.headers.get("location")
-                        if response.status_code in REDIRECT_STATUSES and location:
-                            target = parse_url(str(target.join(location)))
-                            if response.status_code in (301, 302, 303) and method != "HEAD":
-                                # As browsers and httpx do: the next hop is a GET without the body.
-                                method, content = "GET", None
-                                sent = {k: v for k, v in sent.items() if k.lower() != "content-type"}
+                    response = http.send(request, stream=True)
+                    try:
+                        # httpx builds the redirect's request (the Location joined, 303 a GET without
+                        # the body); its URL is checked here, its addresses when it connects.
+                        if response.next_request is not None:
+                            request = response.next_request
+                            parse_url(str(request.url))
                             continue
                         body, truncated = _read_at_most(response, self.max_response_bytes)
-                        return OutboundResponse(response.status_code, body, truncated, str(target), hop)
+                        return OutboundResponse(response.status_code, body, truncated, str(request.url), hop)
+                    finally:
+                        response.close()
                 except httpx.TimeoutException as exc:
                     raise OutboundError(f"timed out (the limit is {timeout_seconds:g} s)") from exc
                 except httpx.TransportError as exc:

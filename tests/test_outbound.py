@@ -64,7 +64,8 @@ PUBLIC_V4 = "93.184.215.14"
 )
 def test_each_non_public_address_class_is_refused(address: str, reason: str) -> None:
     found = refusal_reason(ip_address(address))
-    assert found is not None and reason in found
+    assert found is not None
+    assert reason in found
 
 
 @pytest.mark.parametrize("address", [PUBLIC_V4, "8.8.8.8", "2606:4700:4700::1111", "::ffff:8.8.8.8"])
@@ -265,6 +266,13 @@ def test_a_redirect_to_another_scheme_or_with_credentials_is_refused(local: Rece
         client.send("POST", local.url, content=b"{}", timeout_seconds=5)
     with pytest.raises(UrlRefused, match="credentials"):
         client.send("POST", local.url, content=b"{}", timeout_seconds=5)
+
+
+def test_a_redirect_to_a_location_that_is_no_url_is_a_broken_answer(local: Receiver) -> None:
+    local.answer(redirect("http://[::1"))
+    with pytest.raises(OutboundError, match="broke the HTTP protocol: Invalid URL in location header"):
+        OutboundClient(["127.0.0.1"]).send("POST", local.url, content=b"{}", timeout_seconds=5)
+    assert len(local.received) == 1
 
 
 def test_redirects_are_followed_up_to_the_cap(local: Receiver) -> None:

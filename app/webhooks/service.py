@@ -7,6 +7,7 @@ network, and a job can call it with the runtime's session factory."""
 
 import logging
 import random
+import re
 import time
 import uuid
 from collections.abc import Sequence
@@ -23,11 +24,11 @@ from app.db.session import SessionFactory, json_for_column
 from app.db.tables import WebhookAttempt, WebhookDelivery
 from app.deployments import service as deployments
 from app.errors import InvalidInput, UrlRefused, WebhookDeliveryNotFound
-from app.outbound import OutboundClient, OutboundError, OutboundResponse
+from app.outbound import MAX_URL_LENGTH, OutboundClient, OutboundError, OutboundResponse
 from app.pagination import decode_page_token, take_page
 from app.settings import Settings
 from app.webhooks import repository
-from app.webhooks.schemas import AttemptRead, DeliveryRead, DeliveryStatus, WebhookTest
+from app.webhooks.schemas import EVENT_PATTERN, AttemptRead, DeliveryRead, DeliveryStatus, WebhookTest
 from app.webhooks.signature import SIGNATURE_HEADER, signature_header
 
 logger = logging.getLogger(__name__)
@@ -138,13 +139,16 @@ def _deliver(
     deployment_id: int | None,
     actor: Principal | None,
 ) -> DeliveryRead:
+    if not re.fullmatch(EVENT_PATTERN, event):
+        raise ValueError(f"event {event!r} does not match {EVENT_PATTERN}")
     with sessions.begin() as session:
         delivery = repository.add_delivery(
             session,
             WebhookDelivery(
                 id=uuid.uuid4().hex,
                 event=event,
-                url=url,
+                # As much of the URL as a row holds; a URL too long to send fails its first attempt.
+                url=_text(url, MAX_URL_LENGTH),
                 deployment_id=deployment_id,
                 status=DeliveryStatus.PENDING.value,
                 signed=secret is not None,

@@ -33,14 +33,16 @@ def test_a_test_delivery_from_the_command_line(cli: RunCli, hook: Receiver) -> N
     assert delivery["id"] in [d["id"] for d in json.loads(listed.stdout)["deliveries"]]
     shown = cli("webhooks", "show", delivery["id"])
     assert shown.returncode == 0, shown.stderr
-    assert "delivered" in shown.stdout and "200" in shown.stdout
+    assert "delivered" in shown.stdout
+    assert "200" in shown.stdout
 
 
 def test_a_failed_delivery_exits_1_with_the_reason(cli: RunCli, hook: Receiver) -> None:
     hook.answer(status(404))
     failed = cli("webhooks", "test", hook.url)
     assert failed.returncode == 1
-    assert "failed" in failed.stdout and "HTTP 404" in failed.stdout
+    assert "failed" in failed.stdout
+    assert "HTTP 404" in failed.stdout
 
 
 def test_a_refused_url_exits_2_naming_why(cli: RunCli) -> None:

@@ -65,7 +65,9 @@ def sdk(webhook_http: TestClient, admin_token: str) -> shipyard.Client:
 def test_the_client_sends_a_test_and_reads_the_deliveries(sdk: shipyard.Client, hook: Receiver) -> None:
     secret = f"client-{uuid.uuid4().hex}"
     delivery = sdk.test_webhook(hook.url + "/from-sdk", secret=secret)
-    assert delivery.delivered and delivery.signed and delivery.event == "ping"
+    assert delivery.delivered
+    assert delivery.signed
+    assert delivery.event == "ping"
     assert delivery.attempts[0].status_code == 200
     got = hook.received[0]
     assert verify_signature(secret, got.body, got.headers["X-Shipyard-Signature"])
@@ -75,7 +77,8 @@ def test_the_client_sends_a_test_and_reads_the_deliveries(sdk: shipyard.Client, 
     assert delivery.id in [d.id for d in listed]
     hook.answer(status(410))
     gone = sdk.test_webhook(hook.url)
-    assert not gone.delivered and gone.response_status == 410
+    assert not gone.delivered
+    assert gone.response_status == 410
     assert gone.id in [d.id for d in sdk.list_webhook_deliveries(status="failed", max_results=5)]
 
 

@@ -24,9 +24,7 @@ from tests.webhooks.receivers import Receiver, drip, endless, hang, receiver, re
 SECRET = "whsec-for-tests-4f1c"
 
 
-def send(
-    app: FastAPI, client: OutboundClient, settings: Settings, url: str, **overrides: Any
-) -> DeliveryRead:
+def send(app: FastAPI, client: OutboundClient, settings: Settings, url: str, **overrides: Any) -> DeliveryRead:
     arguments: dict[str, Any] = {"secret": SECRET, "event": "drift.detected", "payload": {"share": 0.6}}
     arguments.update(overrides)
     return deliver(app.state.sessions, client, url=url, settings=settings, **arguments)
@@ -40,7 +38,8 @@ def test_a_signed_delivery_arrives_and_its_signature_verifies(
 
     assert delivery.status == "delivered"
     assert [(a.number, a.status_code, a.error) for a in delivery.attempts] == [(1, 200, None)]
-    assert delivery.signed and delivery.finished_at is not None
+    assert delivery.signed
+    assert delivery.finished_at is not None
     (got,) = hook.received
     assert (got.method, got.path) == ("POST", "/alerts")
     assert got.headers["Content-Type"] == "application/json"
@@ -60,7 +59,8 @@ def test_without_a_secret_nothing_is_signed(
     app: FastAPI, local_client: OutboundClient, webhook_settings: Settings, hook: Receiver
 ) -> None:
     delivery = send(app, local_client, webhook_settings, hook.url, secret=None)
-    assert delivery.status == "delivered" and not delivery.signed
+    assert delivery.status == "delivered"
+    assert not delivery.signed
     assert "X-Shipyard-Signature" not in hook.received[0].headers
 
 
@@ -81,7 +81,7 @@ def test_the_secret_is_never_stored_returned_nor_logged(
     with app.state.sessions(write=False) as session:
         rows = [session.get(WebhookDelivery, delivery.id)]
         rows += session.scalars(select(WebhookAttempt).where(WebhookAttempt.delivery_id == delivery.id)).all()
-        stored = " ".join(repr({c: getattr(row, c) for c in row.__table__.columns.keys()}) for row in rows)
+        stored = " ".join(repr({c.key: getattr(row, c.key) for c in row.__table__.columns}) for row in rows)
     assert delivery.id in stored
     assert secret not in stored
 
@@ -107,9 +107,12 @@ def test_a_4xx_other_than_429_is_not_retried(
     hook.answer(status(404, b"no such hook"))
     delivery = send(app, local_client, webhook_settings, hook.url)
     assert delivery.status == "failed"
-    assert delivery.attempt_count == 1 and len(hook.received) == 1
+    assert delivery.attempt_count == 1
+    assert len(hook.received) == 1
     assert delivery.response_status == 404
-    assert delivery.error is not None and "HTTP 404" in delivery.error and "not retried" in delivery.error
+    assert delivery.error is not None
+    assert "HTTP 404" in delivery.error
+    assert "not retried" in delivery.error
 
 
 def test_a_receiver_that_never_answers_fails_after_every_attempt_in_bounded_time(
@@ -126,7 +129,8 @@ def test_a_receiver_that_never_answers_fails_after_every_attempt_in_bounded_time
     assert delivery.status == "failed"
     assert [a.number for a in delivery.attempts] == [1, 2, 3]
     assert all(a.status_code is None and a.error and "timed out" in a.error for a in delivery.attempts)
-    assert delivery.error is not None and "timed out" in delivery.error
+    assert delivery.error is not None
+    assert "timed out" in delivery.error
     assert len(hook.received) == 3
     # Each attempt stops at its deadline, so the whole delivery stays within the policy's bound
     # (plus room for a busy machine), instead of waiting on the receiver.
@@ -140,7 +144,8 @@ def test_a_receiver_that_drips_its_answer_is_cut_off(
     hook.otherwise = drip
     settings = webhook_settings.model_copy(update={"webhook_timeout_seconds": 0.5, "webhook_attempts": 2})
     delivery = send(app, local_client, settings, hook.url)
-    assert delivery.status == "failed" and delivery.attempt_count == 2
+    assert delivery.status == "failed"
+    assert delivery.attempt_count == 2
     assert all(a.error and "timed out" in a.error for a in delivery.attempts)
 
 
@@ -148,7 +153,8 @@ def test_a_refused_connection_is_retried_then_failed(
     app: FastAPI, local_client: OutboundClient, webhook_settings: Settings
 ) -> None:
     delivery = send(app, local_client, webhook_settings, f"http://127.0.0.1:{free_port()}/hook")
-    assert delivery.status == "failed" and delivery.attempt_count == 3
+    assert delivery.status == "failed"
+    assert delivery.attempt_count == 3
     assert all(a.error and "could not connect" in a.error for a in delivery.attempts)
 
 
@@ -163,13 +169,12 @@ def test_an_endless_answer_is_not_read_into_memory(
     assert hook.endless_bytes_sent < 64 * 1024**2
 
 
-def test_the_default_settings_refuse_a_receiver_on_loopback(
-    app: FastAPI, settings: Settings, hook: Receiver
-) -> None:
+def test_the_default_settings_refuse_a_receiver_on_loopback(app: FastAPI, settings: Settings, hook: Receiver) -> None:
     delivery = send(app, service.outbound_client(settings), settings, hook.url)
     assert delivery.status == "failed"
     assert delivery.attempt_count == 1, "a refusal is not retried"
-    assert delivery.error is not None and "refused: 127.0.0.1 is a loopback address" in delivery.error
+    assert delivery.error is not None
+    assert "refused: 127.0.0.1 is a loopback address" in delivery.error
     assert hook.received == []
 
 
@@ -180,8 +185,10 @@ def test_a_redirect_to_a_refused_address_fails_the_delivery(
         hook.answer(redirect(inside.url + "/internal"))
         delivery = send(app, local_client, webhook_settings, hook.url)
         assert inside.received == []
-    assert delivery.status == "failed" and delivery.attempt_count == 1
-    assert delivery.error is not None and "127.0.0.2 is a loopback address" in delivery.error
+    assert delivery.status == "failed"
+    assert delivery.attempt_count == 1
+    assert delivery.error is not None
+    assert "127.0.0.2 is a loopback address" in delivery.error
 
 
 def test_a_delivery_names_its_deployment(
@@ -200,6 +207,27 @@ def test_a_delivery_names_its_deployment(
             session, deployment=f"hooked-{unique}", status=None, event=None, page_token=None, max_results=10
         )
     assert [d.id for d in found] == [delivery.id]
+
+
+@pytest.mark.parametrize(
+    "url", ["http://127.0.0.1/" + "a" * 3000, "ftp://127.0.0.1/hook", "http://127.0.0.1/\x00hook", "not a url"]
+)
+def test_a_url_it_cannot_send_to_is_a_recorded_failure_not_a_crash(
+    app: FastAPI, local_client: OutboundClient, webhook_settings: Settings, url: str
+) -> None:
+    delivery = send(app, local_client, webhook_settings, url)
+    assert delivery.status == "failed"
+    assert delivery.attempt_count == 1
+    assert delivery.error is not None
+    assert delivery.error.startswith("refused: ")
+
+
+def test_an_event_name_outside_the_pattern_is_a_programming_error(
+    app: FastAPI, local_client: OutboundClient, webhook_settings: Settings, hook: Receiver
+) -> None:
+    with pytest.raises(ValueError, match="does not match"):
+        send(app, local_client, webhook_settings, hook.url, event="Drift Detected!")
+    assert hook.received == []
 
 
 def test_the_backoff_grows_with_jitter_within_its_bound() -> None:
