@@ -332,6 +332,17 @@ class ScheduleManaged(Conflict):
     default_code = "schedule_managed"
 
 
+class UrlRefused(InvalidInput):
+    """A webhook URL the server does not send to: not http(s), credentials in it, or a host that is
+    (or resolves to) a loopback, private, link-local or metadata address."""
+
+    default_code = "url_refused"
+
+
+class WebhookDeliveryNotFound(NotFound):
+    default_code = "webhook_delivery_not_found"
+
+
 _BY_CODE: dict[str, type[ShipyardError]] = {
     cls.default_code: cls
     for cls in (
@@ -389,6 +400,8 @@ _BY_CODE: dict[str, type[ShipyardError]] = {
         ScheduleNotFound,
         ScheduleConflict,
         ScheduleManaged,
+        UrlRefused,
+        WebhookDeliveryNotFound,
     )
 }
 # Codes this SDK does not know yet (newer servers, other resources) still land in the right family.

@@ -19,6 +19,7 @@ from shipyard.cli import (
     tokens,
     training,
     users,
+    webhooks,
 )
 from shipyard.cli.common import EXIT_ERROR, CliState, print_error
 from shipyard.errors import ShipyardError
@@ -43,6 +44,7 @@ app.add_typer(models.app, name="models")
 app.add_typer(jobs.app, name="jobs")
 app.add_typer(schedules.app, name="schedules")
 app.add_typer(deployments.app, name="deployments")
+app.add_typer(webhooks.app, name="webhooks")
 app.command("login")(login.login)
 app.command("train")(training.train)
 app.command("evaluate")(training.evaluate)

@@ -10,6 +10,7 @@ from app.db.tables.registry import ModelAlias, ModelVersion, RegisteredModel, Ru
 from app.db.tables.rollouts import Rollout, ServingReplica, ServingStats
 from app.db.tables.schedules import Schedule, ScheduleTick
 from app.db.tables.tracking import Experiment, LatestMetric, MetricChunk, Param, Run, RunTag
+from app.db.tables.webhooks import WebhookAttempt, WebhookDelivery
 
 __all__ = [
     "ApiToken",
@@ -42,4 +43,6 @@ __all__ = [
     "ServingReplica",
     "ServingStats",
     "User",
+    "WebhookAttempt",
+    "WebhookDelivery",
 ]
