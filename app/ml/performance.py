@@ -52,9 +52,7 @@ def decayed(metric: str, value: float, threshold: float) -> bool:
     return value > threshold if metric in LOWER_IS_BETTER else value < threshold
 
 
-def curve(
-    task: str, labelled: Labelled, start: float, end: float, buckets: int
-) -> list[dict[str, Any]]:
+def curve(task: str, labelled: Labelled, start: float, end: float, buckets: int) -> list[dict[str, Any]]:
     """The metrics over `buckets` equal spans of [start, end]: {start, end, labelled, metrics}
     per span (the metrics empty where none had feedback)."""
     edges = np.linspace(start, end, buckets + 1)

@@ -4,7 +4,7 @@ served version was trained on), read segment by segment into bounded collectors;
 each version's live metric over the window and its curve. The report is stored with the job's
 completion, in one transaction, and the job's result names it for whatever acts on it next."""
 
-from collections.abc import Iterator, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
@@ -28,11 +28,11 @@ from app.errors import AppError, DatasetNotFound, DeploymentNotFound, InvalidInp
 from app.jobs.context import JobContext
 from app.jobs.runner import JobRuntime, succeed
 from app.ml import performance
-from app.ml.drift import ColumnCollector, DatasetDrift, DriftOptions, DriftOptionsError, dataset_drift
+from app.ml.drift import TEST_SPECS, ColumnCollector, DatasetDrift, DriftOptions, DriftOptionsError, dataset_drift
 from app.monitoring import service
 from app.monitoring.schemas import DriftCheckSpec, DriftOptionsSpec, PerformanceSpec
 from app.predictions import service as predictions
-from app.predictions.segments import INPUT_PREFIX, micros
+from app.predictions.segments import INPUT_PREFIX, from_micros, micros
 from app.registry import service as registry
 from app.serving.loading import LoadedModel, load_version
 from app.serving.payload import Batch, Column
@@ -62,8 +62,7 @@ def check_spec(
     present = {str(column["name"]) for column in version.schema}
     if not any(name in present for name in inputs):
         raise InvalidSpec(
-            f"reference {reference} has none of the inputs of deployment {deployment.name!r} "
-            f"({', '.join(inputs)})",
+            f"reference {reference} has none of the inputs of deployment {deployment.name!r} ({', '.join(inputs)})",
             field="reference",
         )
     _options(parsed.options, categorical=(), known=inputs)
@@ -117,9 +116,7 @@ def _task(version: ModelVersion) -> str | None:
     return task if task in ("classification", "regression") else None
 
 
-def _reference(
-    session: Session, spec: DriftCheckSpec, model: str, version: ModelVersion
-) -> tuple[str, DatasetVersion]:
+def _reference(session: Session, spec: DriftCheckSpec, model: str, version: ModelVersion) -> tuple[str, DatasetVersion]:
     if spec.reference is not None:
         try:
             dataset, found = datasets.resolve(session, spec.reference)
@@ -142,7 +139,9 @@ def _reference(
     return f"{dataset.name}@{found.version}", found
 
 
-def _options(spec: DriftOptionsSpec, *, categorical: Sequence[str], known: Sequence[str]) -> DriftOptions:
+def _options(spec: DriftOptionsSpec, *, categorical: Sequence[str], known: Mapping[str, str]) -> DriftOptions:
+    """DriftOptions for columns of these signature types; a test or threshold for a column that
+    is not an input, or a test of numbers for a column of text, is an InvalidSpec."""
     for where, columns in (("column_tests", spec.column_tests), ("column_thresholds", spec.column_thresholds)):
         unknown = sorted(set(columns) - set(known))
         if unknown:
@@ -150,6 +149,13 @@ def _options(spec: DriftOptionsSpec, *, categorical: Sequence[str], known: Seque
                 f"options.{where} names {', '.join(map(repr, unknown))}, not an input of the deployment "
                 f"({', '.join(known)})",
                 field=f"options.{where}",
+            )
+    for column, test in spec.column_tests.items():
+        chosen = TEST_SPECS.get(test)
+        if chosen is not None and known[column] in _CATEGORICAL_TYPES and "categorical" not in chosen.kinds:
+            raise InvalidSpec(
+                f"test {test!r} applies to numerical columns only, and column {column!r} is {known[column]}",
+                field=f"options.column_tests.{column}",
             )
     try:
         return DriftOptions(
@@ -196,6 +202,7 @@ class _Plan:
     reference: str
     reference_version: DatasetVersion
     reference_columns: list[str]
+    window_hours: float | None
     # Input columns of the versions in the window (and the primary), with their signature types.
     inputs: dict[str, str]
     primary_model: str
@@ -216,6 +223,21 @@ class _Labelled:
     actual: list[Any] = field(default_factory=list)
 
 
+@dataclass
+class _Window:
+    """What reading the window gathered: its inputs and predictions (bounded collectors), the
+    rows of each version, the first and last prediction times, and the labelled predictions."""
+
+    inputs: ColumnCollector
+    predictions: ColumnCollector | None = None
+    prediction_type: pa.DataType | None = None
+    rows: int = 0
+    rows_by_version: dict[tuple[str, int], int] = field(default_factory=dict)
+    first_at: datetime | None = None
+    last_at: datetime | None = None
+    labelled: dict[tuple[str, int], _Labelled] = field(default_factory=dict)
+
+
 def run(runtime: JobRuntime, ctx: JobContext) -> None:
     spec = DriftCheckSpec.model_validate(ctx.spec)
     ctx.progress(0.02, f"finding the logged predictions of {spec.deployment}")
@@ -223,69 +245,18 @@ def run(runtime: JobRuntime, ctx: JobContext) -> None:
         plan = _plan(session, runtime, spec)
     if not plan.window.segments:
         raise InvalidState(_no_rows(plan, spec))
-    common = [name for name in plan.inputs if name in plan.reference_columns]
     categorical = [name for name, kind in plan.inputs.items() if kind in _CATEGORICAL_TYPES]
-    options = _options(spec.options, categorical=categorical, known=list(plan.inputs))
-
+    options = _options(spec.options, categorical=categorical, known=plan.inputs)
     ctx.progress(0.05, f"reading the reference {plan.reference}")
-    reference = ColumnCollector(categorical=categorical)
-    reference_predictions, prediction_source = _reference_side(runtime, plan, common, reference)
-
-    current = ColumnCollector(categorical=categorical)
-    current_predictions: ColumnCollector | None = None
-    labelled: dict[tuple[str, int], _Labelled] = {}
-    rows_by_version: dict[tuple[str, int], int] = {}
-    prediction_type: pa.DataType | None = None
-    first_at = last_at = None
-    read = 0
-    total = plan.window.max_rows
-    # Every input the window's versions take: one the reference lacks is reported as such.
-    wanted = [INPUT_PREFIX + name for name in plan.inputs] + ["prediction_id", "predicted_at", PREDICTION]
-    inputs = list(plan.inputs)
-    known_ids = pa.array(list(plan.feedback), type=pa.string()) if plan.feedback else None
-    for segment, table in predictions.read_window(runtime.store, plan.window, wanted):
-        if table.num_rows == 0:
-            continue
-        key = (segment.model, segment.version)
-        rows_by_version[key] = rows_by_version.get(key, 0) + table.num_rows
-        times = table["predicted_at"]
-        first = pc.min(times).as_py()
-        last = pc.max(times).as_py()
-        first_at = first if first_at is None or first < first_at else first_at
-        last_at = last if last_at is None or last > last_at else last_at
-        if prediction_type is None or pa.types.is_null(prediction_type):
-            prediction_type = table[PREDICTION].type
-        if current_predictions is None and not pa.types.is_null(table[PREDICTION].type):
-            current_predictions = ColumnCollector(categorical=_prediction_categorical(table[PREDICTION].type))
-        for batch in table.to_batches(max_chunksize=BATCH_ROWS):
-            frame = batch.to_pandas()
-            current.add(frame[[INPUT_PREFIX + n for n in inputs]].set_axis(inputs, axis=1))
-            if current_predictions is not None:
-                current_predictions.add(frame[[PREDICTION]])
-        if known_ids is not None:
-            _gather_labelled(table, known_ids, plan.feedback, labelled.setdefault(key, _Labelled()))
-        read += table.num_rows
-        ctx.progress(0.3 + 0.55 * min(read / max(total, 1), 1.0), f"read {read:,} of about {total:,} logged rows")
-    if read == 0:
+    reference = _read_reference(runtime, plan, categorical)
+    window = _read_window(runtime, ctx, plan, categorical)
+    if window.rows == 0:
         raise InvalidState(_no_rows(plan, spec))
-
     ctx.progress(0.88, "computing the drift of each column")
-    drift = dataset_drift(reference, current, options)
-    prediction = _prediction_drift(
-        reference_predictions, current_predictions, prediction_source, spec.options, prediction_type
-    )
-    judged = _performance(plan, spec.performance, labelled, prediction_type)
-    start, end = (plan.start, plan.end) if spec.window.hours is not None else (first_at, last_at)
-    assert start is not None and end is not None
-    body = _body(plan, spec, drift, options, prediction, judged, common, reference.rows, read, rows_by_version)
-    body["window"].update(
-        {
-            "start": start.isoformat(),
-            "end": end.isoformat(),
-            "first_prediction_at": first_at.isoformat() if first_at else None,
-            "last_prediction_at": last_at.isoformat() if last_at else None,
-        }
-    )
+    drift = dataset_drift(reference.inputs, window.inputs, options)
+    prediction = _prediction_drift(reference, window, spec.options)
+    judged = _performance(plan, spec.performance, window)
+    body = _body(plan, spec, drift, prediction, judged, reference.inputs.rows, window)
     ctx.progress(0.97, "storing the drift report")
     with runtime.sessions.begin() as session:
         report = service.store_report(
@@ -293,8 +264,8 @@ def run(runtime: JobRuntime, ctx: JobContext) -> None:
             deployment_id=plan.deployment_id,
             job_id=ctx.job_id,
             created_by=ctx.actor.username,
-            window_start=start,
-            window_end=end,
+            window_start=datetime.fromisoformat(body["window"]["start"]),
+            window_end=datetime.fromisoformat(body["window"]["end"]),
             body=body,
         )
         audit.record(
@@ -308,10 +279,46 @@ def run(runtime: JobRuntime, ctx: JobContext) -> None:
         succeed(runtime, session, ctx, _result(report.id, body))
 
 
+def _read_window(runtime: JobRuntime, ctx: JobContext, plan: _Plan, categorical: Sequence[str]) -> _Window:
+    """Every input the window's versions take (one the reference lacks is reported as such), the
+    predictions, and those with feedback, one segment at a time."""
+    names = list(plan.inputs)
+    wanted = [INPUT_PREFIX + name for name in names] + ["prediction_id", "predicted_at", PREDICTION]
+    gathered = _Window(inputs=ColumnCollector(categorical=categorical))
+    known_ids = pa.array(list(plan.feedback), type=pa.string()) if plan.feedback else None
+    expected = plan.window.max_rows
+    for segment, table in predictions.read_window(runtime.store, plan.window, wanted):
+        if table.num_rows:
+            _gather(gathered, (segment.model, segment.version), table, names)
+            if known_ids is not None:
+                labelled = gathered.labelled.setdefault((segment.model, segment.version), _Labelled())
+                _gather_labelled(table, known_ids, plan.feedback, labelled)
+        ctx.progress(
+            0.3 + 0.55 * min(gathered.rows / max(expected, 1), 1.0),
+            f"read {gathered.rows:,} of about {expected:,} logged rows",
+        )
+    return gathered
+
+
+def _gather(gathered: _Window, version: tuple[str, int], table: pa.Table, names: Sequence[str]) -> None:
+    gathered.rows += table.num_rows
+    gathered.rows_by_version[version] = gathered.rows_by_version.get(version, 0) + table.num_rows
+    first, last = pc.min(table["predicted_at"]).as_py(), pc.max(table["predicted_at"]).as_py()
+    gathered.first_at = first if gathered.first_at is None else min(first, gathered.first_at)
+    gathered.last_at = last if gathered.last_at is None else max(last, gathered.last_at)
+    answers = table[PREDICTION]
+    if gathered.predictions is None and not pa.types.is_null(answers.type):
+        gathered.prediction_type = answers.type
+        gathered.predictions = ColumnCollector(categorical=_prediction_categorical(answers.type))
+    for batch in table.to_batches(max_chunksize=BATCH_ROWS):
+        frame = batch.to_pandas()
+        gathered.inputs.add(frame[[INPUT_PREFIX + name for name in names]].set_axis(list(names), axis=1))
+        if gathered.predictions is not None:
+            gathered.predictions.add(frame[[PREDICTION]])
+
+
 def _no_rows(plan: _Plan, spec: DriftCheckSpec) -> str:
-    what = (
-        f"in the last {spec.window.hours:g} h" if spec.window.hours is not None else "at all"
-    )
+    what = f"in the last {spec.window.hours:g} h" if spec.window.hours is not None else "at all"
     return (
         f"deployment {plan.deployment!r} has no logged predictions {what}: nothing to compare with "
         f"{plan.reference} (rows still in a server's buffer are written every SHIPYARD_PREDICTION_LOG_FLUSH_SECONDS)"
@@ -345,6 +352,7 @@ def _plan(session: Session, runtime: JobRuntime, spec: DriftCheckSpec) -> _Plan:
         reference=reference,
         reference_version=reference_version,
         reference_columns=[str(c["name"]) for c in reference_version.schema],
+        window_hours=spec.window.hours,
         inputs=inputs,
         primary_model=primary.model.name,
         primary_version=primary.version.version,
@@ -359,34 +367,36 @@ def _plan(session: Session, runtime: JobRuntime, spec: DriftCheckSpec) -> _Plan:
 # ---- the reference side ------------------------------------------------------------------------
 
 
-@dataclass(frozen=True)
-class _PredictionSource:
-    """Where the reference side of the prediction drift came from: the primary version's own
-    predictions on the reference rows, or (when it cannot predict them) the reference's target."""
+@dataclass
+class _Reference:
+    """The reference's inputs, and the reference side of the prediction drift: the primary
+    version's own predictions on the reference rows, else (when it cannot predict them) the
+    reference's target column, else none; `source` says which, and why not the model."""
 
-    kind: str | None
-    detail: dict[str, Any]
+    inputs: ColumnCollector
+    predictions: ColumnCollector | None = None
+    source: dict[str, Any] = field(default_factory=dict)
 
 
-def _reference_side(
-    runtime: JobRuntime, plan: _Plan, common: Sequence[str], inputs: ColumnCollector
-) -> tuple[ColumnCollector | None, _PredictionSource]:
-    """One pass over the reference: its inputs into `inputs`, and the reference side of the
-    prediction drift (the version's predictions, else the target column, else none and why)."""
+def _read_reference(runtime: JobRuntime, plan: _Plan, categorical: Sequence[str]) -> _Reference:
+    """One pass over the reference file, batch by batch."""
+    common = [name for name in plan.inputs if name in plan.reference_columns]
     model, why_not = _reference_model(runtime, plan)
     target = plan.target if plan.target is not None and plan.target in plan.reference_columns else None
     wanted = list(dict.fromkeys([*common, *(plan.primary_inputs if model else ()), *([target] if target else [])]))
+    read = _Reference(inputs=ColumnCollector(categorical=categorical))
     answers: ColumnCollector | None = None
     targets: ColumnCollector | None = None
     for frame in datasets.read_batches(runtime.store, plan.reference_version, wanted, BATCH_ROWS):
-        inputs.add(frame[list(common)])
+        read.inputs.add(frame[common])
         if model is not None:
             try:
                 answered = _predict(model, frame)
             except (AppError, ValueError, TypeError) as exc:
                 # Rows the version cannot take (a missing value in a long column): the target instead.
                 detail = exc.detail if isinstance(exc, AppError) else str(exc)
-                why_not = f"version {plan.primary_version} of {plan.primary_model!r} cannot predict the reference: {detail}"
+                why_not = f"version {plan.primary_version} of {plan.primary_model!r} cannot predict the reference: "
+                why_not += detail
                 model, answers = None, None
             else:
                 if answers is None:
@@ -397,10 +407,14 @@ def _reference_side(
                 targets = ColumnCollector(categorical=() if _is_float(frame[target]) else (PREDICTION,))
             targets.add(frame[[target]].set_axis([PREDICTION], axis=1))
     if answers is not None:
-        return answers, _PredictionSource("model", {"model": plan.primary_model, "version": plan.primary_version})
-    if targets is not None:
-        return targets, _PredictionSource("target", {"column": target, "reason": why_not})
-    return None, _PredictionSource(None, {"reason": why_not or "the reference has no target column"})
+        read.predictions = answers
+        read.source = {"source": "model", "model": plan.primary_model, "version": plan.primary_version}
+    elif targets is not None:
+        read.predictions = targets
+        read.source = {"source": "target", "column": target, "reason": why_not}
+    else:
+        read.source = {"source": None, "reason": why_not or "the reference has no target column"}
+    return read
 
 
 def _reference_model(runtime: JobRuntime, plan: _Plan) -> tuple[LoadedModel | None, str]:
@@ -450,26 +464,17 @@ def _prediction_categorical(kind: pa.DataType) -> tuple[str, ...]:
     return () if pa.types.is_floating(kind) else (PREDICTION,)
 
 
-def _prediction_drift(
-    reference: ColumnCollector | None,
-    current: ColumnCollector | None,
-    source: _PredictionSource,
-    spec: DriftOptionsSpec,
-    current_type: pa.DataType | None,
-) -> dict[str, Any]:
-    if reference is None or current is None:
-        reason = source.detail.get("reason") or "the window's predictions are all missing"
-        if current is None:
-            reason = "the window's predictions are all missing"
-        return {"drifted": None, "source": source.kind, "reason": reason}
-    options = DriftOptions(
-        preset=spec.preset,
-        drift_share=1.0,
-        categorical=frozenset(() if current_type is not None and pa.types.is_floating(current_type) else (PREDICTION,)),
-    )
-    found = dataset_drift(reference, current, options)
-    column = found.columns[0].to_dict() if found.columns else {}
-    return {**column, "drifted": bool(found.columns and found.columns[0].drifted), "source": source.kind, **source.detail}
+def _prediction_drift(reference: _Reference, window: _Window, spec: DriftOptionsSpec) -> dict[str, Any]:
+    """The logged predictions against the reference side, as one column; `drifted` None (with
+    the reason) when either side has none."""
+    if window.predictions is None:
+        return {**reference.source, "drifted": None, "reason": "the window's predictions are all missing"}
+    if reference.predictions is None:
+        return {**reference.source, "drifted": None}
+    categorical = _prediction_categorical(window.prediction_type) if window.prediction_type is not None else ()
+    options = DriftOptions(preset=spec.preset, categorical=frozenset(categorical))
+    found = dataset_drift(reference.predictions, window.predictions, options).column(PREDICTION)
+    return {**found.to_dict(), **reference.source}
 
 
 # ---- performance -------------------------------------------------------------------------------
@@ -485,23 +490,20 @@ def _gather_labelled(table: pa.Table, known_ids: pa.Array, feedback: dict[str, A
     into.actual.extend(feedback[i] for i in found["prediction_id"].to_pylist())
 
 
-def _performance(
-    plan: _Plan, spec: PerformanceSpec | None, labelled: dict[tuple[str, int], _Labelled], kind: pa.DataType | None
-) -> dict[str, Any] | None:
-    """Each version's metrics over the window and its curve; with a threshold, whether it decayed.
-    None when no prediction in the window has feedback and no threshold was asked for."""
-    task = plan.task
-    metric = _metric(spec, task) if spec is not None else None
-    if task is None:
-        task = performance.task_of(metric) if metric else ("regression" if kind is not None and pa.types.is_floating(kind) else "classification")
-    metric = metric or performance.default_metric(task)
-    total = sum(len(v.predicted) for v in labelled.values())
+def _performance(plan: _Plan, spec: PerformanceSpec | None, window: _Window) -> dict[str, Any] | None:
+    """Each version's metrics over the window and their curve over its spans; with a threshold,
+    whether each decayed. None when no prediction of the window has feedback and no threshold
+    was asked for."""
+    total = sum(len(v.predicted) for v in window.labelled.values())
     if total == 0 and spec is None:
         return None
-    start, end = micros(plan.start), micros(plan.end)
-    buckets = spec.buckets if spec is not None else 10
+    metric = _metric(spec, plan.task) if spec is not None else None
+    task = plan.task or (performance.task_of(metric) if metric else _task_of_predictions(window.prediction_type))
+    metric = metric or performance.default_metric(task)
+    start, end = _window_span(plan, window)
+    start_micros, end_micros = micros(start), max(micros(end), micros(start) + 1)
     versions = []
-    for (model, version), gathered in sorted(labelled.items()):
+    for (model, version), gathered in sorted(window.labelled.items()):
         found = _as_labelled(task, gathered)
         if found.predicted.size == 0:
             continue
@@ -514,16 +516,14 @@ def _performance(
             "value": metrics[metric],
             "curve": [
                 {**point, "start": _iso(point["start"]), "end": _iso(point["end"])}
-                for point in performance.curve(task, found, start, max(end, start + 1), buckets)
+                for point in performance.curve(task, found, start_micros, end_micros, spec.buckets if spec else 10)
             ],
         }
         if spec is not None:
             if found.predicted.size < spec.min_labelled:
                 entry["verdict"] = "too_few_labelled"
             else:
-                entry["verdict"] = (
-                    "decayed" if performance.decayed(metric, metrics[metric], spec.threshold) else "ok"
-                )
+                entry["verdict"] = "decayed" if performance.decayed(metric, metrics[metric], spec.threshold) else "ok"
         versions.append(entry)
     return {
         "task": task,
@@ -535,6 +535,17 @@ def _performance(
         "versions": versions,
         "decay_detected": any(v.get("verdict") == "decayed" for v in versions) if spec is not None else None,
     }
+
+
+def _task_of_predictions(kind: pa.DataType | None) -> str:
+    return "regression" if kind is not None and pa.types.is_floating(kind) else "classification"
+
+
+def _window_span(plan: _Plan, window: _Window) -> tuple[datetime, datetime]:
+    """The hours asked for, or from the first to the last of the N predictions."""
+    if plan.window_hours is not None or window.first_at is None or window.last_at is None:
+        return plan.start, plan.end
+    return window.first_at, window.last_at
 
 
 def _as_labelled(task: str, gathered: _Labelled) -> performance.Labelled:
@@ -562,7 +573,7 @@ def _is_number(value: Any) -> bool:
 
 
 def _iso(moment: float) -> str:
-    return (datetime.fromtimestamp(0, tz=utcnow().tzinfo) + timedelta(microseconds=int(moment))).isoformat()
+    return from_micros(int(moment)).isoformat()
 
 
 # ---- the report --------------------------------------------------------------------------------
@@ -572,23 +583,27 @@ def _body(
     plan: _Plan,
     spec: DriftCheckSpec,
     drift: DatasetDrift,
-    options: DriftOptions,
     prediction: dict[str, Any],
     judged: dict[str, Any] | None,
-    common: Sequence[str],
     reference_rows: int,
-    current_rows: int,
-    rows_by_version: dict[tuple[str, int], int],
+    window: _Window,
 ) -> dict[str, Any]:
+    start, end = _window_span(plan, window)
     dataset = {key: value for key, value in drift.to_dict().items() if key != "columns"}
-    drifted_prediction = prediction.get("drifted") is True
     return {
         "deployment": plan.deployment,
-        "window": spec.window.model_dump(exclude_none=True),
-        "rows": {"current": current_rows, "reference": reference_rows},
+        "window": {
+            **spec.window.model_dump(exclude_none=True),
+            "start": start.isoformat(),
+            "end": end.isoformat(),
+            "first_prediction_at": window.first_at.isoformat() if window.first_at else None,
+            "last_prediction_at": window.last_at.isoformat() if window.last_at else None,
+        },
+        "rows": {"current": window.rows, "reference": reference_rows},
         "reference": plan.reference,
         "model_versions": [
-            {"model": model, "version": version, "rows": rows} for (model, version), rows in sorted(rows_by_version.items())
+            {"model": model, "version": version, "rows": rows}
+            for (model, version), rows in sorted(window.rows_by_version.items())
         ],
         "options": spec.options.model_dump(mode="json"),
         "dataset": dataset,
@@ -596,7 +611,8 @@ def _body(
         "drifted_columns": [c.column for c in drift.columns if c.drifted],
         "not_in_reference": [c.column for c in drift.columns if c.verdict == "not_in_reference"],
         "prediction": prediction,
-        "drift_detected": bool(drift.drift_detected) or drifted_prediction,
+        # The inputs drifted as a dataset, or the predictions drifted.
+        "drift_detected": bool(drift.drift_detected) or prediction.get("drifted") is True,
         "performance": judged,
     }
 

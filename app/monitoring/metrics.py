@@ -56,7 +56,9 @@ class DriftCollector(Collector):
     def collect(self) -> Iterator[GaugeMetricFamily]:
         gauges = self._current()
         share = GaugeMetricFamily(
-            "shipyard_drift_share", "Share of input columns that drifted in the newest drift report.", labels=["deployment"]
+            "shipyard_drift_share",
+            "Share of input columns that drifted in the newest drift report.",
+            labels=["deployment"],
         )
         dataset = GaugeMetricFamily(
             "shipyard_dataset_drift",
@@ -97,7 +99,9 @@ class DriftCollector(Collector):
                 with self._sessions(write=False) as session:
                     self._gauges = [_gauges(name, report) for name, report in service.newest_reports(session)]
             except Exception:
-                logger.warning("drift reports could not be read for /metrics; showing the last ones read", exc_info=True)
+                logger.warning(
+                    "drift reports could not be read for /metrics; showing the last ones read", exc_info=True
+                )
             return self._gauges
 
 

@@ -40,9 +40,7 @@ def get_report(session: Session, report_id: int) -> tuple[DriftReport, str] | No
     return None if row is None else (row[0], row[1])
 
 
-def list_reports(
-    session: Session, deployment_id: int, *, before_id: int | None, limit: int
-) -> Sequence[DriftReport]:
+def list_reports(session: Session, deployment_id: int, *, before_id: int | None, limit: int) -> Sequence[DriftReport]:
     """A deployment's reports, newest first."""
     query = select(DriftReport).where(DriftReport.deployment_id == deployment_id)
     if before_id is not None:
@@ -52,9 +50,7 @@ def list_reports(
 
 def newest_reports(session: Session) -> Sequence[tuple[DriftReport, str]]:
     """The newest report of every deployment that has one, with the deployment's name."""
-    newest = (
-        select(func.max(DriftReport.id).label("id")).group_by(DriftReport.deployment_id).subquery()
-    )
+    newest = select(func.max(DriftReport.id).label("id")).group_by(DriftReport.deployment_id).subquery()
     rows = session.execute(
         select(DriftReport, Deployment.name)
         .join(newest, newest.c.id == DriftReport.id)
