@@ -56,7 +56,10 @@ def check_spec(
     except ValidationError as exc:
         raise _fields_error(exc) from exc
     deployment = _deployment(session, parsed.deployment)
-    primary = _primary(session, deployment)
+    try:
+        primary = _primary(session, deployment)
+    except InvalidState as exc:
+        raise InvalidSpec(exc.detail, field="deployment") from exc
     inputs = _inputs(primary.version)
     reference, version = _reference(session, parsed, primary.model.name, primary.version)
     present = {str(column["name"]) for column in version.schema}
@@ -112,8 +115,16 @@ def _inputs(version: ModelVersion) -> dict[str, str]:
 
 
 def _task(version: ModelVersion) -> str | None:
-    task = (version.manifest or {}).get("task")
-    return task if task in ("classification", "regression") else None
+    """The manifest's task; else a model that answers floats is a regressor, one that answers
+    labels a classifier; None without a signature."""
+    manifest = version.manifest or {}
+    task = manifest.get("task")
+    if task in ("classification", "regression"):
+        return str(task)
+    outputs = (manifest.get("signature") or {}).get("outputs") or []
+    if not outputs:
+        return None
+    return "regression" if outputs[0].get("type") in ("double", "float") else "classification"
 
 
 def _reference(session: Session, spec: DriftCheckSpec, model: str, version: ModelVersion) -> tuple[str, DatasetVersion]:

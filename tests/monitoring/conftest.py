@@ -24,11 +24,12 @@ def new_name(prefix: str) -> str:
     return f"{prefix}-{uuid.uuid4().hex[:8]}"
 
 
-def trained_model(platform: Platform, frame: pd.DataFrame | None = None) -> tuple[str, str]:
-    """(dataset reference, model name): the frame uploaded, and version 1 of a model fitted on it
-    in a notebook's way, logged to a run that names the dataset as its training data (lineage)."""
+def trained_model(platform: Platform, frame: pd.DataFrame | None = None, model: str | None = None) -> tuple[str, str]:
+    """(dataset reference, model name): the frame uploaded, and the next version of a model (new
+    unless named) fitted on it in a notebook's way, logged to a run that names the dataset as its
+    training data (its lineage)."""
     frame = churn_frame() if frame is None else frame
-    dataset, model = new_name("churn"), new_name("churn-model")
+    dataset, model = new_name("churn"), model or new_name("churn-model")
     platform.upload(dataset, csv_bytes(frame), expect=201)
     token = platform.headers["Authorization"].removeprefix("Bearer ")
     client = shipyard.Client(token=token, http_client=platform.client)
