@@ -26,6 +26,8 @@ from app.jobs.queue import CeleryJobQueue, EmbeddedJobQueue, JobQueue
 from app.jobs.router import router as jobs_router
 from app.jobs.runner import Reconciler, run_job
 from app.middleware import EdgeMiddleware
+from app.monitoring.metrics import DriftCollector
+from app.monitoring.router import router as monitoring_router
 from app.observability import HttpMetrics
 from app.ops.router import router as ops_router
 from app.ops.startup import DatabaseGate, DatabaseStartup
@@ -153,6 +155,7 @@ def create_app(settings: Settings | None = None, *, on_first_admin: Callable[[],
     app.state.outbound = outbound_client(settings)
     app.state.batcher = batcher = MicroBatcher(app.state.serving_metrics.observe_batch)
     app.state.http_metrics.registry.register(RolloutCollector(sessions, serving))
+    app.state.http_metrics.registry.register(DriftCollector(sessions))
 
     # The predict route first: routing tries the routes in order, and it is the hot path.
     for router in (
@@ -167,6 +170,7 @@ def create_app(settings: Settings | None = None, *, on_first_admin: Callable[[],
         deployments_router,
         predictions_router,
         webhooks_router,
+        monitoring_router,
         v2_router,
         ops_router,
         docs_router,

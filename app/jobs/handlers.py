@@ -12,6 +12,7 @@ from app.db.session import SessionFactory
 from app.jobs.context import JobContext
 from app.jobs.queue import JobQueue
 from app.jobs.runner import JobRuntime
+from app.monitoring import drift_check
 from app.predictions import service as predictions
 from app.retraining import service as retraining
 from app.rollouts import analysis as rollout_analysis
@@ -56,6 +57,7 @@ JOB_TYPES: dict[str, JobTypeHandlers] = {
         check_spec=rollout_analysis.check_spec,
         abandon=rollout_analysis.abandon,
     ),
+    "drift_check": JobTypeHandlers(run=drift_check.run, check_spec=drift_check.check_spec),
 }
 HANDLERS: dict[str, Handler] = {job_type: handlers.run for job_type, handlers in JOB_TYPES.items()}
 

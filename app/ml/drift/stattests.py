@@ -1,0 +1,271 @@
+"""The per-column drift tests on the two sides of one column, each by the scipy function where
+scipy has one (so the numbers are scipy's), and Evidently's choice of default test.
+
+Where behaviour follows Evidently (0.7, evidently/legacy/calculations/stattests/): the binning of
+`jensenshannon`, `psi` and `kl_div` (utils.get_binned_data: Sturges bins over both sides for a
+numerical column with more than 20 reference values, else one bin per value; PSI and KL replace
+empty bins as its `feel_zeroes` does), Hellinger's Sturges bins over the distinct values, the
+Z-test on the share of the first value, the Wasserstein distance normed by the reference's
+standard deviation, and the default selection (registry._get_default_stattest). Where it does not:
+the `shipyard` preset's chi-squared is a two-sample test of homogeneity on the 2×k table
+(scipy.stats.chi2_contingency), while Evidently's (chisquare_stattest.py) takes the reference
+shares as exact expected frequencies, ignoring the reference's own sampling error, and so raises
+false alarms on undrifted data far above the nominal rate; the `evidently` preset keeps that one."""
+
+import math
+import warnings
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import pandas as pd
+from scipy import stats
+from scipy.spatial import distance
+
+from app.ml.drift.collect import ColumnSample
+from app.ml.drift.options import Kind, Preset
+
+# Evidently's cut between its small-sample tests (p-values) and its large-sample distances.
+SMALL_SAMPLE_ROWS = 1000
+# Enough leading values to find more than a handful of distinct ones in continuous data, so the
+# default selection rarely needs the exact count over both whole sides.
+_DISTINCT_PREFIX = 4096
+# get_binned_data bins a numerical column when its reference has more distinct values than this.
+_BINNED_ABOVE_DISTINCT = 20
+_NO_COUNTS: "pd.Series[int]" = pd.Series([], dtype="int64", index=pd.Index([], dtype=object))
+
+
+class TooLittleData(Exception):
+    """A test that cannot be computed on so few values: the column gets the "no_data" verdict."""
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """What a test gives: its statistic (the distance, for a distance), its p-value if it has one,
+    and a note when the numbers were defined rather than computed (one value on both sides)."""
+
+    statistic: float | None
+    p_value: float | None
+    note: str | None = None
+
+
+class SamplePair:
+    """Both sides of one column, made the same kind (a numerical side is counted by value when the
+    other is categorical), with what several tests share computed once."""
+
+    def __init__(self, reference: ColumnSample, current: ColumnSample) -> None:
+        self.kind: Kind = "categorical" if "categorical" in (reference.kind, current.kind) else "numerical"
+        if self.kind == "categorical":
+            reference, current = reference.as_categorical(), current.as_categorical()
+        self.reference = reference
+        self.current = current
+        self._aligned: tuple[list[Any], np.ndarray, np.ndarray] | None = None
+
+    @property
+    def values(self) -> tuple[np.ndarray, np.ndarray]:
+        """The finite values of both sides (numerical columns only)."""
+        if self.reference.values is None or self.current.values is None:
+            raise TypeError("values of a column without numbers on both sides")
+        return self.reference.values, self.current.values
+
+    def aligned_counts(self) -> tuple[list[Any], np.ndarray, np.ndarray]:
+        """The distinct values of both sides, and how often each occurs on each side."""
+        if self._aligned is None:
+            self._aligned = self._align()
+        return self._aligned
+
+    def distinct_exceeds(self, limit: int) -> bool:
+        """Whether both sides together hold more than `limit` distinct values (u > limit)."""
+        if self.kind == "numerical" and any(np.unique(side[:_DISTINCT_PREFIX]).size > limit for side in self.values):
+            return True
+        return len(self.aligned_counts()[0]) > limit
+
+    def reference_distinct_exceeds(self, limit: int) -> bool:
+        if self.kind == "numerical" and np.unique(self.values[0][:_DISTINCT_PREFIX]).size > limit:
+            return True
+        return int(np.count_nonzero(self.aligned_counts()[1])) > limit
+
+    def _align(self) -> tuple[list[Any], np.ndarray, np.ndarray]:
+        if self.kind == "numerical":
+            reference, current = self.values
+            ref_labels, ref_counts = np.unique(reference, return_counts=True)
+            cur_labels, cur_counts = np.unique(current, return_counts=True)
+            labels = np.union1d(ref_labels, cur_labels)
+            ref_aligned = np.zeros(labels.size, dtype=np.int64)
+            cur_aligned = np.zeros(labels.size, dtype=np.int64)
+            ref_aligned[np.searchsorted(labels, ref_labels)] = ref_counts
+            cur_aligned[np.searchsorted(labels, cur_labels)] = cur_counts
+            return labels.tolist(), ref_aligned, cur_aligned
+        sides = [side.counts if side.counts is not None else _NO_COUNTS for side in (self.reference, self.current)]
+        table = pd.concat(sides, axis=1, sort=False).fillna(0).astype("int64")
+        return list(table.index), table.iloc[:, 0].to_numpy(), table.iloc[:, 1].to_numpy()
+
+
+def default_test(pair: SamplePair) -> str:
+    """Evidently's choice, with n the reference's values and u the distinct values of both sides."""
+    small = pair.reference.size <= SMALL_SAMPLE_ROWS
+    if pair.kind == "categorical":
+        if small:
+            return "chisquare" if pair.distinct_exceeds(2) else "z"
+        return "jensenshannon"
+    if small:
+        if pair.distinct_exceeds(5):
+            return "ks"
+        return "chisquare" if pair.distinct_exceeds(2) else "z"
+    return "wasserstein" if pair.distinct_exceeds(5) else "jensenshannon"
+
+
+def run_test(name: str, pair: SamplePair, preset: Preset) -> Outcome:
+    return _TESTS[name](pair, preset)
+
+
+def _ks(pair: SamplePair, preset: Preset) -> Outcome:
+    result = stats.ks_2samp(*pair.values)
+    return Outcome(float(result.statistic), float(result.pvalue))
+
+
+def _chisquare(pair: SamplePair, preset: Preset) -> Outcome:
+    _, reference, current = pair.aligned_counts()
+    if preset == "evidently":
+        # Evidently: the reference counts, scaled to the current size, are the expected counts;
+        # a value the reference never had gets an expected count of 0 (statistic inf, p-value 0).
+        expected = reference * (current.sum() / reference.sum())
+        with np.errstate(divide="ignore", invalid="ignore"):
+            result = stats.chisquare(current, expected)
+        return Outcome(float(result.statistic), float(result.pvalue))
+    # Without Yates' correction: on two values this is exactly the square of the two-proportion Z.
+    result = stats.chi2_contingency(np.vstack([reference, current]), correction=False)
+    return Outcome(float(result.statistic), float(result.pvalue))
+
+
+def _z(pair: SamplePair, preset: Preset) -> Outcome:
+    labels, reference, current = pair.aligned_counts()
+    if len(labels) <= 1:
+        return Outcome(0.0, 1.0, note="one value on both sides")
+    # Evidently compares the share of every value but the smallest, which two-sided is the same
+    # test as the share of the smallest.
+    first = _smallest_position(labels)
+    ref_rows, cur_rows = int(reference.sum()), int(current.sum())
+    ref_share = (ref_rows - int(reference[first])) / ref_rows
+    cur_share = (cur_rows - int(current[first])) / cur_rows
+    z = _two_proportion_z(ref_share, ref_rows, cur_share, cur_rows)
+    return Outcome(z, float(2 * stats.norm.sf(abs(z))))
+
+
+def two_proportion_test(ref_share: float, ref_rows: int, cur_share: float, cur_rows: int) -> tuple[float, float]:
+    """Pooled two-proportion Z-test: (z, two-sided p-value); equal shares of 0 or 1 give (0, 1)."""
+    z = _two_proportion_z(ref_share, ref_rows, cur_share, cur_rows)
+    return z, float(2 * stats.norm.sf(abs(z)))
+
+
+def _two_proportion_z(ref_share: float, ref_rows: int, cur_share: float, cur_rows: int) -> float:
+    pooled = (ref_share * ref_rows + cur_share * cur_rows) / (ref_rows + cur_rows)
+    variance = pooled * (1 - pooled) * (1 / ref_rows + 1 / cur_rows)
+    if variance <= 0:
+        return 0.0
+    return float((ref_share - cur_share) / math.sqrt(variance))
+
+
+def _wasserstein(pair: SamplePair, preset: Preset) -> Outcome:
+    reference, current = pair.values
+    norm = max(float(np.std(reference)), 0.001)
+    return Outcome(float(stats.wasserstein_distance(reference, current)) / norm, None)
+
+
+def _jensenshannon(pair: SamplePair, preset: Preset) -> Outcome:
+    reference, current = _binned_shares(pair, fill_zeroes=False)
+    return Outcome(float(distance.jensenshannon(reference, current)), None)
+
+
+def _psi(pair: SamplePair, preset: Preset) -> Outcome:
+    reference, current = _binned_shares(pair, fill_zeroes=True)
+    return Outcome(float(np.sum((reference - current) * np.log(reference / current))), None)
+
+
+def _kl_div(pair: SamplePair, preset: Preset) -> Outcome:
+    reference, current = _binned_shares(pair, fill_zeroes=True)
+    return Outcome(float(stats.entropy(reference, current)), None)
+
+
+def _hellinger(pair: SamplePair, preset: Preset) -> Outcome:
+    if pair.kind == "categorical":
+        _, ref_counts, cur_counts = pair.aligned_counts()
+    else:
+        # Evidently's bins: Sturges over the distinct values of both sides (not over every row).
+        reference, current = pair.values
+        edges = np.histogram_bin_edges(np.asarray(pair.aligned_counts()[0], dtype=np.float64), bins="sturges")
+        ref_counts, cur_counts = np.histogram(reference, edges)[0], np.histogram(current, edges)[0]
+    overlap = float(np.sum(np.sqrt(ref_counts / ref_counts.sum() * (cur_counts / cur_counts.sum()))))
+    return Outcome(math.sqrt(1 - min(max(overlap, 0.0), 1.0)), None)
+
+
+def _anderson(pair: SamplePair, preset: Preset) -> Outcome:
+    if not pair.distinct_exceeds(1):
+        return Outcome(None, 1.0, note="one value on both sides")
+    with warnings.catch_warnings():
+        # scipy warns whenever it caps the p-value to its table's range [0.001, 0.25].
+        warnings.simplefilter("ignore", UserWarning)
+        result = stats.anderson_ksamp(list(pair.values), variant="midrank")
+    return Outcome(float(result.statistic), float(result.pvalue))
+
+
+def _cramer_von_mises(pair: SamplePair, preset: Preset) -> Outcome:
+    reference, current = pair.values
+    if reference.size < 2 or current.size < 2:
+        raise TooLittleData("the Cramér–von Mises test needs at least 2 values on each side")
+    result = stats.cramervonmises_2samp(reference, current)
+    return Outcome(float(result.statistic), float(result.pvalue))
+
+
+def _energy(pair: SamplePair, preset: Preset) -> Outcome:
+    return Outcome(float(stats.energy_distance(*pair.values)), None)
+
+
+def _binned_shares(pair: SamplePair, *, fill_zeroes: bool) -> tuple[np.ndarray, np.ndarray]:
+    """Each side's share of rows per bin, as Evidently's get_binned_data makes them."""
+    if pair.kind == "numerical" and pair.reference_distinct_exceeds(_BINNED_ABOVE_DISTINCT):
+        reference, current = pair.values
+        edges = np.histogram_bin_edges(np.concatenate([reference, current]), bins="sturges")
+        ref_shares = np.histogram(reference, edges)[0] / reference.size
+        cur_shares = np.histogram(current, edges)[0] / current.size
+    else:
+        _, ref_counts, cur_counts = pair.aligned_counts()
+        ref_shares = ref_counts / ref_counts.sum()
+        cur_shares = cur_counts / cur_counts.sum()
+    if fill_zeroes:
+        _fill_zeroes(ref_shares)
+        _fill_zeroes(cur_shares)
+    return ref_shares, cur_shares
+
+
+def _fill_zeroes(shares: np.ndarray) -> None:
+    """An empty bin gets a millionth of the smallest share when that is at most 1e-4, else 1e-4,
+    so the logarithms of PSI and KL stay finite (Evidently's `feel_zeroes`)."""
+    empty = shares == 0
+    if empty.any():
+        smallest = float(shares[~empty].min())
+        shares[empty] = smallest / 10**6 if smallest <= 0.0001 else 0.0001
+
+
+def _smallest_position(labels: list[Any]) -> int:
+    try:
+        order = sorted(range(len(labels)), key=lambda i: labels[i])
+    except TypeError:  # labels of mixed types
+        order = sorted(range(len(labels)), key=lambda i: (type(labels[i]).__name__, str(labels[i])))
+    return order[0]
+
+
+_TESTS: dict[str, Callable[[SamplePair, Preset], Outcome]] = {
+    "ks": _ks,
+    "chisquare": _chisquare,
+    "z": _z,
+    "wasserstein": _wasserstein,
+    "jensenshannon": _jensenshannon,
+    "psi": _psi,
+    "kl_div": _kl_div,
+    "hellinger": _hellinger,
+    "anderson": _anderson,
+    "cramer_von_mises": _cramer_von_mises,
+    "energy": _energy,
+}
