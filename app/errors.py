@@ -347,3 +347,11 @@ class UrlRefused(InvalidInput):
 
 class WebhookDeliveryNotFound(NotFound):
     code = "webhook_delivery_not_found"
+
+
+class MonitorNotFound(NotFound):
+    code = "monitor_not_found"
+
+
+class MonitorConflict(Conflict):
+    code = "monitor_conflict"

@@ -92,3 +92,8 @@ def cancel_job(session: Session, actor: Principal, job_id: str) -> Job:
         audit.record(session, actor, "job.cancel", "job", job_id)
         session.refresh(job)
     return job
+
+
+def unfinished_jobs(session: Session, job_type: str) -> list[Job]:
+    """The jobs of this type still queued or running, oldest first."""
+    return list(repository.unfinished(session, job_type))
