@@ -18,6 +18,7 @@ from app.errors import Unauthenticated
 from app.jobs.queue import JobQueue
 from app.observability import HttpMetrics
 from app.ops.startup import DatabaseStartup
+from app.outbound import OutboundClient
 from app.predictions.log import PredictionLog
 from app.serving.batching import MicroBatcher
 from app.serving.metrics import ServingMetrics
@@ -74,6 +75,11 @@ async def get_http_metrics(request: Request) -> HttpMetrics:
     return metrics
 
 
+async def get_outbound(request: Request) -> OutboundClient:
+    outbound: OutboundClient = request.app.state.outbound
+    return outbound
+
+
 SettingsDep = Annotated[Settings, Depends(get_settings_dep)]
 StoreDep = Annotated[ArtifactStore, Depends(get_store)]
 StartupDep = Annotated[DatabaseStartup, Depends(get_startup)]
@@ -81,6 +87,8 @@ StartupDep = Annotated[DatabaseStartup, Depends(get_startup)]
 SessionsDep = Annotated[SessionFactory, Depends(get_sessions)]
 JobQueueDep = Annotated[JobQueue, Depends(get_job_queue)]
 HttpMetricsDep = Annotated[HttpMetrics, Depends(get_http_metrics)]
+# The one client for outbound HTTP (webhooks), with the settings' allow-list.
+OutboundDep = Annotated[OutboundClient, Depends(get_outbound)]
 
 
 async def get_serving(request: Request) -> ServingState:

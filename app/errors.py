@@ -318,3 +318,14 @@ class InferenceRequestInvalid(AppError):
     signature: 400, as the protocol answers."""
 
     status, code, title = 400, "invalid_inference_request", "Invalid inference request"
+
+
+class UrlRefused(InvalidInput):
+    """A URL the server does not send to: not http(s), credentials in it, or a host that is (or
+    resolves to) a loopback, private, link-local, metadata or otherwise non-public address."""
+
+    code, title = "url_refused", "URL refused"
+
+
+class WebhookDeliveryNotFound(NotFound):
+    code = "webhook_delivery_not_found"

@@ -42,6 +42,8 @@ from app.serving.v2_router import router as v2_router
 from app.settings import Settings, get_settings
 from app.storage import create_store
 from app.tracking.router import router as tracking_router
+from app.webhooks.router import router as webhooks_router
+from app.webhooks.service import outbound_client
 
 PROBLEM_SCHEMA = {
     "type": "object",
@@ -139,6 +141,7 @@ def create_app(settings: Settings | None = None, *, on_first_admin: Callable[[],
     app.state.serving = serving
     app.state.serving_metrics = ServingMetrics(app.state.http_metrics.registry)
     app.state.prediction_log = prediction_log
+    app.state.outbound = outbound_client(settings)
     app.state.batcher = batcher = MicroBatcher(app.state.serving_metrics.observe_batch)
     app.state.http_metrics.registry.register(RolloutCollector(sessions, serving))
 
@@ -153,6 +156,7 @@ def create_app(settings: Settings | None = None, *, on_first_admin: Callable[[],
         jobs_router,
         deployments_router,
         predictions_router,
+        webhooks_router,
         v2_router,
         ops_router,
         docs_router,

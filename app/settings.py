@@ -7,6 +7,8 @@ from typing import Literal
 from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from app.outbound import allowed_host_entry
+
 
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="SHIPYARD_", extra="ignore")
@@ -126,10 +128,34 @@ class Settings(BaseSettings):
         default=5, gt=0, description="How often the prediction log's buffer is written out as Parquet segments."
     )
 
+    outbound_allow_hosts: list[str] = Field(
+        default_factory=list,
+        description="Host names or IP addresses, each exact (no wildcards, no networks), that webhooks may "
+        "reach although they are loopback, private or link-local (e.g. 127.0.0.1 for a local receiver). "
+        "Cloud metadata addresses stay refused.",
+    )
+    webhook_timeout_seconds: float = Field(
+        default=10, gt=0, le=300, description="The longest one webhook attempt may take, redirects included."
+    )
+    webhook_attempts: int = Field(
+        default=4, ge=1, le=10, description="Attempts of a webhook delivery before it is recorded as failed."
+    )
+    webhook_backoff_seconds: float = Field(
+        default=1,
+        ge=0,
+        le=60,
+        description="The pause before the second attempt; it doubles before each next one (with jitter).",
+    )
+
     @field_validator("database_url", "artifact_uri", "broker_url", "s3_endpoint_url")
     @classmethod
     def _blank_is_unset(cls, value: str | None) -> str | None:
         return value or None
+
+    @field_validator("outbound_allow_hosts")
+    @classmethod
+    def _exact_hosts(cls, entries: list[str]) -> list[str]:
+        return [allowed_host_entry(entry) for entry in entries]
 
     @field_validator("admin_password", mode="before")
     @classmethod

@@ -2,7 +2,7 @@
 (``with shipyard.start_run("churn") as run: run.log_metric("f1", 0.91)``,
 ``shipyard.load_model("models:/churn@production")``, ``shipyard.load_dataset("churn-data@2")``)."""
 
-from shipyard import errors
+from shipyard import errors, webhooks
 from shipyard.client import SDK_VERSION, Client
 from shipyard.errors import ShipyardError
 from shipyard.schemas import (
@@ -26,6 +26,8 @@ from shipyard.schemas import (
     Token,
     User,
     VersionFile,
+    WebhookAttempt,
+    WebhookDelivery,
 )
 from shipyard.tracking import (
     ActiveRun,
@@ -77,6 +79,8 @@ __all__ = [
     "Token",
     "User",
     "VersionFile",
+    "WebhookAttempt",
+    "WebhookDelivery",
     "__version__",
     "active_run",
     "end_run",
@@ -99,4 +103,5 @@ __all__ = [
     "set_tags",
     "set_tracking",
     "start_run",
+    "webhooks",
 ]

@@ -316,6 +316,17 @@ class ModelError(ShipyardError):
     default_code = "model_error"
 
 
+class UrlRefused(InvalidInput):
+    """A webhook URL the server does not send to: not http(s), credentials in it, or a host that is
+    (or resolves to) a loopback, private, link-local or metadata address."""
+
+    default_code = "url_refused"
+
+
+class WebhookDeliveryNotFound(NotFound):
+    default_code = "webhook_delivery_not_found"
+
+
 _BY_CODE: dict[str, type[ShipyardError]] = {
     cls.default_code: cls
     for cls in (
@@ -370,6 +381,8 @@ _BY_CODE: dict[str, type[ShipyardError]] = {
         WarmupFailed,
         PredictionInputInvalid,
         ModelError,
+        UrlRefused,
+        WebhookDeliveryNotFound,
     )
 }
 # Codes this SDK does not know yet (newer servers, other resources) still land in the right family.

@@ -661,3 +661,71 @@ class Revision:
             created_by=str(data.get("created_by") or ""),
             created_at=_time(data.get("created_at")),
         )
+
+
+@dataclass(frozen=True)
+class WebhookAttempt:
+    """One try at sending a webhook: the receiver's status (None when no answer came), what went
+    wrong (None when it was accepted), how long it took, and the start of the answer."""
+
+    number: int
+    started_at: datetime | None
+    duration_ms: float
+    status_code: int | None
+    error: str | None
+    response_excerpt: str
+
+    @classmethod
+    def from_json(cls, data: Mapping[str, Any]) -> Self:
+        code = data.get("status_code")
+        return cls(
+            number=int(data["number"]),
+            started_at=_time(data.get("started_at")),
+            duration_ms=float(data.get("duration_ms") or 0.0),
+            status_code=None if code is None else int(code),
+            error=data.get("error"),
+            response_excerpt=str(data.get("response_excerpt") or ""),
+        )
+
+
+@dataclass(frozen=True)
+class WebhookDelivery:
+    """One event sent to one URL: `pending` while it is tried, then `delivered` or `failed` (with
+    the reason in `error`), and every attempt. `id` is the X-Shipyard-Delivery header."""
+
+    id: str
+    event: str
+    url: str
+    deployment: str | None
+    status: str
+    signed: bool
+    payload: dict[str, Any]
+    attempt_count: int
+    response_status: int | None
+    error: str | None
+    created_at: datetime | None
+    finished_at: datetime | None
+    attempts: list[WebhookAttempt]
+
+    @property
+    def delivered(self) -> bool:
+        return self.status == "delivered"
+
+    @classmethod
+    def from_json(cls, data: Mapping[str, Any]) -> Self:
+        code = data.get("response_status")
+        return cls(
+            id=str(data["id"]),
+            event=str(data["event"]),
+            url=str(data["url"]),
+            deployment=data.get("deployment"),
+            status=str(data["status"]),
+            signed=bool(data.get("signed")),
+            payload=dict(data.get("payload") or {}),
+            attempt_count=int(data.get("attempt_count") or 0),
+            response_status=None if code is None else int(code),
+            error=data.get("error"),
+            created_at=_time(data.get("created_at")),
+            finished_at=_time(data.get("finished_at")),
+            attempts=[WebhookAttempt.from_json(a) for a in data.get("attempts") or []],
+        )

@@ -232,7 +232,9 @@ def s3_client(s3_endpoint: str) -> Any:
 @pytest.fixture(scope="session")
 def live_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveServer]:
     """(url, admin token) of a `shipyard server` process shared by the SDK and CLI tests."""
-    with running_server(tmp_path_factory.mktemp("live-server") / "data") as server:
+    # Webhooks may reach receivers on 127.0.0.1, as the CLI's webhook tests need (the default refuses it).
+    data_dir = tmp_path_factory.mktemp("live-server") / "data"
+    with running_server(data_dir, SHIPYARD_OUTBOUND_ALLOW_HOSTS='["127.0.0.1"]') as server:
         yield server
 
 

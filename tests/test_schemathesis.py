@@ -44,7 +44,8 @@ CONFIG = {
             # an opaque page_token the server must have issued, the run filter / order_by grammar, an
             # artifact path that must stay clean once percent-decoded, the contents of an uploaded
             # model archive or data file, a job spec checked against its job type, a rollout strategy
-            # the schema lists for the future but the server does not run yet.
+            # the schema lists for the future but the server does not run yet, a webhook URL whose
+            # host must be public (or allowed) when it resolves.
             "include-name": [
                 "GET /api/v1/audit",
                 "GET /api/v1/experiments",
@@ -62,6 +63,8 @@ CONFIG = {
                 "GET /api/v1/deployments",
                 "GET /api/v1/deployments/{name}/revisions",
                 "POST /api/v1/deployments/{name}/rollouts",
+                "GET /api/v1/webhook-deliveries",
+                "POST /api/v1/webhooks/test",
             ],
             "checks": {
                 "positive_data_acceptance": {

@@ -6,7 +6,19 @@ from typing import Annotated, Any
 
 import typer
 
-from shipyard.cli import datasets, deployments, experiments, jobs, login, models, runs, tokens, training, users
+from shipyard.cli import (
+    datasets,
+    deployments,
+    experiments,
+    jobs,
+    login,
+    models,
+    runs,
+    tokens,
+    training,
+    users,
+    webhooks,
+)
 from shipyard.cli.common import EXIT_ERROR, CliState, print_error
 from shipyard.errors import ShipyardError
 
@@ -29,6 +41,7 @@ app.add_typer(datasets.app, name="datasets")
 app.add_typer(models.app, name="models")
 app.add_typer(jobs.app, name="jobs")
 app.add_typer(deployments.app, name="deployments")
+app.add_typer(webhooks.app, name="webhooks")
 app.command("login")(login.login)
 app.command("train")(training.train)
 app.command("evaluate")(training.evaluate)

@@ -61,6 +61,7 @@ SAMPLE_PARAMS = {
     "version": "1",
     "alias": "champion",
     "thing_id": "1",
+    "delivery_id": "0" * 32,
 }
 
 

@@ -9,6 +9,7 @@ from app.db.tables.predictions import PredictionFeedback, PredictionSegment
 from app.db.tables.registry import ModelAlias, ModelVersion, RegisteredModel, RunDataset
 from app.db.tables.rollouts import Rollout, ServingReplica, ServingStats
 from app.db.tables.tracking import Experiment, LatestMetric, MetricChunk, Param, Run, RunTag
+from app.db.tables.webhooks import WebhookAttempt, WebhookDelivery
 
 __all__ = [
     "ApiToken",
@@ -39,4 +40,6 @@ __all__ = [
     "ServingReplica",
     "ServingStats",
     "User",
+    "WebhookAttempt",
+    "WebhookDelivery",
 ]
