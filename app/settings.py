@@ -35,6 +35,16 @@ class Settings(BaseSettings):
         description="How long a token check is reused; a revocation reaches other server processes within it.",
     )
     metrics_public: bool = Field(default=True, description="Serve /metrics without a token.")
+    metrics_cache_seconds: float = Field(
+        default=5,
+        ge=0,
+        description="How long /metrics reuses what it read from the database (job counts), so a burst of "
+        "scrapes costs one query.",
+    )
+    pushgateway_url: str | None = Field(
+        default=None,
+        description="Prometheus Pushgateway the workers push their job metrics to after each job; unset: no push.",
+    )
     protected_aliases: list[str] = Field(
         default_factory=lambda: ["production"], description="Aliases only an admin may move (the release approval)."
     )
@@ -126,7 +136,7 @@ class Settings(BaseSettings):
         default=5, gt=0, description="How often the prediction log's buffer is written out as Parquet segments."
     )
 
-    @field_validator("database_url", "artifact_uri", "broker_url", "s3_endpoint_url")
+    @field_validator("database_url", "artifact_uri", "broker_url", "s3_endpoint_url", "pushgateway_url")
     @classmethod
     def _blank_is_unset(cls, value: str | None) -> str | None:
         return value or None
