@@ -516,8 +516,9 @@ def scrape_targets(config: dict[str, Any]) -> dict[str, dict[str, Any]]:
 def test_monitoring_images_are_pinned_to_a_version(compose: Compose, name: str) -> None:
     image = str(service(compose, name).get("image", ""))
     repository, _, tag = image.rpartition(":")
-    assert repository and "/" not in tag, f"{name} image {image!r} has no tag"
-    assert tag != "latest" and re.search(r"\d+\.\d+", tag), f"{name} image {image!r} is not pinned to a version"
+    assert repository, f"{name} image {image!r} has no tag"
+    assert "/" not in tag, f"{name} image {image!r} has no tag"
+    assert re.fullmatch(r"v?\d+\.\d+\.\d+", tag), f"{name} image {image!r} is not pinned to a version"
 
 
 def test_prometheus_scrapes_the_api_and_the_pushgateway(compose: Compose) -> None:

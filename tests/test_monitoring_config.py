@@ -25,7 +25,12 @@ PROMTOOL = shutil.which("promtool")
 # The drift gauges come from stored drift reports, added with the drift check; until that is
 # merged they are named here. The lead removes this list on merge, and the check then finds
 # them in the app's registry like the others.
-DRIFT_METRICS = {"shipyard_drift_share", "shipyard_dataset_drift", "shipyard_drift_column_score", "shipyard_live_metric"}
+DRIFT_METRICS = {
+    "shipyard_drift_share",
+    "shipyard_dataset_drift",
+    "shipyard_drift_column_score",
+    "shipyard_live_metric",
+}
 
 # The series names each metric type is exposed under.
 SERIES_SUFFIXES = {
@@ -133,7 +138,7 @@ def test_every_metric_the_rules_and_dashboard_name_is_exposed(app: FastAPI) -> N
 
 def test_the_dashboard_has_a_panel_per_alert_signal() -> None:
     used = {name for query in dashboard_queries() for name in _SHIPYARD_NAME.findall(query)}
-    assert DRIFT_METRICS <= used
+    assert used >= DRIFT_METRICS
     assert {
         "shipyard_predictions_total",
         "shipyard_prediction_latency_seconds_bucket",

@@ -49,7 +49,7 @@ def parse(exposition: str) -> Samples:
 def value(samples: Samples, name: str, **labels: str) -> float | None:
     """The value of the one sample of `name` whose labels include `labels`, None when there is none."""
     found = [v for n, got, v in samples if n == name and labels.items() <= got.items()]
-    assert len(found) <= 1, f"{len(found)} samples of {name} with {labels}: {[(g, v) for n, g, v in samples if n == name]}"
+    assert len(found) <= 1, f"{len(found)} samples of {name} with {labels}"
     return found[0] if found else None
 
 
@@ -325,7 +325,8 @@ def test_a_worker_pushes_its_job_metrics_after_each_job(
     assert len(instances) == 1
     host, _, pid = instances.pop().rpartition(":")
     assert host == socket.gethostname()
-    assert pid.isdigit() and int(pid) != worker.process.pid
+    assert pid.isdigit()
+    assert int(pid) != worker.process.pid
 
     # The server ran none of them itself; its /metrics counts them from the job rows.
     served = scrape(platform)
