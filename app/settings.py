@@ -3,6 +3,7 @@
 from functools import lru_cache
 from pathlib import Path
 from typing import Literal
+from urllib.parse import urlsplit
 
 from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -140,6 +141,19 @@ class Settings(BaseSettings):
     @classmethod
     def _blank_is_unset(cls, value: str | None) -> str | None:
         return value or None
+
+    @field_validator("pushgateway_url")
+    @classmethod
+    def _pushgateway_url_is_plain_http(cls, value: str | None) -> str | None:
+        # Credentials in it would show in the errors a failed push logs.
+        if value is None:
+            return None
+        url = urlsplit(value)
+        if url.scheme not in ("http", "https") or not url.hostname:
+            raise ValueError("give the Pushgateway as http://host:port (or https://)")
+        if url.username or url.password:
+            raise ValueError("the Pushgateway URL may not carry credentials")
+        return value
 
     @field_validator("admin_password", mode="before")
     @classmethod

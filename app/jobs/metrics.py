@@ -31,7 +31,8 @@ class JobMetrics:
         self.registry = registry if registry is not None else CollectorRegistry()
         self.finished = Counter(
             "shipyard_jobs_finished_total",
-            "Jobs this process saw reach a final state (succeeded, failed, cancelled), by type.",
+            "Jobs whose run ended in this process (succeeded, failed, cancelled), or that its reconciler "
+            "failed after their worker died, by type.",
             ["type", "state"],
             registry=self.registry,
         )

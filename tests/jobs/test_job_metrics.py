@@ -18,6 +18,7 @@ import httpx
 import pytest
 from prometheus_client import CollectorRegistry, generate_latest
 from prometheus_client.parser import text_string_to_metric_families
+from pydantic import ValidationError
 
 from app.db.base import utcnow
 from app.db.migrate import upgrade_to_head
@@ -224,6 +225,20 @@ def test_job_counts_with_the_database_down_leave_the_scrape_whole(caplog: pytest
 
 
 # ---- a worker and the Pushgateway --------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("url", "wording"),
+    [
+        ("ftp://gateway:9091", "http://host:port"),
+        ("http://", "http://host:port"),
+        ("http://user:secret@gateway:9091", "may not carry credentials"),
+    ],
+)
+def test_a_pushgateway_url_that_is_not_plain_http_is_refused(url: str, wording: str) -> None:
+    with pytest.raises(ValidationError) as refused:
+        Settings(pushgateway_url=url)
+    assert wording in str(refused.value)
 
 
 @dataclass
