@@ -1,22 +1,35 @@
-"""Thin Celery tasks: take a job id, hand it to the same runner the embedded mode uses."""
+"""Thin Celery tasks: take a job id, hand it to the same runner the embedded mode uses, and
+push this process's job metrics when a Pushgateway is configured."""
 
 import os
 import socket
 
 from celery import Celery
 
+from app.jobs.metrics import JobMetricsPusher
 from app.jobs.queue import RECONCILE_TASK, RUN_TASK
 from app.jobs.runner import JobRuntime, reconcile, run_job
 
 
-def register_tasks(celery: Celery, runtime: JobRuntime) -> None:
+def register_tasks(celery: Celery, runtime: JobRuntime, pusher: JobMetricsPusher | None = None) -> None:
     worker = f"{socket.gethostname()}:{os.getpid()}"
+
+    def push() -> None:
+        if pusher is not None:
+            pusher.push()
 
     # Tasks are registered on the app by the decorator; the functions need no other reference.
     @celery.task(name=RUN_TASK, acks_late=True, reject_on_worker_lost=True, ignore_result=True)
     def run(job_id: str) -> None:
-        run_job(runtime, job_id, worker)
+        try:
+            run_job(runtime, job_id, worker)
+        finally:
+            push()
 
     @celery.task(name=RECONCILE_TASK, ignore_result=True)
     def reconcile_jobs() -> list[str]:
-        return reconcile(runtime)
+        try:
+            return reconcile(runtime)
+        finally:
+            # It may have failed jobs whose workers died, which it counts.
+            push()

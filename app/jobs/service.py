@@ -92,3 +92,8 @@ def cancel_job(session: Session, actor: Principal, job_id: str) -> Job:
         audit.record(session, actor, "job.cancel", "job", job_id)
         session.refresh(job)
     return job
+
+
+def count_jobs(session: Session) -> dict[tuple[str, str], int]:
+    """How many jobs there are of each (type, status), for /metrics."""
+    return {(job_type, status): count for job_type, status, count in repository.count_by_type_and_status(session)}
