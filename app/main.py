@@ -22,6 +22,7 @@ from app.docs import router as docs_router
 from app.errors import PROBLEM_CONTENT_TYPE
 from app.handlers import install_handlers
 from app.jobs.handlers import build_runtime
+from app.jobs.metrics import JobCountCollector
 from app.jobs.queue import CeleryJobQueue, EmbeddedJobQueue, JobQueue
 from app.jobs.router import router as jobs_router
 from app.jobs.runner import Reconciler, run_job
@@ -71,7 +72,8 @@ def create_app(settings: Settings | None = None, *, on_first_admin: Callable[[],
     engine = create_db_engine(settings)
     sessions = SessionFactory(engine)
     store = create_store(settings)
-    runtime = build_runtime(sessions, store, settings, create_job_queue(settings))
+    http_metrics = HttpMetrics()
+    runtime = build_runtime(sessions, store, settings, create_job_queue(settings), http_metrics.registry)
     if isinstance(runtime.queue, EmbeddedJobQueue):
         worker = f"{socket.gethostname()}:{os.getpid()}:embedded"
         runtime.queue.bind(lambda job_id: run_job(runtime, job_id, worker))
@@ -89,7 +91,6 @@ def create_app(settings: Settings | None = None, *, on_first_admin: Callable[[],
     follower = AliasFollower(
         sessions, serving, ServingRules(allow_pickle=settings.allow_pickle), settings.serving_poll_seconds
     )
-    http_metrics = HttpMetrics()
     prediction_log = PredictionLog(
         sessions,
         store,
@@ -156,6 +157,9 @@ def create_app(settings: Settings | None = None, *, on_first_admin: Callable[[],
     app.state.batcher = batcher = MicroBatcher(app.state.serving_metrics.observe_batch)
     app.state.http_metrics.registry.register(RolloutCollector(sessions, serving))
     app.state.http_metrics.registry.register(DriftCollector(sessions))
+    app.state.http_metrics.registry.register(
+        JobCountCollector(sessions, runtime.handlers, settings.metrics_cache_seconds)
+    )
 
     # The predict route first: routing tries the routes in order, and it is the hot path.
     for router in (

@@ -3,6 +3,7 @@
 from functools import lru_cache
 from pathlib import Path
 from typing import Literal
+from urllib.parse import urlsplit
 
 from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -37,6 +38,16 @@ class Settings(BaseSettings):
         description="How long a token check is reused; a revocation reaches other server processes within it.",
     )
     metrics_public: bool = Field(default=True, description="Serve /metrics without a token.")
+    metrics_cache_seconds: float = Field(
+        default=5,
+        ge=0,
+        description="How long /metrics reuses what it read from the database (job counts), so a burst of "
+        "scrapes costs one query.",
+    )
+    pushgateway_url: str | None = Field(
+        default=None,
+        description="Prometheus Pushgateway the workers push their job metrics to after each job; unset: no push.",
+    )
     protected_aliases: list[str] = Field(
         default_factory=lambda: ["production"], description="Aliases only an admin may move (the release approval)."
     )
@@ -158,7 +169,7 @@ class Settings(BaseSettings):
         "a webhook carries; unset: the links are paths (/api/v1/drift-reports/7).",
     )
 
-    @field_validator("database_url", "artifact_uri", "broker_url", "s3_endpoint_url", "public_url")
+    @field_validator("database_url", "artifact_uri", "broker_url", "s3_endpoint_url", "pushgateway_url", "public_url")
     @classmethod
     def _blank_is_unset(cls, value: str | None) -> str | None:
         return value or None
@@ -167,6 +178,19 @@ class Settings(BaseSettings):
     @classmethod
     def _exact_hosts(cls, entries: list[str]) -> list[str]:
         return [allowed_host_entry(entry) for entry in entries]
+
+    @field_validator("pushgateway_url")
+    @classmethod
+    def _pushgateway_url_is_plain_http(cls, value: str | None) -> str | None:
+        # Credentials in it would show in the errors a failed push logs.
+        if value is None:
+            return None
+        url = urlsplit(value)
+        if url.scheme not in ("http", "https") or not url.hostname:
+            raise ValueError("give the Pushgateway as http://host:port (or https://)")
+        if url.username or url.password:
+            raise ValueError("the Pushgateway URL may not carry credentials")
+        return value
 
     @field_validator("admin_password", mode="before")
     @classmethod

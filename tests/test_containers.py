@@ -14,7 +14,8 @@ from app.settings import Settings
 
 ROOT = Path(__file__).resolve().parents[1]
 APP_SERVICES = ("api", "worker")
-REQUIRED_SERVICES = ("postgres", "redis", "minio", "minio-init", "api", "worker")
+MONITORING_SERVICES = ("prometheus", "pushgateway", "grafana")
+REQUIRED_SERVICES = ("postgres", "redis", "minio", "minio-init", "api", "worker", *MONITORING_SERVICES)
 SHELL_OPERATORS = {";", "&&", "||", "|", "&", "(", ")", "\n"}
 
 Compose = dict[str, Any]
@@ -462,3 +463,132 @@ def test_dockerfile_shipyard_variables_are_settings_fields(
     given = {key for key in stage_env(runtime_stage) if key.startswith("SHIPYARD_")}
     unknown = sorted(given - settings_variables())
     assert not unknown, f"the Dockerfile sets {unknown}, which are not fields of Settings"
+
+
+# ---- monitoring: Prometheus, the Pushgateway and Grafana ----------------------------------------
+
+
+def bind_mounts(svc: Service) -> dict[str, Path]:
+    """Container path -> the repository file or folder bind-mounted there (short syntax)."""
+    mounts: dict[str, Path] = {}
+    for entry in svc.get("volumes") or []:
+        source, _, rest = str(entry).partition(":")
+        if source.startswith("."):
+            mounts[rest.split(":", 1)[0]] = (ROOT / source).resolve()
+    return mounts
+
+
+def mounted_file(svc: Service, container_path: str) -> Path:
+    """The repository file a service sees at `container_path` (mounted itself or in a folder)."""
+    for target, source in bind_mounts(svc).items():
+        if container_path == target or container_path.startswith(target.rstrip("/") + "/"):
+            path = source / Path(container_path).relative_to(target) if container_path != target else source
+            assert path.exists(), f"{container_path} is mounted from {path}, which does not exist"
+            return path
+    pytest.fail(f"nothing in the repository is mounted at {container_path}: {bind_mounts(svc)}")
+
+
+def listen_port(svc: Service, flag: str, default: int) -> int:
+    address = option(command_args(svc), flag)
+    return port_of(address) if address else default
+
+
+def prometheus_config(compose: Compose) -> tuple[Path, dict[str, Any]]:
+    prometheus = service(compose, "prometheus")
+    config_path = option(command_args(prometheus), "--config.file") or "/etc/prometheus/prometheus.yml"
+    path = mounted_file(prometheus, config_path)
+    loaded = yaml.safe_load(path.read_text(encoding="utf-8"))
+    assert isinstance(loaded, dict), f"{path} is not a YAML mapping"
+    return Path(config_path), loaded
+
+
+def scrape_targets(config: dict[str, Any]) -> dict[str, dict[str, Any]]:
+    """host:port -> the scrape config that scrapes it."""
+    targets: dict[str, dict[str, Any]] = {}
+    for job in config.get("scrape_configs") or []:
+        for static in job.get("static_configs") or []:
+            for target in static.get("targets") or []:
+                targets[str(target)] = job
+    return targets
+
+
+@pytest.mark.parametrize("name", MONITORING_SERVICES)
+def test_monitoring_images_are_pinned_to_a_version(compose: Compose, name: str) -> None:
+    image = str(service(compose, name).get("image", ""))
+    repository, _, tag = image.rpartition(":")
+    assert repository, f"{name} image {image!r} has no tag"
+    assert "/" not in tag, f"{name} image {image!r} has no tag"
+    assert re.fullmatch(r"v?\d+\.\d+\.\d+", tag), f"{name} image {image!r} is not pinned to a version"
+
+
+def test_prometheus_scrapes_the_api_and_the_pushgateway(compose: Compose) -> None:
+    config_path, config = prometheus_config(compose)
+    targets = scrape_targets(config)
+    api = f"api:{api_listen_port(compose)}"
+    assert api in targets, f"Prometheus scrapes {sorted(targets)}, not the api at {api}"
+    assert targets[api].get("metrics_path", "/metrics") == "/metrics"
+    assert "api" in json.loads(environment(service(compose, "api"))["SHIPYARD_ALLOWED_HOSTS"]), (
+        "the api does not serve the Host Prometheus sends"
+    )
+
+    gateway = f"pushgateway:{listen_port(service(compose, 'pushgateway'), '--web.listen-address', 9091)}"
+    assert gateway in targets, f"Prometheus scrapes {sorted(targets)}, not the Pushgateway at {gateway}"
+    assert targets[gateway].get("honor_labels") is True, "without honor_labels the workers' job and instance are lost"
+
+    prometheus = service(compose, "prometheus")
+    rule_files = config.get("rule_files") or []
+    assert rule_files, "Prometheus loads no alert rules"
+    for rule_file in rule_files:
+        mounted = mounted_file(prometheus, str(config_path.parent / rule_file))
+        assert mounted == (ROOT / "deploy" / "prometheus" / "alerts.yml").resolve(), mounted
+
+
+def test_workers_push_to_the_pushgateway(compose: Compose) -> None:
+    raw = environment(service(compose, "worker")).get("SHIPYARD_PUSHGATEWAY_URL", "")
+    url = urlsplit(raw)
+    port = listen_port(service(compose, "pushgateway"), "--web.listen-address", 9091)
+    assert url.scheme == "http", f"SHIPYARD_PUSHGATEWAY_URL {raw!r} is not an http:// URL"
+    assert url.hostname == "pushgateway", f"SHIPYARD_PUSHGATEWAY_URL host {url.hostname!r} != service 'pushgateway'"
+    assert url_port(url, 80) == port, f"SHIPYARD_PUSHGATEWAY_URL port {url.port} != the Pushgateway's {port}"
+
+
+def test_the_pushgateway_and_prometheus_are_not_published_beyond_loopback(compose: Compose) -> None:
+    assert not service(compose, "pushgateway").get("ports"), "the Pushgateway takes pushes from anyone who reaches it"
+    for name in ("prometheus", "grafana"):
+        for entry in service(compose, name).get("ports") or []:
+            assert str(entry).startswith("127.0.0.1:"), f"{name} publishes {entry!r} beyond loopback"
+
+
+def test_grafana_is_provisioned_with_prometheus_and_the_dashboard(compose: Compose) -> None:
+    grafana = service(compose, "grafana")
+    datasources_dir = mounted_file(grafana, "/etc/grafana/provisioning/datasources")
+    datasources = [
+        source
+        for path in sorted(datasources_dir.glob("*.yml"))
+        for source in (yaml.safe_load(path.read_text(encoding="utf-8")) or {}).get("datasources", [])
+    ]
+    prometheus = [source for source in datasources if source.get("type") == "prometheus"]
+    assert len(prometheus) == 1, datasources
+    url = urlsplit(str(prometheus[0]["url"]))
+    assert (url.hostname, url.port) == ("prometheus", 9090), f"the Grafana datasource points at {url.geturl()}"
+
+    providers_dir = mounted_file(grafana, "/etc/grafana/provisioning/dashboards")
+    providers = [
+        provider
+        for path in sorted(providers_dir.glob("*.yml"))
+        for provider in (yaml.safe_load(path.read_text(encoding="utf-8")) or {}).get("providers", [])
+    ]
+    assert providers, "Grafana provisions no dashboards"
+    dashboards = sorted(mounted_file(grafana, str(providers[0]["options"]["path"])).glob("*.json"))
+    assert [path.name for path in dashboards] == ["shipyard.json"]
+
+    # Every panel and query of the dashboard asks the provisioned datasource.
+    board = json.loads(dashboards[0].read_text(encoding="utf-8"))
+    uids = set()
+    for panel in board["panels"]:
+        for holder in (panel, *panel.get("targets", [])):
+            if "datasource" in holder:
+                uids.add(holder["datasource"]["uid"])
+    for variable in board.get("templating", {}).get("list", []):
+        uids.add(variable["datasource"]["uid"])
+    assert uids == {prometheus[0]["uid"]}

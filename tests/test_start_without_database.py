@@ -1,7 +1,8 @@
 """A server or a worker started while Postgres is down: the server answers /healthz 200, /readyz
-503 and every API call 503 `database_unavailable` with Retry-After; once Postgres is up it
-migrates, creates the first admin and serves. A worker waits, then migrates. Both run against a
-private Postgres (see tests/test_postgres_outage.py), never the shared one."""
+503, /metrics 200 (without the job counts) and every API call 503 `database_unavailable` with
+Retry-After; once Postgres is up it migrates, creates the first admin and serves. A worker
+waits, then migrates. Both run against a private Postgres (see tests/test_postgres_outage.py),
+never the shared one."""
 
 import subprocess
 import sys
@@ -14,6 +15,8 @@ import httpx
 import psycopg
 import pytest
 from alembic.script import ScriptDirectory
+from prometheus_client.parser import text_string_to_metric_families
+from prometheus_client.samples import Sample
 
 from app.db.migrate import alembic_config
 from tests.conftest import free_port
@@ -73,6 +76,13 @@ def _answers(http: httpx.Client, path: str, status: int) -> bool:
         return False
 
 
+def _job_counts(http: httpx.Client) -> list[Sample]:
+    scraped = http.get("/metrics")
+    assert scraped.status_code == 200, scraped.text
+    families = {family.name: family for family in text_string_to_metric_families(scraped.text)}
+    return list(families["shipyard_jobs"].samples)
+
+
 def test_the_server_starts_while_postgres_is_down_and_serves_once_it_is_up(
     private_postgres: PrivatePostgres,  # noqa: F811
     tmp_path: Path,
@@ -101,9 +111,12 @@ def test_the_server_starts_while_postgres_is_down_and_serves_once_it_is_up(
             assert response.json()["code"] == "database_unavailable"
             assert int(response.headers["retry-after"]) > 0
         assert not (data_dir / "credentials").exists()
+        # Prometheus still gets its scrape, without the job counts the database holds.
+        assert _job_counts(http) == []
 
         private_postgres.start()
         _until("/readyz 200 after Postgres came up", lambda: _answers(http, "/readyz", 200), log)
+        _until("job counts on /metrics", lambda: bool(_job_counts(http)), log)
         assert _revision(private_postgres.url) == _head(), "migrated to head"
         token = (data_dir / "credentials").read_text().split("token = ", 1)[1].split()[0]
         listed = http.get("/api/v1/experiments", headers={"Authorization": f"Bearer {token}"})

@@ -11,6 +11,7 @@ from app.bootstrap import start_problem
 from app.db.migrate import retry_until_reachable, upgrade_to_head
 from app.db.session import SessionFactory, create_db_engine
 from app.jobs.handlers import build_runtime
+from app.jobs.metrics import JobMetricsPusher
 from app.jobs.queue import RECONCILE_TASK, CeleryJobQueue
 from app.observability import configure_logging
 from app.schedules.scheduler import TICK_TASK
@@ -57,7 +58,8 @@ def create_celery(settings: Settings) -> Celery:
         settings,
         CeleryJobQueue(settings.broker_url),
     )
-    register_tasks(celery, runtime)
+    pusher = JobMetricsPusher(settings.pushgateway_url, runtime.metrics.registry) if settings.pushgateway_url else None
+    register_tasks(celery, runtime, pusher)
     return celery
 
 

@@ -5,11 +5,13 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from prometheus_client import CollectorRegistry
 from sqlalchemy.orm import Session
 
 from app.context import Principal
 from app.db.session import SessionFactory
 from app.jobs.context import JobContext
+from app.jobs.metrics import JobMetrics
 from app.jobs.queue import JobQueue
 from app.jobs.runner import JobRuntime
 from app.monitoring import drift_check
@@ -70,8 +72,23 @@ def check_job_spec(
     return JOB_TYPES[job_type].check_spec(session, actor, job_type, spec, protected_aliases=protected_aliases)
 
 
-def build_runtime(sessions: SessionFactory, store: ArtifactStore, settings: Settings, queue: JobQueue) -> JobRuntime:
-    runtime = JobRuntime(sessions=sessions, store=store, settings=settings, queue=queue, handlers=HANDLERS)
+def build_runtime(
+    sessions: SessionFactory,
+    store: ArtifactStore,
+    settings: Settings,
+    queue: JobQueue,
+    metrics_registry: CollectorRegistry | None = None,
+) -> JobRuntime:
+    """The runtime; its job metrics go to `metrics_registry` (the server's /metrics), or to a
+    registry of their own (a worker's, which it pushes)."""
+    runtime = JobRuntime(
+        sessions=sessions,
+        store=store,
+        settings=settings,
+        queue=queue,
+        handlers=HANDLERS,
+        metrics=JobMetrics(metrics_registry, job_types=JOB_TYPES),
+    )
 
     def abandon(session: Session, job_type: str, job_id: str) -> None:
         handlers = JOB_TYPES.get(job_type)

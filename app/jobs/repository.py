@@ -61,6 +61,11 @@ def list_jobs(
     return session.scalars(query).all()
 
 
+def count_by_type_and_status(session: Session) -> list[tuple[str, str, int]]:
+    rows = session.execute(select(Job.type, Job.status, func.count()).group_by(Job.type, Job.status))
+    return [(job_type, status, int(count)) for job_type, status, count in rows]
+
+
 def claim(session: Session, job_id: str, worker: str, now: datetime, lease: timedelta) -> Job | None:
     """Take the job if it is queued and due, or running on an expired lease, with attempts
     left; return it with its new fencing token, or None when someone else has it or it is done."""

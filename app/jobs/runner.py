@@ -4,9 +4,10 @@ reconciler, which re-enqueues what the broker lost and fails what ran out of att
 
 import logging
 import threading
+import time
 import traceback
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import timedelta
 from typing import Any
 
@@ -21,7 +22,9 @@ from app.db.session import SessionFactory
 from app.errors import AppError, ServiceUnavailable
 from app.jobs import repository
 from app.jobs.context import JobCancelled, JobContext, LeaseLost
+from app.jobs.metrics import JobMetrics
 from app.jobs.queue import JobQueue, enqueue_after_commit
+from app.jobs.schemas import FINISHED, JobStatus
 from app.ml.errors import SpecError
 from app.periodic import PeriodicThread
 from app.settings import Settings
@@ -45,6 +48,7 @@ class JobRuntime:
     # Tidies what a job left behind when its worker died for good (a run still RUNNING), in the
     # transaction that fails the job.
     abandon: Callable[[Session, str, str], None] = lambda session, job_type, job_id: None
+    metrics: JobMetrics = field(default_factory=JobMetrics)
 
     @property
     def lease(self) -> timedelta:
@@ -91,24 +95,31 @@ def run_job(runtime: JobRuntime, job_id: str, worker: str) -> None:
             _report=lambda fraction, message, log: _report(runtime, job_id, token, fraction, message, log),
         )
         max_attempts = job.max_attempts
+    started = time.monotonic()
     heartbeat = _Heartbeat(runtime, ctx)
     heartbeat.start()
+    # The status this attempt recorded, None when it recorded none (the job was no longer ours).
+    outcome: str | None = None
     try:
         ctx.progress(0.0, f"started (attempt {ctx.attempt} on {worker})")
         runtime.handlers[ctx.job_type](runtime, ctx)
+        # A handler returns only once its succeed() has committed.
+        outcome = "succeeded"
     except JobCancelled:
-        _finish(runtime, ctx, {"status": "cancelled", "message": "cancelled", "finished_at": utcnow()})
+        outcome = _finish(runtime, ctx, {"status": "cancelled", "message": "cancelled", "finished_at": utcnow()})
     except LeaseLost as exc:
         logger.warning("%s", exc)
     except TRANSIENT as exc:  # before AppError: ServiceUnavailable is one, and is retried
-        _retry_or_fail(runtime, ctx, exc, max_attempts)
+        outcome = _retry_or_fail(runtime, ctx, exc, max_attempts)
     except (SpecError, AppError) as exc:
-        _finish(runtime, ctx, {"status": "failed", "error": _summary(exc), "finished_at": utcnow()})
+        outcome = _finish(runtime, ctx, {"status": "failed", "error": _summary(exc), "finished_at": utcnow()})
     except Exception as exc:
         ctx.log(traceback.format_exc(limit=5))
-        _finish(runtime, ctx, {"status": "failed", "error": _summary(exc), "finished_at": utcnow()})
+        outcome = _finish(runtime, ctx, {"status": "failed", "error": _summary(exc), "finished_at": utcnow()})
     finally:
         heartbeat.stop()
+    if outcome is not None and JobStatus(outcome) in FINISHED:
+        runtime.metrics.job_finished(ctx.job_type, outcome, time.monotonic() - started)
 
 
 def _summary(exc: BaseException) -> str:
@@ -116,13 +127,12 @@ def _summary(exc: BaseException) -> str:
     return f"{type(exc).__name__}: {detail}"[:2000]
 
 
-def _retry_or_fail(runtime: JobRuntime, ctx: JobContext, exc: BaseException, max_attempts: int) -> None:
+def _retry_or_fail(runtime: JobRuntime, ctx: JobContext, exc: BaseException, max_attempts: int) -> str | None:
     if ctx.attempt >= max_attempts:
-        _finish(runtime, ctx, {"status": "failed", "error": _summary(exc), "finished_at": utcnow()})
-        return
+        return _finish(runtime, ctx, {"status": "failed", "error": _summary(exc), "finished_at": utcnow()})
     delay = timedelta(seconds=min(2**ctx.attempt, 60))
     ctx.log(f"transient error, retrying in {delay.seconds}s: {_summary(exc)}")
-    _finish(
+    return _finish(
         runtime,
         ctx,
         {
@@ -134,14 +144,18 @@ def _retry_or_fail(runtime: JobRuntime, ctx: JobContext, exc: BaseException, max
     )
 
 
-def _finish(runtime: JobRuntime, ctx: JobContext, fields: dict[str, Any]) -> None:
+def _finish(runtime: JobRuntime, ctx: JobContext, fields: dict[str, Any]) -> str | None:
+    """The status recorded, or None when it could not be."""
     try:
         with runtime.sessions.begin() as session:
             if not repository.finish(session, ctx.job_id, ctx.token, utcnow(), {**fields, "log_tail": ctx.log_tail()}):
                 logger.warning("job %s: outcome %s dropped, the job is no longer ours", ctx.job_id, fields["status"])
+                return None
     except TRANSIENT:
         # The database is down: the lease will expire and the reconciler decides what happens next.
         logger.exception("job %s: could not record its outcome", ctx.job_id)
+        return None
+    return str(fields["status"])
 
 
 def _report(runtime: JobRuntime, job_id: str, token: int, fraction: float, message: str, log: str) -> bool | None:
@@ -204,6 +218,9 @@ def reconcile(runtime: JobRuntime) -> list[str]:
         repository.touch_queued(session, due, now)
         for job_id in due:
             enqueue_after_commit(session, runtime.queue, job_id)
+    # Counted once committed; no attempt saw these end, so they have no duration.
+    for _, job_type in failed:
+        runtime.metrics.job_finished(job_type, "failed", None)
     return due
 
 

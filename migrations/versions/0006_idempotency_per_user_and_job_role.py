@@ -1,7 +1,7 @@
 """idempotency keys per user with a request fingerprint; jobs remember their submitter's role
 
 Revision ID: 0006
-Revises: 0004
+Revises: 0005
 Create Date: 2026-12-01 09:30:00.000000
 
 An Idempotency-Key was unique across all users on the job table alone. It now lives in

@@ -1,7 +1,7 @@
 """failed logins, for the per-user and per-address login rate limit
 
 Revision ID: 0007
-Revises: 0004
+Revises: 0006
 Create Date: 2026-12-01 09:45:00.000000
 """
 

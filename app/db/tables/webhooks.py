@@ -4,7 +4,7 @@ signed a delivery is never stored."""
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import JSON, ForeignKey, Index, Integer, String, Text, UniqueConstraint
+from sqlalchemy import JSON, Float, ForeignKey, Index, Integer, String, Text, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column
 
 from app.db.base import Base, utcnow
@@ -45,7 +45,7 @@ class WebhookAttempt(Base):
     delivery_id: Mapped[str] = mapped_column(ForeignKey("webhook_delivery.id", ondelete="CASCADE"))
     number: Mapped[int] = mapped_column(Integer)
     started_at: Mapped[datetime]
-    duration_ms: Mapped[float]
+    duration_ms: Mapped[float] = mapped_column(Float)
     status_code: Mapped[int | None] = mapped_column(Integer)
     # What went wrong in words (a timeout, a refused address, a 500), None when it was accepted.
     error: Mapped[str | None] = mapped_column(Text)
