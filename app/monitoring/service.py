@@ -189,7 +189,7 @@ def put_monitor(
         "performance": data.performance.model_dump(mode="json") if data.performance else None,
         "on_drift": list(dict.fromkeys(actions.on_drift)),
         "on_decay": list(dict.fromkeys(actions.on_decay)),
-        "retrain": retrain.model_dump(mode="json", exclude_none=True) if retrain else None,
+        "retrain": retrain.model_dump(mode="json", exclude_unset=True) if retrain else None,
     }
     if monitor is None:
         monitor = repository.add_monitor(
@@ -302,7 +302,7 @@ def _timing(data: MonitorPut) -> tuple[int | None, str | None]:
 def _check_retrain(session: Session, deployment: str, retrain: RetrainAction) -> None:
     try:
         retraining.check_spec_of(
-            session, {"deployment": deployment, **retrain.model_dump(mode="json", exclude_none=True)}
+            session, {"deployment": deployment, **retrain.model_dump(mode="json", exclude_unset=True)}
         )
     except InvalidSpec as exc:
         field = exc.extra.get("field")
