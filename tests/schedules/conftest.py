@@ -42,7 +42,7 @@ def editor(platform: Platform) -> dict[str, str]:
 
 def spec(dataset: str, marker: str, **fields: Any) -> dict[str, Any]:
     """A small train spec whose experiment name marks the jobs of one test."""
-    return train_spec(dataset, experiment=marker, params={"C": 1.0, "max_iter": 200}, **fields)
+    return train_spec(dataset, **{"experiment": marker, "params": {"C": 1.0, "max_iter": 200}, **fields})
 
 
 def create(platform: Platform, headers: dict[str, str], expect: int = 201, **body: Any) -> dict[str, Any]:
