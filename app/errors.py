@@ -329,3 +329,15 @@ class UrlRefused(InvalidInput):
 
 class WebhookDeliveryNotFound(NotFound):
     code = "webhook_delivery_not_found"
+class ScheduleNotFound(NotFound):
+    code = "schedule_not_found"
+
+
+class ScheduleConflict(Conflict):
+    code = "schedule_conflict"
+
+
+class ScheduleManaged(Conflict):
+    """The platform owns this schedule (a deployment monitor): it is changed there, not through /schedules."""
+
+    code = "schedule_managed"

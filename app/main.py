@@ -33,6 +33,8 @@ from app.ops.startup import DatabaseGate, DatabaseStartup
 from app.predictions.log import PredictionLog, PredictionLogFlusher, PredictionLogMetrics
 from app.predictions.router import router as predictions_router
 from app.registry.router import router as registry_router
+from app.schedules.router import router as schedules_router
+from app.schedules.scheduler import Scheduler
 from app.serving.batching import MicroBatcher
 from app.serving.flusher import StatsFlusher
 from app.serving.metrics import RolloutCollector, ServingMetrics
@@ -74,6 +76,8 @@ def create_app(settings: Settings | None = None, *, on_first_admin: Callable[[],
         worker = f"{socket.gethostname()}:{os.getpid()}:embedded"
         runtime.queue.bind(lambda job_id: run_job(runtime, job_id, worker))
     reconciler = Reconciler(runtime)
+    # With a broker, `shipyard beat` fires the schedules (through a worker), not the API processes.
+    scheduler = None if settings.broker_url else Scheduler(runtime)
     startup = DatabaseStartup(sessions, settings, on_first_admin=on_first_admin)
     serving = ServingState(
         store,
@@ -100,6 +104,8 @@ def create_app(settings: Settings | None = None, *, on_first_admin: Callable[[],
 
     def on_database_ready() -> None:
         reconciler.start()
+        if scheduler is not None:
+            scheduler.start()
         poller.start()
         follower.start()
         log_flusher.start()
@@ -113,6 +119,8 @@ def create_app(settings: Settings | None = None, *, on_first_admin: Callable[[],
         yield
         startup.stop()
         reconciler.stop()
+        if scheduler is not None:
+            scheduler.stop()
         poller.stop()
         follower.stop()
         # Stopping flushes what the buffers still hold, before the engine goes.
@@ -137,6 +145,7 @@ def create_app(settings: Settings | None = None, *, on_first_admin: Callable[[],
     app.state.token_cache = TokenCache(settings.token_cache_seconds)
     app.state.job_queue = runtime.queue
     app.state.job_runtime = runtime
+    app.state.scheduler = scheduler
     app.state.http_metrics = http_metrics
     app.state.startup = startup
     app.state.serving = serving
@@ -158,6 +167,7 @@ def create_app(settings: Settings | None = None, *, on_first_admin: Callable[[],
         registry_router,
         datasets_router,
         jobs_router,
+        schedules_router,
         deployments_router,
         predictions_router,
         webhooks_router,

@@ -61,6 +61,12 @@ class Settings(BaseSettings):
         default=3600, ge=1, description="Redis redelivers a task not acknowledged within this time."
     )
     job_reconcile_seconds: float = Field(default=5, gt=0, description="How often the reconciler runs.")
+    scheduler_interval_seconds: float = Field(
+        default=5,
+        gt=0,
+        description="How often due schedules are fired: by the server itself in the embedded mode, "
+        "by `shipyard beat` and a worker with a broker.",
+    )
     log_level: str = Field(default="INFO", description="DEBUG, INFO, WARNING or ERROR.")
     log_json: bool = Field(default=True, description="One JSON object per log line; false for plain text.")
     db_pool_size: int = Field(default=10, description="Database connections kept open per process.")

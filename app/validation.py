@@ -21,6 +21,9 @@ PATTERN_WORDS = {
     r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,127}$": (
         "a name of 1 to 128 letters, digits, `_`, `.` or `-` that starts with a letter or digit"
     ),
+    r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,255}$": (
+        "a name of 1 to 256 letters, digits, `_`, `.` or `-` that starts with a letter or digit"
+    ),
     r"^[a-z0-9_-]*[a-z_-][a-z0-9_-]*$": "an alias of lowercase letters, digits, `_` or `-`, not only digits",
     r"^(latest|[0-9]{1,9})$": "a version number or `latest`",
     r"^([0-9]{1,9}|latest|[a-z0-9_-]{1,64})$": "a version number, an alias or `latest`",

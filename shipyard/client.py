@@ -28,6 +28,7 @@ from shipyard._deployments import DeploymentsMixin
 from shipyard._jobs import JobsMixin
 from shipyard._registry import RegistryMixin
 from shipyard._webhooks import WebhooksMixin
+from shipyard._schedules import SchedulesMixin
 from shipyard.errors import ExperimentConflict
 from shipyard.schemas import (
     ArtifactFile,
@@ -60,7 +61,7 @@ MAX_BATCH_PARAMS = 100
 MAX_BATCH_TAGS = 100
 
 
-class Client(RegistryMixin, DatasetsMixin, JobsMixin, DeploymentsMixin, WebhooksMixin, ClientBase):
+class Client(RegistryMixin, DatasetsMixin, JobsMixin, SchedulesMixin, DeploymentsMixin, WebhooksMixin, ClientBase):
     """A client of one Shipyard server.
 
     Args:

@@ -325,6 +325,20 @@ class UrlRefused(InvalidInput):
 
 class WebhookDeliveryNotFound(NotFound):
     default_code = "webhook_delivery_not_found"
+class ScheduleNotFound(NotFound):
+    default_code = "schedule_not_found"
+
+
+class ScheduleConflict(Conflict):
+    """A schedule has this name already (or, for a managed one, it belongs to someone else)."""
+
+    default_code = "schedule_conflict"
+
+
+class ScheduleManaged(Conflict):
+    """The platform manages this schedule (``problem["managed_by"]`` says what): change it there."""
+
+    default_code = "schedule_managed"
 
 
 _BY_CODE: dict[str, type[ShipyardError]] = {
@@ -383,6 +397,9 @@ _BY_CODE: dict[str, type[ShipyardError]] = {
         ModelError,
         UrlRefused,
         WebhookDeliveryNotFound,
+        ScheduleNotFound,
+        ScheduleConflict,
+        ScheduleManaged,
     )
 }
 # Codes this SDK does not know yet (newer servers, other resources) still land in the right family.

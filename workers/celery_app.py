@@ -14,6 +14,7 @@ from app.jobs.handlers import build_runtime
 from app.jobs.metrics import JobMetricsPusher
 from app.jobs.queue import RECONCILE_TASK, CeleryJobQueue
 from app.observability import configure_logging
+from app.schedules.scheduler import TICK_TASK
 from app.settings import Settings, get_settings
 from app.storage import create_store
 from workers.tasks import register_tasks
@@ -40,7 +41,16 @@ def create_celery(settings: Settings) -> Celery:
         },
         beat_schedule={
             "reconcile-jobs": {"task": RECONCILE_TASK, "schedule": settings.job_reconcile_seconds},
+            # A pass not run within its interval is dropped (the next one does its work), so
+            # workers that were away do not come back to a pile of them.
+            "fire-schedules": {
+                "task": TICK_TASK,
+                "schedule": settings.scheduler_interval_seconds,
+                "options": {"expires": settings.scheduler_interval_seconds},
+            },
         },
+        # Beat's own record of when it last sent each entry: in the data dir, not the working directory.
+        beat_schedule_filename=str(settings.data_dir / "celerybeat-schedule"),
     )
     runtime = build_runtime(
         SessionFactory(create_db_engine(settings)),
@@ -73,5 +83,8 @@ def main(argv: list[str] | None = None) -> None:
 
 
 def beat(argv: list[str] | None = None) -> None:
-    """`shipyard beat`: the schedules, starting with the job reconciler."""
-    _start(["beat", "--loglevel", get_settings().log_level.lower(), *(argv or [])])
+    """`shipyard beat`: sends the job reconciler's and the schedules' passes to the workers. Its
+    schedule file is <data dir>/celerybeat-schedule unless `--schedule FILE` says otherwise."""
+    settings = get_settings()
+    settings.data_dir.mkdir(parents=True, exist_ok=True)
+    _start(["beat", "--loglevel", settings.log_level.lower(), *(argv or [])])

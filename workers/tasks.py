@@ -1,5 +1,6 @@
-"""Thin Celery tasks: take a job id, hand it to the same runner the embedded mode uses, and
-push this process's job metrics when a Pushgateway is configured."""
+"""Thin Celery tasks: take a job id, hand it to the same runner the embedded mode uses (and push
+this process's job metrics when a Pushgateway is configured); and fire the due schedules, as the
+embedded server's scheduler thread does."""
 
 import os
 import socket
@@ -9,6 +10,7 @@ from celery import Celery
 from app.jobs.metrics import JobMetricsPusher
 from app.jobs.queue import RECONCILE_TASK, RUN_TASK
 from app.jobs.runner import JobRuntime, reconcile, run_job
+from app.schedules.scheduler import TICK_TASK, run_due
 
 
 def register_tasks(celery: Celery, runtime: JobRuntime, pusher: JobMetricsPusher | None = None) -> None:
@@ -33,3 +35,7 @@ def register_tasks(celery: Celery, runtime: JobRuntime, pusher: JobMetricsPusher
         finally:
             # It may have failed jobs whose workers died, which it counts.
             push()
+
+    @celery.task(name=TICK_TASK, ignore_result=True)
+    def fire_schedules() -> list[str]:
+        return run_due(runtime.sessions, runtime.queue, settings=runtime.settings)

@@ -57,6 +57,20 @@ def require_role(principal: Principal, needed: Role) -> None:
         raise Forbidden(f"this needs the {needed.value} role; {principal.username} is {principal.role.value}")
 
 
+def act_as(session: Session, user_id: int, needed: Role) -> Principal:
+    """The user as they stand now, for work started on their behalf while they are away (a
+    schedule's tick): Forbidden, saying why, when they are gone, deactivated or below `needed`."""
+    user = repository.get_user(session, user_id)
+    if user is None:
+        raise Forbidden(f"user #{user_id} no longer exists")
+    if not user.is_active:
+        raise Forbidden(f"user {user.username!r} is deactivated")
+    principal = Principal(user_id=user.id, username=user.username, role=Role(user.role))
+    if not principal.role.allows(needed):
+        raise Forbidden(f"user {user.username!r} is {user.role} now; this needs the {needed.value} role")
+    return principal
+
+
 def require_predict(principal: Principal, deployment: str) -> None:
     """A viewer may predict on any deployment; a predict-only token only on those it names."""
     if principal.deployments is not None:

@@ -62,5 +62,6 @@ def run_worker(ctx: typer.Context) -> None:
     context_settings={"allow_extra_args": True, "ignore_unknown_options": True},
 )
 def run_beat(ctx: typer.Context) -> None:
-    """Run Celery beat, which schedules the job reconciler (needs SHIPYARD_BROKER_URL)."""
+    """Run Celery beat: it sends the schedules' and the job reconciler's passes to the workers (needs
+    SHIPYARD_BROKER_URL); extra arguments go to Celery (`--schedule FILE`, default in the data dir)."""
     celery_app.beat(list(ctx.args))

@@ -14,6 +14,7 @@ from shipyard.cli import (
     login,
     models,
     runs,
+    schedules,
     tokens,
     training,
     users,
@@ -40,6 +41,7 @@ app.add_typer(runs.app, name="runs")
 app.add_typer(datasets.app, name="datasets")
 app.add_typer(models.app, name="models")
 app.add_typer(jobs.app, name="jobs")
+app.add_typer(schedules.app, name="schedules")
 app.add_typer(deployments.app, name="deployments")
 app.add_typer(webhooks.app, name="webhooks")
 app.command("login")(login.login)
@@ -91,7 +93,7 @@ def worker(ctx: typer.Context) -> None:
 
 @app.command("beat", context_settings=PASS_THROUGH, add_help_option=False, rich_help_panel=SERVER_PANEL)
 def beat(ctx: typer.Context) -> None:
-    """Run Celery beat: the job reconciler's schedule (needs SHIPYARD_BROKER_URL)."""
+    """Run Celery beat: fires the schedules and the job reconciler on the workers (needs SHIPYARD_BROKER_URL)."""
     _launch(ctx)
 
 

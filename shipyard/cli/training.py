@@ -17,7 +17,8 @@ IdempotencyOption = Annotated[
 ]
 
 
-def _read_spec(path: Path) -> dict[str, Any]:
+def read_spec(path: Path) -> dict[str, Any]:
+    """A job spec from a YAML (or JSON) file; exits with the reason when it is not one."""
     try:
         spec = yaml.safe_load(path.read_text(encoding="utf-8"))
     except (OSError, UnicodeDecodeError) as exc:
@@ -65,7 +66,7 @@ def train(
     as_json: JsonFlag = False,
 ) -> None:
     """Submit a training job; with --wait, exit 0 when it succeeds and 2 when it fails."""
-    _submit(ctx, "train", _read_spec(spec_file), wait, timeout, idempotency_key, as_json)
+    _submit(ctx, "train", read_spec(spec_file), wait, timeout, idempotency_key, as_json)
 
 
 def evaluate(

@@ -8,6 +8,7 @@ from app.db.tables.jobs import IdempotencyRecord, Job, ModelEvaluation
 from app.db.tables.predictions import PredictionFeedback, PredictionSegment
 from app.db.tables.registry import ModelAlias, ModelVersion, RegisteredModel, RunDataset
 from app.db.tables.rollouts import Rollout, ServingReplica, ServingStats
+from app.db.tables.schedules import Schedule, ScheduleTick
 from app.db.tables.tracking import Experiment, LatestMetric, MetricChunk, Param, Run, RunTag
 from app.db.tables.webhooks import WebhookAttempt, WebhookDelivery
 
@@ -36,6 +37,8 @@ __all__ = [
     "Run",
     "RunDataset",
     "RunTag",
+    "Schedule",
+    "ScheduleTick",
     "ServingGeneration",
     "ServingReplica",
     "ServingStats",
