@@ -329,6 +329,8 @@ class UrlRefused(InvalidInput):
 
 class WebhookDeliveryNotFound(NotFound):
     code = "webhook_delivery_not_found"
+
+
 class ScheduleNotFound(NotFound):
     code = "schedule_not_found"
 

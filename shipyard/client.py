@@ -27,8 +27,8 @@ from shipyard._datasets import DatasetsMixin
 from shipyard._deployments import DeploymentsMixin
 from shipyard._jobs import JobsMixin
 from shipyard._registry import RegistryMixin
-from shipyard._webhooks import WebhooksMixin
 from shipyard._schedules import SchedulesMixin
+from shipyard._webhooks import WebhooksMixin
 from shipyard.errors import ExperimentConflict
 from shipyard.schemas import (
     ArtifactFile,

@@ -325,6 +325,8 @@ class UrlRefused(InvalidInput):
 
 class WebhookDeliveryNotFound(NotFound):
     default_code = "webhook_delivery_not_found"
+
+
 class ScheduleNotFound(NotFound):
     default_code = "schedule_not_found"
 

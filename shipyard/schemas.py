@@ -728,6 +728,10 @@ class WebhookDelivery:
             created_at=_time(data.get("created_at")),
             finished_at=_time(data.get("finished_at")),
             attempts=[WebhookAttempt.from_json(a) for a in data.get("attempts") or []],
+        )
+
+
+@dataclass(frozen=True)
 class Schedule:
     """A job submitted at every tick of an interval (`every_seconds`) or a cron expression (`cron`),
     in UTC. `managed_by` names what owns it when the platform made it (a deployment monitor); such
