@@ -324,6 +324,17 @@ class InferenceRequestInvalid(AppError):
     status, code, title = 400, "invalid_inference_request", "Invalid inference request"
 
 
+class UrlRefused(InvalidInput):
+    """A URL the server does not send to: not http(s), credentials in it, or a host that is (or
+    resolves to) a loopback, private, link-local, metadata or otherwise non-public address."""
+
+    code, title = "url_refused", "URL refused"
+
+
+class WebhookDeliveryNotFound(NotFound):
+    code = "webhook_delivery_not_found"
+
+
 class ScheduleNotFound(NotFound):
     code = "schedule_not_found"
 
@@ -336,17 +347,6 @@ class ScheduleManaged(Conflict):
     """The platform owns this schedule (a deployment monitor): it is changed there, not through /schedules."""
 
     code = "schedule_managed"
-
-
-class UrlRefused(InvalidInput):
-    """A URL the server does not send to: not http(s), credentials in it, or a host that is (or
-    resolves to) a loopback, private, link-local, metadata or otherwise non-public address."""
-
-    code, title = "url_refused", "URL refused"
-
-
-class WebhookDeliveryNotFound(NotFound):
-    code = "webhook_delivery_not_found"
 
 
 class MonitorNotFound(NotFound):

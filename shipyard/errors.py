@@ -324,6 +324,17 @@ class ModelError(ShipyardError):
     default_code = "model_error"
 
 
+class UrlRefused(InvalidInput):
+    """A webhook URL the server does not send to: not http(s), credentials in it, or a host that is
+    (or resolves to) a loopback, private, link-local or metadata address."""
+
+    default_code = "url_refused"
+
+
+class WebhookDeliveryNotFound(NotFound):
+    default_code = "webhook_delivery_not_found"
+
+
 class ScheduleNotFound(NotFound):
     default_code = "schedule_not_found"
 
@@ -338,17 +349,6 @@ class ScheduleManaged(Conflict):
     """The platform manages this schedule (``problem["managed_by"]`` says what): change it there."""
 
     default_code = "schedule_managed"
-
-
-class UrlRefused(InvalidInput):
-    """A webhook URL the server does not send to: not http(s), credentials in it, or a host that is
-    (or resolves to) a loopback, private, link-local or metadata address."""
-
-    default_code = "url_refused"
-
-
-class WebhookDeliveryNotFound(NotFound):
-    default_code = "webhook_delivery_not_found"
 
 
 _BY_CODE: dict[str, type[ShipyardError]] = {
@@ -407,11 +407,11 @@ _BY_CODE: dict[str, type[ShipyardError]] = {
         WarmupFailed,
         PredictionInputInvalid,
         ModelError,
+        UrlRefused,
+        WebhookDeliveryNotFound,
         ScheduleNotFound,
         ScheduleConflict,
         ScheduleManaged,
-        UrlRefused,
-        WebhookDeliveryNotFound,
     )
 }
 # Codes this SDK does not know yet (newer servers, other resources) still land in the right family.

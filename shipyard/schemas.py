@@ -664,70 +664,6 @@ class Revision:
 
 
 @dataclass(frozen=True)
-class Schedule:
-    """A job submitted at every tick of an interval (`every_seconds`) or a cron expression (`cron`),
-    in UTC. `managed_by` names what owns it when the platform made it (a deployment monitor); such
-    a schedule is changed there. `last_job_id` is the job of the last tick, or None when that tick
-    was skipped, `last_skip_reason` saying why."""
-
-    name: str
-    job_type: str
-    spec: dict[str, Any]
-    every_seconds: int | None
-    cron: str | None
-    enabled: bool
-    managed_by: str | None
-    run_as: str
-    next_run_at: datetime | None
-    last_run_at: datetime | None
-    last_job_id: str | None
-    last_skip_reason: str | None
-    created_by: str
-    created_at: datetime | None
-    updated_at: datetime | None
-
-    @classmethod
-    def from_json(cls, data: Mapping[str, Any]) -> Self:
-        every = data.get("every_seconds")
-        return cls(
-            name=str(data["name"]),
-            job_type=str(data["job_type"]),
-            spec=dict(data.get("spec") or {}),
-            every_seconds=int(every) if every is not None else None,
-            cron=data.get("cron"),
-            enabled=bool(data.get("enabled")),
-            managed_by=data.get("managed_by"),
-            run_as=str(data.get("run_as") or ""),
-            next_run_at=_time(data.get("next_run_at")),
-            last_run_at=_time(data.get("last_run_at")),
-            last_job_id=data.get("last_job_id"),
-            last_skip_reason=data.get("last_skip_reason"),
-            created_by=str(data.get("created_by") or ""),
-            created_at=_time(data.get("created_at")),
-            updated_at=_time(data.get("updated_at")),
-        )
-
-
-@dataclass(frozen=True)
-class ScheduleTick:
-    """One fire time of a schedule: the job it submitted, or why it was skipped."""
-
-    tick_at: datetime | None
-    job_id: str | None
-    skip_reason: str | None
-    created_at: datetime | None
-
-    @classmethod
-    def from_json(cls, data: Mapping[str, Any]) -> Self:
-        return cls(
-            tick_at=_time(data.get("tick_at")),
-            job_id=data.get("job_id"),
-            skip_reason=data.get("skip_reason"),
-            created_at=_time(data.get("created_at")),
-        )
-
-
-@dataclass(frozen=True)
 class WebhookAttempt:
     """One try at sending a webhook: the receiver's status (None when no answer came), what went
     wrong (None when it was accepted), how long it took, and the start of the answer."""
@@ -792,6 +728,70 @@ class WebhookDelivery:
             created_at=_time(data.get("created_at")),
             finished_at=_time(data.get("finished_at")),
             attempts=[WebhookAttempt.from_json(a) for a in data.get("attempts") or []],
+        )
+
+
+@dataclass(frozen=True)
+class Schedule:
+    """A job submitted at every tick of an interval (`every_seconds`) or a cron expression (`cron`),
+    in UTC. `managed_by` names what owns it when the platform made it (a deployment monitor); such
+    a schedule is changed there. `last_job_id` is the job of the last tick, or None when that tick
+    was skipped, `last_skip_reason` saying why."""
+
+    name: str
+    job_type: str
+    spec: dict[str, Any]
+    every_seconds: int | None
+    cron: str | None
+    enabled: bool
+    managed_by: str | None
+    run_as: str
+    next_run_at: datetime | None
+    last_run_at: datetime | None
+    last_job_id: str | None
+    last_skip_reason: str | None
+    created_by: str
+    created_at: datetime | None
+    updated_at: datetime | None
+
+    @classmethod
+    def from_json(cls, data: Mapping[str, Any]) -> Self:
+        every = data.get("every_seconds")
+        return cls(
+            name=str(data["name"]),
+            job_type=str(data["job_type"]),
+            spec=dict(data.get("spec") or {}),
+            every_seconds=int(every) if every is not None else None,
+            cron=data.get("cron"),
+            enabled=bool(data.get("enabled")),
+            managed_by=data.get("managed_by"),
+            run_as=str(data.get("run_as") or ""),
+            next_run_at=_time(data.get("next_run_at")),
+            last_run_at=_time(data.get("last_run_at")),
+            last_job_id=data.get("last_job_id"),
+            last_skip_reason=data.get("last_skip_reason"),
+            created_by=str(data.get("created_by") or ""),
+            created_at=_time(data.get("created_at")),
+            updated_at=_time(data.get("updated_at")),
+        )
+
+
+@dataclass(frozen=True)
+class ScheduleTick:
+    """One fire time of a schedule: the job it submitted, or why it was skipped."""
+
+    tick_at: datetime | None
+    job_id: str | None
+    skip_reason: str | None
+    created_at: datetime | None
+
+    @classmethod
+    def from_json(cls, data: Mapping[str, Any]) -> Self:
+        return cls(
+            tick_at=_time(data.get("tick_at")),
+            job_id=data.get("job_id"),
+            skip_reason=data.get("skip_reason"),
+            created_at=_time(data.get("created_at")),
         )
 
 

@@ -13,9 +13,9 @@ import yaml
 from app.settings import Settings
 
 ROOT = Path(__file__).resolve().parents[1]
-APP_SERVICES = ("api", "worker")
+APP_SERVICES = ("api", "worker", "beat")
 MONITORING_SERVICES = ("prometheus", "pushgateway", "grafana")
-REQUIRED_SERVICES = ("postgres", "redis", "minio", "minio-init", "api", "worker", *MONITORING_SERVICES)
+REQUIRED_SERVICES = ("postgres", "redis", "minio", "minio-init", "api", "worker", "beat", *MONITORING_SERVICES)
 SHELL_OPERATORS = {";", "&&", "||", "|", "&", "(", ")", "\n"}
 
 Compose = dict[str, Any]
@@ -247,10 +247,11 @@ def test_shipyard_variables_are_settings_fields(compose: Compose, name: str) -> 
     assert not unknown, f"service {name!r} sets {unknown}, which are not fields of Settings"
 
 
-def test_api_and_worker_share_environment(compose: Compose) -> None:
-    api, worker = (environment(service(compose, name)) for name in APP_SERVICES)
-    differing = sorted(key for key in api.keys() | worker.keys() if api.get(key) != worker.get(key))
-    assert not differing, f"api and worker environments differ in {differing}"
+@pytest.mark.parametrize("name", APP_SERVICES[1:])
+def test_app_services_share_the_apis_environment(compose: Compose, name: str) -> None:
+    api, other = environment(service(compose, "api")), environment(service(compose, name))
+    differing = sorted(key for key in api.keys() | other.keys() if api.get(key) != other.get(key))
+    assert not differing, f"api and {name} environments differ in {differing}"
 
 
 @pytest.mark.parametrize("name", APP_SERVICES)
@@ -390,6 +391,11 @@ def test_api_publishes_its_listening_port(compose: Compose) -> None:
 def test_worker_runs_shipyard_worker(compose: Compose) -> None:
     args = command_args(service(compose, "worker"))
     assert args[:2] == ["shipyard", "worker"], f"worker command {args} does not run `shipyard worker`"
+
+
+def test_beat_runs_shipyard_beat(compose: Compose) -> None:
+    args = command_args(service(compose, "beat"))
+    assert args[:2] == ["shipyard", "beat"], f"beat command {args} does not run `shipyard beat`"
 
 
 def test_dockerfile_is_multi_stage() -> None:

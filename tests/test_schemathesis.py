@@ -43,9 +43,10 @@ CONFIG = {
             # A 400 for a request the schema allows, only where the rule is one JSON Schema cannot say:
             # an opaque page_token the server must have issued, the run filter / order_by grammar, an
             # artifact path that must stay clean once percent-decoded, the contents of an uploaded
-            # model archive or data file, a job spec checked against its job type, a rollout strategy
-            # the schema lists for the future but the server does not run yet, a webhook URL whose
-            # host must be public (or allowed) when it resolves.
+            # model archive or data file, a job spec checked against its job type (a schedule's too, with
+            # its interval's bounds and cron grammar), a rollout strategy the schema lists for the
+            # future but the server does not run yet, a webhook URL whose host must be public (or
+            # allowed) when it resolves.
             "include-name": [
                 "GET /api/v1/audit",
                 "GET /api/v1/experiments",
@@ -60,6 +61,10 @@ CONFIG = {
                 "POST /api/v1/models/{name}/versions",
                 "POST /api/v1/datasets/{name}/versions",
                 "POST /api/v1/jobs",
+                "GET /api/v1/schedules",
+                "POST /api/v1/schedules",
+                "PATCH /api/v1/schedules/{name}",
+                "GET /api/v1/schedules/{name}/ticks",
                 "GET /api/v1/deployments",
                 "GET /api/v1/deployments/{name}/revisions",
                 "POST /api/v1/deployments/{name}/rollouts",

@@ -1,6 +1,6 @@
-"""Thin Celery tasks: take a job id, hand it to the same runner the embedded mode uses, and
-push this process's job metrics when a Pushgateway is configured; and fire the due schedules,
-as the embedded server's scheduler thread does."""
+"""Thin Celery tasks: take a job id, hand it to the same runner the embedded mode uses (and push
+this process's job metrics when a Pushgateway is configured); and fire the due schedules, as the
+embedded server's scheduler thread does."""
 
 import os
 import socket

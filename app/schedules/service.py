@@ -15,7 +15,15 @@ from app.auth.security import Role
 from app.context import Principal
 from app.db.base import utcnow
 from app.db.tables import Schedule, ScheduleTick
-from app.errors import AppError, InvalidInput, ScheduleConflict, ScheduleManaged, ScheduleNotFound
+from app.errors import (
+    AppError,
+    Forbidden,
+    InvalidInput,
+    ScheduleConflict,
+    ScheduleManaged,
+    ScheduleNotFound,
+    ServiceUnavailable,
+)
 from app.jobs import service as jobs
 from app.jobs.queue import JobQueue
 from app.jobs.schemas import JobCreate, JobType
@@ -137,7 +145,8 @@ def put_managed_schedule(
     check_spec: SpecCheck | None = None,
 ) -> ScheduleRead:
     """Create or replace the schedule `name` that `managed_by` (e.g. ``deployment-monitor:churn``)
-    owns; /schedules then shows it but refuses to change it. Its jobs run as `actor`. The spec is
+    owns; /schedules then shows it but refuses to change it. Its jobs run as `actor`: a user (as
+    they stand at each tick), or Principal.system() for the platform's own. The spec is
     checked with `check_spec` when one is given, else the caller has checked it. InvalidInput for
     a bad name, job type or timing; ScheduleConflict when a schedule of that name is someone else's."""
     if not re.fullmatch(NAME_PATTERN, name):
@@ -251,20 +260,29 @@ def _submit(
 ) -> tuple[str | None, str | None]:
     """(job id, None), or (None, why not): the user it runs as may no longer submit it."""
     try:
-        actor = (
-            Principal.system()
-            if schedule.run_as_user_id is None
-            else auth.act_as(session, schedule.run_as_user_id, Role.editor)
-        )
+        actor = _runs_as(session, schedule)
         data = JobCreate.model_validate({"type": schedule.job_type, "spec": schedule.spec})
         # In a SAVEPOINT: a spec refused now leaves nothing of the job behind, and the skip is recorded.
         with session.begin_nested():
             job, _ = jobs.submit_job(session, queue, actor, data, idempotency_key=None, check_spec=check_spec)
     except ValidationError:
         return None, f"job type {schedule.job_type!r} is not one this server runs"
+    except ServiceUnavailable:
+        raise  # the database or the store is away a moment: the tick is not claimed, the next pass retries it
     except AppError as exc:
         return None, exc.detail
     return job.id, None
+
+
+def _runs_as(session: Session, schedule: Schedule) -> Principal:
+    """The schedule's user as they stand now; Forbidden, saying why, when they may not submit jobs."""
+    if schedule.run_as_user_id is not None:
+        return auth.act_as(session, schedule.run_as_user_id, Role.editor)
+    system = Principal.system()
+    if schedule.run_as != system.username:
+        # Only the platform's own principal has no user row; anyone else must be found as a user.
+        raise Forbidden(f"{schedule.run_as!r} is not a user this schedule can run as")
+    return system
 
 
 def _get(session: Session, name: str, *, for_update: bool = False) -> Schedule:

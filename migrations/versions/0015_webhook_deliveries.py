@@ -1,7 +1,7 @@
 """webhook deliveries and their attempts
 
 Revision ID: 0015
-Revises: 0013
+Revises: 0014
 Create Date: 2026-12-02 12:00:00.000000
 """
 

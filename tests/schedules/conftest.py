@@ -1,6 +1,7 @@
 """Fixtures for schedule tests: a platform of their own per backend (embedded jobs), whose own
 scheduler thread waits an hour between passes, so each test fires ticks itself with run_due at
-the instant it chooses; a dataset to train on; and helpers over the API."""
+the instant it chooses, and whose schedules are removed after each test; a dataset to train on;
+and helpers over the API."""
 
 import uuid
 from collections.abc import Callable, Iterator
@@ -8,9 +9,9 @@ from datetime import datetime
 from typing import Any
 
 import pytest
-from sqlalchemy import update
+from sqlalchemy import delete, update
 
-from app.db.tables import User
+from app.db.tables import Schedule, User
 from app.schedules.scheduler import run_due
 from tests.conftest import user_headers
 from tests.jobs.conftest import Platform, churn_frame, csv_bytes, open_platform, train_spec
@@ -28,6 +29,20 @@ def platform(
         yield opened
 
 
+@pytest.fixture(autouse=True)
+def _leave_no_schedule_behind(request: pytest.FixtureRequest) -> Iterator[None]:
+    """Each test's schedules and queued jobs go with it: a scheduler pass fires every due schedule
+    of the database, and the next test's must not wait behind another test's jobs."""
+    yield
+    if "platform" not in request.fixturenames:
+        return
+    platform: Platform = request.getfixturevalue("platform")
+    with platform.client.app.state.sessions.begin() as session:
+        session.execute(delete(Schedule))
+    for job in platform.get("/jobs?status=queued&max_results=1000")["jobs"]:
+        platform.cancel(job["id"])
+
+
 @pytest.fixture(scope="session")
 def dataset(platform: Platform) -> str:
     name = f"churn-{uuid.uuid4().hex[:8]}"
@@ -42,7 +57,7 @@ def editor(platform: Platform) -> dict[str, str]:
 
 def spec(dataset: str, marker: str, **fields: Any) -> dict[str, Any]:
     """A small train spec whose experiment name marks the jobs of one test."""
-    return train_spec(dataset, experiment=marker, params={"C": 1.0, "max_iter": 200}, **fields)
+    return train_spec(dataset, **{"experiment": marker, "params": {"C": 1.0, "max_iter": 200}, **fields})
 
 
 def create(platform: Platform, headers: dict[str, str], expect: int = 201, **body: Any) -> dict[str, Any]:

@@ -251,6 +251,7 @@ def test_pages(platform: Platform, dataset: str) -> None:
 
 
 def put_managed(platform: Platform, name: str, dataset: str, **fields: Any) -> Any:
+    """service.put_managed_schedule as the platform itself, in a transaction of its own."""
     values: dict[str, Any] = {
         "name": name,
         "job_type": "train",
@@ -321,8 +322,9 @@ def test_a_users_schedule_is_not_taken_over_by_a_managed_put(platform: Platform,
 )
 def test_a_bad_managed_put_is_refused(platform: Platform, dataset: str, fields: dict[str, Any], field: str) -> None:
     name = f"monitor-{uuid.uuid4().hex[:8]}"
+    given = {"name": name, **fields}
     with pytest.raises(InvalidInput) as raised:
-        put_managed(platform, fields.pop("name", name), dataset, **fields)
+        put_managed(platform, dataset=dataset, **given)
     assert raised.value.extra["field"] == field
     assert platform.client.get(f"{API}/schedules/{name}", headers=platform.headers).status_code == 404
 

@@ -11,6 +11,7 @@ from datetime import UTC, datetime, timedelta
 import pytest
 from sqlalchemy import update
 
+from app.auth.security import Role
 from app.context import Principal
 from app.db.tables import Schedule
 from app.schedules import service
@@ -176,3 +177,24 @@ def test_a_schedule_the_platform_put_runs_as_the_platform(platform: Platform, da
     fire(platform, put.next_run_at)
     job_id = read(platform, name)["last_job_id"]
     assert platform.job(job_id)["created_by"] == "system"
+
+
+def test_a_principal_without_a_user_row_is_not_run_as_the_platform(platform: Platform, dataset: str) -> None:
+    """Only the platform's own principal runs without a user row: any other (a job's actor, say)
+    gets a skip, never the platform's admin rights."""
+    name = f"orphan-{uuid.uuid4().hex[:8]}"
+    with platform.client.app.state.sessions.begin() as session:
+        put = service.put_managed_schedule(
+            session,
+            Principal(user_id=None, username="alice", role=Role.admin),
+            name=name,
+            job_type="train",
+            spec=spec(dataset, name),
+            every_seconds=10,
+            managed_by=f"deployment-monitor:{name}",
+        )
+    assert put.next_run_at is not None
+    fire(platform, put.next_run_at)
+    schedule = read(platform, name)
+    assert schedule["last_job_id"] is None
+    assert "'alice' is not a user this schedule can run as" in schedule["last_skip_reason"]
