@@ -8,9 +8,9 @@ from pydantic.json_schema import SkipJsonSchema
 
 from app.deployments.schemas import DeploymentName, RolloutPlan
 from app.outbound import MAX_URL_LENGTH
-from app.retraining.schemas import GateText, RetrainData
+from app.retraining.schemas import GateText, HoldoutRef, RetrainData
 from app.schedules.schemas import CRON_DESCRIPTION, EVERY_DESCRIPTION, CronText, Every
-from app.schemas import StrictBody
+from app.schemas import JsonInt, StrictBody
 from app.webhooks.schemas import MAX_SECRET_LENGTH
 
 DatasetRef = Annotated[str, StringConstraints(min_length=3, max_length=300, pattern=r"^[^@]+@([0-9]+|latest)$")]
@@ -148,10 +148,10 @@ class AlertWebhook(StrictBody):
         max_length=MAX_URL_LENGTH,
         description="The receiver: http(s), no credentials, a public address (or a host the server allows).",
     )
-    secret: SecretStr | SkipJsonSchema[None] = Field(
+    secret: (
+        Annotated[SecretStr, Field(min_length=MIN_SECRET_LENGTH, max_length=MAX_SECRET_LENGTH)] | SkipJsonSchema[None]
+    ) = Field(
         default=None,
-        min_length=MIN_SECRET_LENGTH,
-        max_length=MAX_SECRET_LENGTH,
         description="Signs each delivery (X-Shipyard-Signature). Kept by the server, never shown nor logged; "
         "leave it out to keep the one set before.",
     )
@@ -162,7 +162,7 @@ class RetrainAction(StrictBody):
 
     data: Annotated[RetrainData, Strict(False)] = RetrainData.NEWEST
     gates: list[GateText] = Field(default_factory=list, max_length=50)
-    holdout: str | SkipJsonSchema[None] = Field(default=None, min_length=1, max_length=200)
+    holdout: HoldoutRef | SkipJsonSchema[None] = None
     rollout: RolloutPlan | SkipJsonSchema[None] = None
 
 
@@ -179,12 +179,40 @@ class MonitorActions(StrictBody):
     )
 
 
+class MonitorWindow(StrictBody):
+    """The drift check's window, with "exactly one" stated in the schema too."""
+
+    model_config = ConfigDict(
+        json_schema_extra={
+            "oneOf": [
+                {"required": ["hours"], "not": {"required": ["predictions"]}},
+                {"required": ["predictions"], "not": {"required": ["hours"]}},
+            ]
+        }
+    )
+
+    hours: Annotated[float, Field(gt=0, le=MAX_WINDOW_HOURS)] | SkipJsonSchema[None] = Field(
+        default=None, description="The last N hours."
+    )
+    predictions: Annotated[int, Field(ge=1, le=MAX_WINDOW_PREDICTIONS), JsonInt] | SkipJsonSchema[None] = Field(
+        default=None, description="The last N logged predictions."
+    )
+
+    @model_validator(mode="after")
+    def _one(self) -> Self:
+        if (self.hours is None) == (self.predictions is None):
+            raise ValueError('give exactly one of "hours" and "predictions"')
+        return self
+
+
 class MonitorPut(StrictBody):
     """The whole monitor: a PUT replaces the one before."""
 
     every: Every | SkipJsonSchema[None] = Field(default=None, description=EVERY_DESCRIPTION)
     cron: CronText | SkipJsonSchema[None] = Field(default=None, description=CRON_DESCRIPTION)
-    window: Window = Field(description='The logged predictions each check reads: {"hours": N} or {"predictions": N}.')
+    window: MonitorWindow = Field(
+        description='The logged predictions each check reads: {"hours": N} or {"predictions": N}.'
+    )
     reference: DatasetRef | SkipJsonSchema[None] = Field(
         default=None, description="name@N; default: the dataset the serving version was trained on, at each check."
     )

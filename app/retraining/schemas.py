@@ -8,6 +8,7 @@ from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 from app.deployments.schemas import DeploymentName, Reason, RolloutPlan
 
 GateText = Annotated[str, StringConstraints(max_length=200)]
+HoldoutRef = Annotated[str, StringConstraints(min_length=1, max_length=200)]
 
 
 class RetrainData(StrEnum):
@@ -33,10 +34,8 @@ class RetrainSpec(BaseModel):
         description='Gates such as "f1>=0.8" or "f1>=baseline", judged against the serving version as the '
         "baseline; a new version that fails one is registered but not rolled out.",
     )
-    holdout: str | None = Field(
+    holdout: HoldoutRef | None = Field(
         default=None,
-        min_length=1,
-        max_length=200,
         description="The dataset (name@3) the gates are judged on; default: the data the new version trained on.",
     )
     rollout: RolloutPlan | None = Field(
