@@ -304,6 +304,9 @@ def _read_window(runtime: JobRuntime, ctx: JobContext, plan: _Plan, categorical:
             if known_ids is not None:
                 labelled = gathered.labelled.setdefault((segment.model, segment.version), _Labelled())
                 _gather_labelled(table, known_ids, plan.feedback, labelled)
+        del table
+        # Arrow's allocator keeps freed segments for reuse; what the collectors hold is all that must stay.
+        pa.default_memory_pool().release_unused()
         ctx.progress(
             0.3 + 0.55 * min(gathered.rows / max(expected, 1), 1.0),
             f"read {gathered.rows:,} of about {expected:,} logged rows",
@@ -321,11 +324,12 @@ def _gather(gathered: _Window, version: tuple[str, int], table: pa.Table, names:
     if gathered.predictions is None and not pa.types.is_null(answers.type):
         gathered.prediction_type = answers.type
         gathered.predictions = ColumnCollector(categorical=_prediction_categorical(answers.type))
-    for batch in table.to_batches(max_chunksize=BATCH_ROWS):
-        frame = batch.to_pandas()
-        gathered.inputs.add(frame[[INPUT_PREFIX + name for name in names]].set_axis(list(names), axis=1))
-        if gathered.predictions is not None:
-            gathered.predictions.add(frame[[PREDICTION]])
+    inputs = table.select([INPUT_PREFIX + name for name in names]).rename_columns(list(names))
+    for batch in inputs.to_batches(max_chunksize=BATCH_ROWS):
+        gathered.inputs.add(batch.to_pandas())
+    if gathered.predictions is not None:
+        for batch in table.select([PREDICTION]).to_batches(max_chunksize=BATCH_ROWS):
+            gathered.predictions.add(batch.to_pandas())
 
 
 def _no_rows(plan: _Plan, spec: DriftCheckSpec) -> str:

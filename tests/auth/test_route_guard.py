@@ -61,6 +61,7 @@ SAMPLE_PARAMS = {
     "version": "1",
     "alias": "champion",
     "thing_id": "1",
+    "report_id": "1",
 }
 
 
