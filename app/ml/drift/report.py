@@ -3,9 +3,10 @@ verdict, missing-value signal and binned distributions for plotting, then the da
 
 The missing-value signal is a test of its own, since the distribution tests only see the values
 that are there (Evidently drops the rest and never sees a column going empty): a column's missing
-rate has drifted when the pooled two-proportion Z-test gives p < 0.05 *and* the rate moved by at
-least `DriftOptions.missing_change` (default 5 points) — significant, so a one-row window cannot
-raise it alone, and large enough to matter, so a million rows do not flag a 0.1% wobble."""
+rate has drifted when Fisher's exact test on the missing/present counts gives p < 0.05 *and* the
+rate moved by at least `DriftOptions.missing_change` (default 5 points): significant, so a window
+of a few rows does not raise it by chance, and large enough to matter, so a million rows do not
+flag a 0.1% wobble."""
 
 import math
 from collections.abc import Iterable
@@ -17,7 +18,7 @@ import pandas as pd
 
 from app.ml.drift.collect import ColumnCollector, ColumnSample
 from app.ml.drift.options import TEST_SPECS, Comparison, DriftOptions, DriftOptionsError, Kind, Preset
-from app.ml.drift.stattests import SamplePair, TooLittleData, default_test, run_test, two_proportion_test
+from app.ml.drift.stattests import SamplePair, TooLittleData, default_test, missing_change_p_value, run_test
 
 Verdict = Literal["drift", "no_drift", "no_data", "not_in_reference", "not_in_current"]
 
@@ -31,7 +32,7 @@ _RATE_TOLERANCE = 1e-12
 @dataclass(frozen=True)
 class MissingRate:
     """Share of rows without a value (NaN, None, ±inf) on each side, its change (current minus
-    reference), the two-proportion p-value and whether it drifted; None where a side lacks the
+    reference), Fisher's exact p-value and whether it drifted; None where a side lacks the
     column or has no rows."""
 
     reference_rate: float | None
@@ -310,7 +311,7 @@ def _missing_rate(reference: ColumnSample, current: ColumnSample, options: Drift
     if ref_rate is None or cur_rate is None:
         return MissingRate(ref_rate, cur_rate, None, None, None)
     change = cur_rate - ref_rate
-    _, p_value = two_proportion_test(ref_rate, reference.rows, cur_rate, current.rows)
+    p_value = missing_change_p_value(reference.missing, reference.rows, current.missing, current.rows)
     drifted = p_value < MISSING_SIGNIFICANCE and abs(change) >= options.missing_change - _RATE_TOLERANCE
     return MissingRate(ref_rate, cur_rate, change, p_value, drifted)
 

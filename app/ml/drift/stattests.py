@@ -153,10 +153,11 @@ def _z(pair: SamplePair, preset: Preset) -> Outcome:
     return Outcome(z, float(2 * stats.norm.sf(abs(z))))
 
 
-def two_proportion_test(ref_share: float, ref_rows: int, cur_share: float, cur_rows: int) -> tuple[float, float]:
-    """Pooled two-proportion Z-test: (z, two-sided p-value); equal shares of 0 or 1 give (0, 1)."""
-    z = _two_proportion_z(ref_share, ref_rows, cur_share, cur_rows)
-    return z, float(2 * stats.norm.sf(abs(z)))
+def missing_change_p_value(ref_missing: int, ref_rows: int, cur_missing: int, cur_rows: int) -> float:
+    """Fisher's exact test on the 2×2 table of missing and present rows per side: exact at any
+    size, so a window of a few rows gets an honest p-value rather than a normal approximation's."""
+    table = [[ref_missing, ref_rows - ref_missing], [cur_missing, cur_rows - cur_missing]]
+    return float(stats.fisher_exact(table).pvalue)
 
 
 def _two_proportion_z(ref_share: float, ref_rows: int, cur_share: float, cur_rows: int) -> float:
