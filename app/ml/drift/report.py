@@ -16,7 +16,7 @@ from typing import Any, Literal
 import numpy as np
 import pandas as pd
 
-from app.ml.drift.collect import ColumnCollector, ColumnSample
+from app.ml.drift.collect import ColumnCollector, ColumnSample, aligned_counts
 from app.ml.drift.options import TEST_SPECS, Comparison, DriftOptions, DriftOptionsError, Kind, Preset
 from app.ml.drift.stattests import SamplePair, TooLittleData, default_test, missing_change_p_value, run_test
 
@@ -347,28 +347,20 @@ def _histogram(values: np.ndarray, edges: np.ndarray) -> list[int]:
 
 
 def _categorical_bins(reference: "pd.Series[int] | None", current: "pd.Series[int] | None") -> Bins | None:
-    sides = [counts for counts in (reference, current) if counts is not None]
-    if not sides:
+    if reference is None and current is None:
         return None
-    empty = pd.Series([], dtype="int64", index=pd.Index([], dtype=object))
-    table = pd.concat(
-        [reference if reference is not None else empty, current if current is not None else empty], axis=1, sort=False
-    )
-    table = table.fillna(0).astype("int64")
-    totals = table.sum(axis=1).to_numpy()
-    labels = [_json_label(label) for label in table.index]
-    # Most rows first; ties by the label's text, so the same data always plots the same way.
-    order = sorted(range(len(labels)), key=lambda i: (-int(totals[i]), str(labels[i])))
+    index, ref_counts, cur_counts = aligned_counts(reference, current)
+    # Most rows first; ties in the order of aligned_counts, so the same data plots the same way.
+    order = np.argsort(-(ref_counts + cur_counts), kind="stable")
     top, rest = order[:TOP_CATEGORIES], order[TOP_CATEGORIES:]
-    ref_counts, cur_counts = table.iloc[:, 0].to_numpy(), table.iloc[:, 1].to_numpy()
     other = None
-    if rest:
-        other = OtherBucket(len(rest), int(ref_counts[rest].sum()), int(cur_counts[rest].sum()))
+    if rest.size:
+        other = OtherBucket(int(rest.size), int(ref_counts[rest].sum()), int(cur_counts[rest].sum()))
     return Bins(
         "categorical",
-        reference=[int(ref_counts[i]) for i in top],
-        current=[int(cur_counts[i]) for i in top],
-        labels=[labels[i] for i in top],
+        reference=ref_counts[top].tolist(),
+        current=cur_counts[top].tolist(),
+        labels=[_json_label(index[i]) for i in top],
         other=other,
     )
 

@@ -19,11 +19,10 @@ from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
-import pandas as pd
 from scipy import stats
 from scipy.spatial import distance
 
-from app.ml.drift.collect import ColumnSample
+from app.ml.drift.collect import ColumnSample, aligned_counts
 from app.ml.drift.options import Kind, Preset
 
 # Evidently's cut between its small-sample tests (p-values) and its large-sample distances.
@@ -33,7 +32,6 @@ SMALL_SAMPLE_ROWS = 1000
 _DISTINCT_PREFIX = 4096
 # get_binned_data bins a numerical column when its reference has more distinct values than this.
 _BINNED_ABOVE_DISTINCT = 20
-_NO_COUNTS: "pd.Series[int]" = pd.Series([], dtype="int64", index=pd.Index([], dtype=object))
 
 
 class TooLittleData(Exception):
@@ -97,9 +95,8 @@ class SamplePair:
             ref_aligned[np.searchsorted(labels, ref_labels)] = ref_counts
             cur_aligned[np.searchsorted(labels, cur_labels)] = cur_counts
             return labels.tolist(), ref_aligned, cur_aligned
-        sides = [side.counts if side.counts is not None else _NO_COUNTS for side in (self.reference, self.current)]
-        table = pd.concat(sides, axis=1, sort=False).fillna(0).astype("int64")
-        return list(table.index), table.iloc[:, 0].to_numpy(), table.iloc[:, 1].to_numpy()
+        labels, reference, current = aligned_counts(self.reference.counts, self.current.counts)
+        return list(labels), reference, current
 
 
 def default_test(pair: SamplePair) -> str:
