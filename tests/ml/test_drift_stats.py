@@ -182,3 +182,21 @@ def test_default_chisquare_false_alarms_stay_near_five_percent() -> None:
 
     evidently = dataset_drift(reference, current, DriftOptions(preset="evidently"))
     assert evidently.drifted_share > 0.2
+
+
+@pytest.mark.parametrize(
+    ("reference_rows", "current_rows", "distinct"),
+    [(1, 1, None), (5, 3, None), (70_000, 150_001, None), (120_000, 90_000, 7)],
+)
+def test_wasserstein_agrees_with_scipy_on_ties_and_across_blocks(
+    reference_rows: int, current_rows: int, distinct: int | None
+) -> None:
+    rng = np.random.default_rng(reference_rows)
+    if distinct is None:
+        reference, current = rng.normal(0, 1, reference_rows), rng.normal(0.3, 2, current_rows)
+    else:  # many ties, and values only one side has
+        reference = rng.integers(0, distinct, reference_rows).astype(float)
+        current = rng.integers(2, distinct + 3, current_rows).astype(float)
+    result = run(reference, current, "wasserstein")
+    norm = max(float(np.std(reference)), 0.001)
+    assert result.statistic == close(stats.wasserstein_distance(reference, current) / norm)

@@ -10,6 +10,7 @@ import numpy as np
 import pandas as pd
 
 from app.ml.drift.options import DriftOptionsError, Kind
+from app.ml.profiling import release_memory
 
 # Object columns whose values pandas infers as these hold numbers (e.g. JSON with nulls in it).
 _NUMERIC_INFERRED = frozenset({"integer", "floating", "mixed-integer-float", "decimal"})
@@ -18,9 +19,11 @@ _NO_COUNTS: "pd.Series[int]" = pd.Series([], dtype="int64", index=pd.Index([], d
 
 @dataclass(frozen=True)
 class ColumnSample:
-    """One column of one side: `values` (finite float64) for a numerical column, `counts` (count per
-    value, an int64 Series indexed by the values) for a categorical one; `rows` counts the side's
-    rows, missing ones included, `present` says whether the side has the column at all."""
+    """One column of one side: `values` (finite float64, sorted ascending: every test is blind to
+    the order, and sorted values make ranks, distinct values and histograms cheap) for a numerical
+    column, `counts` (count per value, an int64 Series indexed by the values) for a categorical
+    one; `rows` counts the side's rows, missing ones included, `present` says whether the side has
+    the column at all."""
 
     kind: Kind
     rows: int
@@ -98,6 +101,7 @@ class _Gathered:
         self.kind: Kind | None = None  # set by the first chunk holding a value
         self.dtype_kind: Kind | None = None  # what the first chunk's dtype suggests, for an all-missing column
         self.parts: list[np.ndarray] = []
+        self.sorted = False  # whether parts is one sorted array
         self.counts: pd.Series[int] | None = None
 
     def add(self, series: pd.Series, *, categorical: bool) -> None:
@@ -113,6 +117,7 @@ class _Gathered:
             else:
                 self.kind = "numerical"
                 self.parts.append(values)
+                self.sorted = False
             return
         counts = _category_counts(series)
         if counts is None:
@@ -123,8 +128,15 @@ class _Gathered:
     def sample(self, rows: int) -> ColumnSample:
         kind = self.kind or self.dtype_kind or "numerical"
         if self.kind == "numerical":
-            if len(self.parts) > 1:
-                self.parts = [np.concatenate(self.parts)]
+            if len(self.parts) > 1 or not self.sorted:
+                # In place, and the parts let go: the column is held once, not twice.
+                values = np.concatenate(self.parts) if len(self.parts) > 1 else self.parts[0]
+                self.parts = [values]
+                values.sort()
+                self.sorted = True
+                # The parts were many arrays the size of a chunk: without this the allocator keeps
+                # their pages, and a window's memory would grow by a column per column tested.
+                release_memory()
             return ColumnSample(kind, rows, present=True, values=self.parts[0])
         if self.kind == "categorical" and self.counts is not None:
             return ColumnSample(kind, rows, present=True, counts=self.counts)
@@ -217,6 +229,14 @@ def _hashable(value: object) -> object:
     except TypeError:
         return str(value)
     return value
+
+
+def distinct_sorted(values: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """The distinct values of a sorted array and how often each occurs, in one linear pass."""
+    if not values.size:
+        return values[:0], np.zeros(0, dtype=np.int64)
+    starts = np.flatnonzero(np.concatenate([[True], values[1:] != values[:-1]]))
+    return values[starts], np.diff(np.append(starts, values.size)).astype(np.int64)
 
 
 def _counts_of_values(values: np.ndarray) -> "pd.Series[int]":

@@ -323,27 +323,26 @@ def _bins(kind: Kind, reference: ColumnSample, current: ColumnSample) -> Bins | 
 
 
 def _numerical_bins(reference: np.ndarray | None, current: np.ndarray | None) -> Bins | None:
+    """Shared edges over both sides' range; the values are sorted, so counting is a search per edge."""
     sides = [values if values is not None else np.empty(0) for values in (reference, current)]
     filled = [values for values in sides if values.size]
     if not filled:
         return None
-    low = min(float(values.min()) for values in filled)
-    high = max(float(values.max()) for values in filled)
+    low = min(float(values[0]) for values in filled)
+    high = max(float(values[-1]) for values in filled)
     if low == high:
-        edges = np.array([low, high])
-    else:
-        # Weighted so that even values near ±1.8e308 give finite edges (high - low would overflow).
-        steps = np.linspace(0.0, 1.0, PLOT_BINS + 1)
-        edges = low * (1 - steps) + high * steps
-        edges[-1] = high
-    counts = [_histogram(values, edges) for values in sides]
+        return Bins("numerical", reference=[int(sides[0].size)], current=[int(sides[1].size)], edges=[low, high])
+    # Weighted so that even values near ±1.8e308 give finite edges (high - low would overflow).
+    steps = np.linspace(0.0, 1.0, PLOT_BINS + 1)
+    edges = low * (1 - steps) + high * steps
+    edges[-1] = high
+    counts = []
+    for values in sides:
+        # Each bin holds [left, right), the last one [left, right] as in numpy.histogram.
+        positions = np.searchsorted(values, edges, side="left")
+        positions[-1] = values.size
+        counts.append(np.diff(positions).tolist())
     return Bins("numerical", reference=counts[0], current=counts[1], edges=edges.tolist())
-
-
-def _histogram(values: np.ndarray, edges: np.ndarray) -> list[int]:
-    if edges.size == 2 and edges[0] == edges[1]:
-        return [int(values.size)]
-    return [int(count) for count in np.histogram(values, bins=edges)[0]]
 
 
 def _categorical_bins(reference: "pd.Series[int] | None", current: "pd.Series[int] | None") -> Bins | None:
