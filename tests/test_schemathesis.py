@@ -61,6 +61,7 @@ CONFIG = {
                 "POST /api/v1/jobs",
                 "GET /api/v1/deployments",
                 "GET /api/v1/deployments/{name}/revisions",
+                "GET /api/v1/deployments/{name}/drift-reports",
                 "POST /api/v1/deployments/{name}/rollouts",
             ],
             "checks": {
