@@ -267,6 +267,7 @@ def run(runtime: JobRuntime, ctx: JobContext) -> None:
     drift = dataset_drift(reference.inputs, window.inputs, options)
     prediction = _prediction_drift(reference, window, spec.options)
     judged = _performance(plan, spec.performance, window)
+    start, end = _window_span(plan, window)
     body = _body(plan, spec, drift, prediction, judged, reference.inputs.rows, window)
     ctx.progress(0.97, "storing the drift report")
     with runtime.sessions.begin() as session:
@@ -275,8 +276,8 @@ def run(runtime: JobRuntime, ctx: JobContext) -> None:
             deployment_id=plan.deployment_id,
             job_id=ctx.job_id,
             created_by=ctx.actor.username,
-            window_start=datetime.fromisoformat(body["window"]["start"]),
-            window_end=datetime.fromisoformat(body["window"]["end"]),
+            window_start=start,
+            window_end=end,
             body=body,
         )
         audit.record(
@@ -410,8 +411,9 @@ def _read_reference(runtime: JobRuntime, plan: _Plan, categorical: Sequence[str]
             except (AppError, ValueError, TypeError) as exc:
                 # Rows the version cannot take (a missing value in a long column): the target instead.
                 detail = exc.detail if isinstance(exc, AppError) else str(exc)
-                why_not = f"version {plan.primary_version} of {plan.primary_model!r} cannot predict the reference: "
-                why_not += detail
+                why_not = (
+                    f"version {plan.primary_version} of {plan.primary_model!r} cannot predict the reference: {detail}"
+                )
                 model, answers = None, None
             else:
                 if answers is None:
