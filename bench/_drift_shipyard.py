@@ -1,6 +1,10 @@
-"""One side of bench/drift.py in a fresh process: Shipyard's dataset_drift on two Parquet files,
-read a row group at a time into ColumnCollectors (the way a drift job reads a window), then one JSON line
-with the verdicts, the work's wall time and this process's peak RSS."""
+"""One side of bench/drift.py in a fresh process: Shipyard's drift statistics on two Parquet files,
+read a row group at a time into ColumnCollectors (the way a drift job reads a window), then one JSON
+line with the verdicts, the work's wall and CPU time and this process's peak RSS.
+
+`--columns-per-pass N` gathers N columns at a time (the files are read once per pass, only those
+columns), so memory is bounded by the widest pass, not by the whole window; 0 gathers every
+column in one pass and calls dataset_drift."""
 
 import argparse
 import json
@@ -11,7 +15,15 @@ from pathlib import Path
 
 import pyarrow.parquet as pq
 
-from app.ml.drift import ColumnCollector, DriftOptions, dataset_drift
+from app.ml.drift import (
+    ColumnCollector,
+    ColumnDrift,
+    DatasetDrift,
+    DriftOptions,
+    column_drift,
+    dataset_drift,
+    summarize,
+)
 from app.ml.profiling import release_memory
 
 
@@ -30,15 +42,32 @@ def cpu_seconds() -> float:
     return usage.ru_utime + usage.ru_stime
 
 
-def collect(path: Path) -> ColumnCollector:
+def collect(path: Path, columns: list[str] | None = None) -> ColumnCollector:
     """One row group at a time (the bench writes groups of 100,000 rows), as a drift job reads the
     prediction log's segments; iter_batches would buffer the file's pages ahead of the batches."""
     collector = ColumnCollector()
     parquet = pq.ParquetFile(path)
     for group in range(parquet.num_row_groups):
-        collector.add(parquet.read_row_group(group).to_pandas(split_blocks=True, self_destruct=True))
+        table = parquet.read_row_group(group, columns=columns)
+        collector.add(table.to_pandas(split_blocks=True, self_destruct=True))
+        del table
         release_memory()  # the chunk is gone: its pages go back rather than stay with the allocators
     return collector
+
+
+def drift_by_passes(reference: Path, current: Path, options: DriftOptions, per_pass: int) -> DatasetDrift:
+    names = pq.ParquetFile(reference).schema_arrow.names
+    options.check_columns(names)
+    results: list[ColumnDrift] = []
+    rows = (0, 0)
+    for start in range(0, len(names), per_pass):
+        group = names[start : start + per_pass]
+        reference_side, current_side = collect(reference, group), collect(current, group)
+        results += [column_drift(name, reference_side, current_side, options) for name in group]
+        rows = (reference_side.rows, current_side.rows)
+        del reference_side, current_side
+        release_memory()
+    return summarize(results, options, reference_rows=rows[0], current_rows=rows[1])
 
 
 def main() -> int:
@@ -46,11 +75,16 @@ def main() -> int:
     parser.add_argument("--reference", type=Path, required=True)
     parser.add_argument("--current", type=Path, required=True)
     parser.add_argument("--preset", choices=["shipyard", "evidently"], default="shipyard")
+    parser.add_argument("--columns-per-pass", type=int, default=0)
     args = parser.parse_args()
+    options = DriftOptions(preset=args.preset)
     rss_before = peak_rss_mb()
     cpu_before = cpu_seconds()
     start = time.perf_counter()
-    report = dataset_drift(collect(args.reference), collect(args.current), DriftOptions(preset=args.preset))
+    if args.columns_per_pass > 0:
+        report = drift_by_passes(args.reference, args.current, options, args.columns_per_pass)
+    else:
+        report = dataset_drift(collect(args.reference), collect(args.current), options)
     seconds = time.perf_counter() - start
     columns = {
         column.column: {

@@ -24,8 +24,9 @@ def test_quick_run_finds_the_planted_drift_and_measures_false_alarms(tmp_path: P
     assert result.returncode == 0, result.stderr[-3000:]
     assert "Targets" in result.stdout
     document = json.loads(out.read_text())
-    sides = {(side["tool"], side["preset"], side["rows"]): side for side in document["sides"]}
-    assert set(sides) == {("shipyard", preset, rows) for preset in ("shipyard", "evidently") for rows in (1000, 5000)}
+    sides = {(side["tool"], side["preset"], side["rows"], side["per_pass"]): side for side in document["sides"]}
+    runs = {("shipyard", "evidently", 0), ("shipyard", "evidently", 5), ("shipyard", "shipyard", 0)}
+    assert set(sides) == {(tool, preset, rows, per_pass) for tool, preset, per_pass in runs for rows in (1000, 5000)}
     for side in sides.values():
         assert len(side["columns"]) == 25
         assert side["peak_rss_mb"] > side["rss_after_imports_mb"] > 0
@@ -35,6 +36,10 @@ def test_quick_run_finds_the_planted_drift_and_measures_false_alarms(tmp_path: P
             assert drifted == DRIFTED_ON_PURPOSE
         # Only the numbers' missing rate was moved, and only Shipyard sees it.
         assert [name for name, column in side["columns"].items() if column["missing_drifted"]] == ["num_10"]
+    for rows in (1000, 5000):  # a few columns a pass gives the very same numbers as one pass
+        assert (
+            sides[("shipyard", "evidently", rows, 5)]["columns"] == sides[("shipyard", "evidently", rows, 0)]["columns"]
+        )
 
     alarms = {(a["test"], a["preset"], a["levels"]) for a in document["alarms"]}
     assert {test for test, _, _ in alarms} == TEST_NAMES

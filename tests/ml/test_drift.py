@@ -16,7 +16,9 @@ from app.ml.drift import (
     DatasetDrift,
     DriftOptions,
     DriftOptionsError,
+    column_drift,
     dataset_drift,
+    summarize,
 )
 
 
@@ -353,8 +355,9 @@ def test_unknown_presets_and_option_keys_are_refused() -> None:
     with pytest.raises(DriftOptionsError) as info:
         DriftOptions.from_dict({"drift_shar": 0.5})
     assert info.value.field == "drift_shar"
-    with pytest.raises(DriftOptionsError):
-        DriftOptions.from_dict({"categorical": "age"})
+    for bad in ({"categorical": "age"}, {"categorical": [["age"]]}, {"preset": ["shipyard"]}, {"column_tests": ["ks"]}):
+        with pytest.raises(DriftOptionsError):
+            DriftOptions.from_dict(bad)
 
 
 def test_options_round_trip_through_json() -> None:
@@ -419,6 +422,18 @@ def test_chunks_give_the_same_report_as_one_frame(rows: int) -> None:
     pieces = dataset_drift(chunked(reference, sizes, options.categorical), chunked(current, [rows // 2]), options)
     assert pieces.to_dict() == whole.to_dict()
     assert pieces.reference_rows == rows
+
+
+def test_a_few_columns_at_a_time_give_the_same_report() -> None:
+    reference, current = frames(20, 1500), frames(21, 700)
+    whole = dataset_drift(reference, current)
+    results = []
+    for group in (["amount", "count"], ["city"], ["plan"]):
+        reference_side, current_side = chunked(reference[group], [700, 800]), chunked(current[group], [700])
+        results += [column_drift(name, reference_side, current_side) for name in group]
+    assert summarize(results, reference_rows=1500, current_rows=700).to_dict() == whole.to_dict()
+    with pytest.raises(DriftOptionsError, match="neither side"):
+        column_drift("nowhere", ColumnCollector(), ColumnCollector())
 
 
 def test_rows_of_chunks_without_a_column_count_as_missing() -> None:

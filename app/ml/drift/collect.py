@@ -74,6 +74,9 @@ class ColumnCollector:
         """Column names in the order they were first seen."""
         return list(self._columns)
 
+    def __contains__(self, column: object) -> bool:
+        return column in self._columns
+
     def add(self, chunk: pd.DataFrame) -> None:
         if not isinstance(chunk, pd.DataFrame):
             raise TypeError(f"ColumnCollector.add takes a pandas DataFrame, not {type(chunk).__name__}")

@@ -9,7 +9,7 @@ of a few rows does not raise it by chance, and large enough to matter, so a mill
 flag a 0.1% wobble."""
 
 import math
-from collections.abc import Iterable
+from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from typing import Any, Literal
 
@@ -169,18 +169,29 @@ def dataset_drift(
     options: DriftOptions | None = None,
 ) -> DatasetDrift:
     """Test every column either side has (reference order first). DriftOptionsError when an
-    option does not fit the data: a test for a column neither side has, or for the wrong kind."""
+    option does not fit the data: a test for a column neither side has, or for the wrong kind.
+    A caller that gathers a few columns at a time, to bound its memory by the widest group rather
+    than the whole window, calls `column_drift` per column and `summarize` once instead."""
     options = options or DriftOptions()
     reference_side = _collected(reference, options)
     current_side = _collected(current, options)
     names = list(dict.fromkeys([*reference_side.columns, *current_side.columns]))
-    _refuse_unknown_columns(options, names)
-    columns = [_column_drift(name, reference_side, current_side, options) for name in names]
+    options.check_columns(names)
+    columns = [column_drift(name, reference_side, current_side, options) for name in names]
+    return summarize(columns, options, reference_rows=reference_side.rows, current_rows=current_side.rows)
+
+
+def summarize(
+    columns: Sequence[ColumnDrift], options: DriftOptions | None = None, *, reference_rows: int, current_rows: int
+) -> DatasetDrift:
+    """The dataset's verdict from its columns' results (`reference_rows`, `current_rows`: each
+    side's rows)."""
+    options = options or DriftOptions()
     tested = [column for column in columns if column.verdict in ("drift", "no_drift")]
     drifted = sum(1 for column in tested if column.drifted)
     share = drifted / len(tested) if tested else 0.0
     return DatasetDrift(
-        columns=columns,
+        columns=list(columns),
         tested_columns=len(tested),
         drifted_columns=drifted,
         drifted_share=share,
@@ -188,8 +199,8 @@ def dataset_drift(
         drift_detected=bool(tested) and share >= options.drift_share,
         preset=options.preset,
         missing_drifted_columns=sum(1 for column in columns if column.missing.drifted),
-        reference_rows=reference_side.rows,
-        current_rows=current_side.rows,
+        reference_rows=reference_rows,
+        current_rows=current_rows,
     )
 
 
@@ -203,21 +214,15 @@ def _collected(side: pd.DataFrame | ColumnCollector, options: DriftOptions) -> C
     return collector
 
 
-def _refuse_unknown_columns(options: DriftOptions, names: Iterable[str]) -> None:
-    known = set(names)
-    for option, columns in (("column_tests", options.column_tests), ("column_thresholds", options.column_thresholds)):
-        for column in columns:
-            if column not in known:
-                raise DriftOptionsError(
-                    f"{option} names column {column!r}, which neither side has", field=f"{option}.{column}"
-                )
-
-
-def _column_drift(
-    name: str, reference_side: ColumnCollector, current_side: ColumnCollector, options: DriftOptions
+def column_drift(
+    name: str, reference_side: ColumnCollector, current_side: ColumnCollector, options: DriftOptions | None = None
 ) -> ColumnDrift:
-    reference = reference_side.sample(name) if name in reference_side.columns else None
-    current = current_side.sample(name) if name in current_side.columns else None
+    """One column's result; at least one side must have the column."""
+    options = options or DriftOptions()
+    if name not in reference_side and name not in current_side:
+        raise DriftOptionsError(f"neither side has column {name!r}", field="columns")
+    reference = reference_side.sample(name) if name in reference_side else None
+    current = current_side.sample(name) if name in current_side else None
     present = [sample for sample in (reference, current) if sample is not None]
     kind: Kind = (
         "categorical" if name in options.categorical or any(s.kind == "categorical" for s in present) else "numerical"
