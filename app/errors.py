@@ -313,6 +313,10 @@ class VersionDeployed(Conflict):
     code = "version_deployed"
 
 
+class DriftReportNotFound(NotFound):
+    code = "drift_report_not_found"
+
+
 class InferenceRequestInvalid(AppError):
     """A V2 (Open Inference Protocol) infer request that does not fit the protocol or the model's
     signature: 400, as the protocol answers."""

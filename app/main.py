@@ -27,6 +27,8 @@ from app.jobs.queue import CeleryJobQueue, EmbeddedJobQueue, JobQueue
 from app.jobs.router import router as jobs_router
 from app.jobs.runner import Reconciler, run_job
 from app.middleware import EdgeMiddleware
+from app.monitoring.metrics import DriftCollector
+from app.monitoring.router import router as monitoring_router
 from app.observability import HttpMetrics
 from app.ops.router import router as ops_router
 from app.ops.startup import DatabaseGate, DatabaseStartup
@@ -157,6 +159,7 @@ def create_app(settings: Settings | None = None, *, on_first_admin: Callable[[],
     app.state.http_metrics.registry.register(
         JobCountCollector(sessions, runtime.handlers, settings.metrics_cache_seconds)
     )
+    app.state.http_metrics.registry.register(DriftCollector(sessions, settings.metrics_cache_seconds))
 
     # The predict route first: routing tries the routes in order, and it is the hot path.
     for router in (
@@ -171,6 +174,7 @@ def create_app(settings: Settings | None = None, *, on_first_admin: Callable[[],
         deployments_router,
         predictions_router,
         webhooks_router,
+        monitoring_router,
         v2_router,
         ops_router,
         docs_router,

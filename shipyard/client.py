@@ -26,6 +26,7 @@ from shipyard._base import (
 from shipyard._datasets import DatasetsMixin
 from shipyard._deployments import DeploymentsMixin
 from shipyard._jobs import JobsMixin
+from shipyard._monitoring import MonitoringMixin
 from shipyard._registry import RegistryMixin
 from shipyard._schedules import SchedulesMixin
 from shipyard._webhooks import WebhooksMixin
@@ -61,7 +62,16 @@ MAX_BATCH_PARAMS = 100
 MAX_BATCH_TAGS = 100
 
 
-class Client(RegistryMixin, DatasetsMixin, JobsMixin, SchedulesMixin, DeploymentsMixin, WebhooksMixin, ClientBase):
+class Client(
+    RegistryMixin,
+    DatasetsMixin,
+    MonitoringMixin,
+    JobsMixin,
+    SchedulesMixin,
+    DeploymentsMixin,
+    WebhooksMixin,
+    ClientBase,
+):
     """A client of one Shipyard server.
 
     Args:

@@ -298,6 +298,10 @@ class StrategyNotAvailable(InvalidInput):
     default_code = "strategy_not_available"
 
 
+class DriftReportNotFound(NotFound):
+    default_code = "drift_report_not_found"
+
+
 class WarmupFailed(ShipyardError):
     """The version did not load or did not predict its own input example; it got no traffic."""
 
@@ -388,6 +392,7 @@ _BY_CODE: dict[str, type[ShipyardError]] = {
         InsufficientStorage,
         StoredFileCorrupt,
         DeploymentNotFound,
+        DriftReportNotFound,
         DeploymentConflict,
         NothingToPromote,
         RolloutInProgress,

@@ -793,3 +793,70 @@ class ScheduleTick:
             skip_reason=data.get("skip_reason"),
             created_at=_time(data.get("created_at")),
         )
+
+
+@dataclass(frozen=True)
+class DriftReportSummary:
+    """One drift check of a deployment: its window, the rows on each side, the reference dataset
+    version, the versions that answered, and the verdicts (`decay_detected` None when no
+    performance threshold was judged)."""
+
+    id: int
+    deployment: str
+    job_id: str
+    window_start: datetime | None
+    window_end: datetime | None
+    current_rows: int
+    reference_rows: int
+    reference: str
+    model_versions: list[dict[str, Any]]
+    preset: str
+    drift_detected: bool
+    drifted_share: float
+    decay_detected: bool | None
+    drifted_columns: list[str]
+    created_by: str
+    created_at: datetime | None
+
+    @classmethod
+    def _fields(cls, data: Mapping[str, Any]) -> dict[str, Any]:
+        decay = data.get("decay_detected")
+        return {
+            "id": int(data["id"]),
+            "deployment": str(data["deployment"]),
+            "job_id": str(data["job_id"]),
+            "window_start": _time(data.get("window_start")),
+            "window_end": _time(data.get("window_end")),
+            "current_rows": int(data["current_rows"]),
+            "reference_rows": int(data["reference_rows"]),
+            "reference": str(data["reference"]),
+            "model_versions": [dict(v) for v in data.get("model_versions") or []],
+            "preset": str(data.get("preset") or ""),
+            "drift_detected": bool(data["drift_detected"]),
+            "drifted_share": float(data["drifted_share"]),
+            "decay_detected": None if decay is None else bool(decay),
+            "drifted_columns": [str(c) for c in data.get("drifted_columns") or []],
+            "created_by": str(data.get("created_by") or ""),
+            "created_at": _time(data.get("created_at")),
+        }
+
+    @classmethod
+    def from_json(cls, data: Mapping[str, Any]) -> Self:
+        return cls(**cls._fields(data))
+
+
+@dataclass(frozen=True)
+class DriftReport(DriftReportSummary):
+    """A whole drift report. `body` holds `columns` (per column: test, statistic, p_value, score,
+    threshold, verdict, missing rates, bins of both sides), `dataset`, `prediction` (the drift of
+    the model's outputs), `not_in_reference` and `performance` (per version: metrics, curve, verdict)."""
+
+    body: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def columns(self) -> list[dict[str, Any]]:
+        return list(self.body.get("columns") or [])
+
+    @classmethod
+    def from_json(cls, data: Mapping[str, Any]) -> Self:
+        return cls(**cls._fields(data), body=dict(data.get("body") or {}))

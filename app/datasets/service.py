@@ -3,10 +3,11 @@ resolve `name@version` references, download, and link runs to the versions they 
 
 import logging
 import tempfile
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 
 import pandas as pd
+import pyarrow.parquet as pq
 from sqlalchemy.orm import Session
 
 from app.audit import service as audit
@@ -187,6 +188,21 @@ def load_frame(store: ArtifactStore, version: DatasetVersion) -> pd.DataFrame:
         path = Path(tmp) / DATA_FILE
         download_to(store, version.storage_key, path)
         return pd.read_parquet(path)
+
+
+def read_batches(
+    store: ArtifactStore, version: DatasetVersion, columns: Sequence[str], batch_rows: int
+) -> Iterator[pd.DataFrame]:
+    """The version's `columns` (those it has) in DataFrames of at most `batch_rows` rows, read
+    from a temporary copy of its Parquet file: the memory held is one batch's, whatever its size."""
+    with tempfile.TemporaryDirectory(prefix="shipyard-dataset-") as tmp:
+        path = Path(tmp) / DATA_FILE
+        download_to(store, version.storage_key, path)
+        parquet = pq.ParquetFile(path)
+        present = set(parquet.schema_arrow.names)
+        wanted = [c for c in columns if c in present]
+        for batch in parquet.iter_batches(batch_size=batch_rows, columns=wanted):
+            yield batch.to_pandas()
 
 
 def link_run(session: Session, actor: Principal, run_id: str, ref: str, context: str) -> RunDatasetRead:

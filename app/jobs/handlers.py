@@ -14,6 +14,7 @@ from app.jobs.context import JobContext
 from app.jobs.metrics import JobMetrics
 from app.jobs.queue import JobQueue
 from app.jobs.runner import JobRuntime
+from app.monitoring import drift_check
 from app.predictions import service as predictions
 from app.rollouts import analysis as rollout_analysis
 from app.settings import Settings
@@ -53,6 +54,7 @@ JOB_TYPES: dict[str, JobTypeHandlers] = {
         check_spec=rollout_analysis.check_spec,
         abandon=rollout_analysis.abandon,
     ),
+    "drift_check": JobTypeHandlers(run=drift_check.run, check_spec=drift_check.check_spec),
 }
 HANDLERS: dict[str, Handler] = {job_type: handlers.run for job_type, handlers in JOB_TYPES.items()}
 

@@ -29,7 +29,7 @@ JobIdPath = Annotated[str, Path(pattern=r"^[0-9a-f]{32}$", description="A job id
 
 @router.post(
     "/jobs",
-    summary="Submit a training or evaluation job",
+    summary="Submit a training, evaluation or drift-check job",
     status_code=status.HTTP_201_CREATED,
     response_model=JobRead,
     responses={
@@ -54,7 +54,7 @@ def submit_job(
     actor: Editor,
     idempotency_key: Annotated[str | None, Header(max_length=KEY_MAX_LENGTH, pattern=KEY_PATTERN)] = None,
 ) -> JobRead:
-    """Queue a `train` or `evaluate` job. The spec is checked now: a bad one is a 400 naming what is
+    """Queue a `train`, `evaluate` or `drift_check` job. The spec is checked now: a bad one is a 400 naming what is
     wrong. An Idempotency-Key is the caller's own: the same key and body again answer 200 with
     the first job; the same key with another body is a 422."""
     job, created = service.submit_job(

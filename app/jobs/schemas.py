@@ -13,6 +13,7 @@ class JobType(StrEnum):
     train = "train"
     evaluate = "evaluate"
     rollout_analysis = "rollout_analysis"
+    drift_check = "drift_check"
 
 
 class JobStatus(StrEnum):

@@ -31,6 +31,11 @@ def micros(moment: datetime) -> int:
     return (moment - _EPOCH) // timedelta(microseconds=1)
 
 
+def from_micros(value: int) -> datetime:
+    """The UTC time of microseconds since the epoch (the inverse of `micros`)."""
+    return _EPOCH + timedelta(microseconds=value)
+
+
 def predictions_array(values: Sequence[Any]) -> pa.Array:
     """The models' answers as one typed column; mixed answers (rare) are kept as text."""
     try:

@@ -2,11 +2,13 @@
 checks, rollout analysis and the API), storing feedback, and the live metric of a version."""
 
 import math
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
+import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 from sqlalchemy.orm import Session
@@ -198,6 +200,156 @@ def live_score(
         return None
     kind, value, rows = found
     return (-value if kind == "rmse" else value), rows
+
+
+# ---- windows read one segment at a time (drift checks) ------------------------------------------
+
+
+@dataclass(frozen=True)
+class LoggedSegment:
+    """One segment of a window, as its index row names it."""
+
+    key: str
+    first_at: datetime
+    last_at: datetime
+    rows: int
+    model_version_id: int
+    model: str
+    version: int
+
+
+@dataclass(frozen=True)
+class LogWindow:
+    """The segments holding a deployment's rows with `since <= predicted_at <= until`, oldest
+    first. For a window of the last N rows, `since` is the time of the N-th newest row and
+    `skip_at_since` how many rows at exactly that time come before the N (one request's rows
+    share a time), so that reading yields exactly N."""
+
+    deployment_id: int
+    since: datetime | None
+    until: datetime | None
+    segments: tuple[LoggedSegment, ...]
+    skip_at_since: int = 0
+
+    @property
+    def max_rows(self) -> int:
+        """The rows of its segments: an upper bound of what reading yields (for progress)."""
+        return sum(s.rows for s in self.segments)
+
+
+def plan_window(
+    session: Session,
+    store: ArtifactStore,
+    deployment_name: str,
+    *,
+    since: datetime | None = None,
+    until: datetime | None = None,
+    last: int | None = None,
+) -> LogWindow:
+    """The window of `read_window`: the rows in [since, until] (either open), or the newest
+    `last` of them. For `last`, the time column of the newest segments is read once to find
+    where the window starts."""
+    deployment = _deployment(session, deployment_name)
+    if since is not None and until is not None and since > until:
+        raise InvalidInput("since is later than until", field="since")
+    found = [_logged(s) for s in repository.segments(session, deployment.id, since=since, until=until)]
+    if last is None or sum(s.rows for s in found) <= last:
+        return LogWindow(deployment.id, since, until, _oldest_first(found))
+    # Newest last row first: take segments until they hold `last` rows, then every one that may
+    # still hold rows as new as the oldest of those (versions flushed together overlap in time).
+    times: dict[str, np.ndarray] = {}
+    rows = 0
+    for segment in found:
+        if rows >= last:
+            break
+        times[segment.key] = _times(store, segment, since, until)
+        rows += times[segment.key].size
+    if rows <= last:
+        return LogWindow(deployment.id, since, until, _oldest_first(found))
+    edge = _nth_newest(times, last)
+    for segment in found[len(times) :]:
+        if segment.last_at >= segments.from_micros(edge):
+            times[segment.key] = _times(store, segment, since, until)
+    edge = _nth_newest(times, last)
+    newer = sum(int((t > edge).sum()) for t in times.values())
+    at_edge = sum(int((t == edge).sum()) for t in times.values())
+    start = segments.from_micros(edge)
+    chosen = [s for s in found if s.key in times and s.last_at >= start]
+    return LogWindow(deployment.id, start, until, _oldest_first(chosen), skip_at_since=max(0, at_edge - (last - newer)))
+
+
+def read_window(
+    store: ArtifactStore, window: LogWindow, columns: Sequence[str]
+) -> Iterator[tuple[LoggedSegment, pa.Table]]:
+    """The window's rows, one table per segment (oldest segment first), with `columns` (a column
+    a segment lacks comes back as nulls): the memory held is one segment's, whatever the window."""
+    _check_columns(columns)
+    wanted = list(dict.fromkeys([*columns, "predicted_at"]))
+    to_skip = window.skip_at_since
+    for segment in window.segments:
+        table = segments.read(store, segment.key, wanted)
+        times = table["predicted_at"]
+        mask = None
+        if window.since is not None:
+            mask = pc.greater_equal(times, pa.scalar(window.since, type=segments.TIME_TYPE))
+        if window.until is not None:
+            upper = pc.less_equal(times, pa.scalar(window.until, type=segments.TIME_TYPE))
+            mask = upper if mask is None else pc.and_(mask, upper)
+        if mask is not None:
+            table = table.filter(mask)
+        if to_skip and window.since is not None and table.num_rows:
+            at_since = pc.equal(table["predicted_at"], pa.scalar(window.since, type=segments.TIME_TYPE))
+            positions = pc.indices_nonzero(at_since).to_numpy()[:to_skip]
+            if positions.size:
+                keep = pa.array(~_flags(table.num_rows, positions))
+                table = table.filter(keep)
+                to_skip -= int(positions.size)
+        for name in columns:
+            if name not in table.column_names:
+                table = table.append_column(name, pa.nulls(table.num_rows))
+        yield segment, table.select(list(columns))
+
+
+def feedback_since(session: Session, deployment_id: int, since: datetime) -> dict[str, Any]:
+    """The actual outcome of each prediction id of the deployment, for feedback received since `since`."""
+    return dict(repository.feedback_since(session, deployment_id, since))
+
+
+def _logged(segment: PredictionSegment) -> LoggedSegment:
+    return LoggedSegment(
+        key=segment.key,
+        first_at=segment.first_at,
+        last_at=segment.last_at,
+        rows=segment.row_count,
+        model_version_id=segment.model_version_id,
+        model=segment.model,
+        version=segment.version,
+    )
+
+
+def _oldest_first(found: Sequence[LoggedSegment]) -> tuple[LoggedSegment, ...]:
+    return tuple(sorted(found, key=lambda s: (s.first_at, s.key)))
+
+
+def _times(store: ArtifactStore, segment: LoggedSegment, since: datetime | None, until: datetime | None) -> np.ndarray:
+    """The microsecond times of the segment's rows within [since, until]."""
+    values = segments.read(store, segment.key, ["predicted_at"])["predicted_at"].cast(pa.int64()).to_numpy()
+    if since is not None:
+        values = values[values >= segments.micros(since)]
+    if until is not None:
+        values = values[values <= segments.micros(until)]
+    return values
+
+
+def _nth_newest(times: dict[str, np.ndarray], n: int) -> int:
+    joined = np.sort(np.concatenate(list(times.values())))
+    return int(joined[joined.size - n])
+
+
+def _flags(size: int, positions: np.ndarray) -> np.ndarray:
+    flags = np.zeros(size, dtype=bool)
+    flags[positions] = True
+    return flags
 
 
 # ---- helpers -----------------------------------------------------------------------------------

@@ -463,6 +463,11 @@ def resolve_version(session: Session, name: str, ref: str) -> tuple[RegisteredMo
     return model, version
 
 
+def version_by_id(session: Session, version_id: int) -> ModelVersion | None:
+    """A version by its row id (what the prediction log records), or None once it is deleted."""
+    return repository.get_version_by_id(session, version_id)
+
+
 def get_version(session: Session, name: str, ref: str) -> VersionRead:
     model, version = resolve_version(session, name, ref)
     return _version_read(session, model, version)

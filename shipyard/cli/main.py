@@ -9,6 +9,7 @@ import typer
 from shipyard.cli import (
     datasets,
     deployments,
+    drift,
     experiments,
     jobs,
     login,
@@ -44,6 +45,7 @@ app.add_typer(jobs.app, name="jobs")
 app.add_typer(schedules.app, name="schedules")
 app.add_typer(deployments.app, name="deployments")
 app.add_typer(webhooks.app, name="webhooks")
+app.add_typer(drift.app, name="drift")
 app.command("login")(login.login)
 app.command("train")(training.train)
 app.command("evaluate")(training.evaluate)

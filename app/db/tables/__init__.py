@@ -5,6 +5,7 @@ from app.db.tables.auth import ApiToken, LoginFailure, User
 from app.db.tables.datasets import Dataset, DatasetVersion
 from app.db.tables.deployments import Deployment, DeploymentRevision, DeploymentRoute, ServingGeneration
 from app.db.tables.jobs import IdempotencyRecord, Job, ModelEvaluation
+from app.db.tables.monitoring import DriftReport
 from app.db.tables.predictions import PredictionFeedback, PredictionSegment
 from app.db.tables.registry import ModelAlias, ModelVersion, RegisteredModel, RunDataset
 from app.db.tables.rollouts import Rollout, ServingReplica, ServingStats
@@ -20,6 +21,7 @@ __all__ = [
     "Deployment",
     "DeploymentRevision",
     "DeploymentRoute",
+    "DriftReport",
     "Experiment",
     "IdempotencyRecord",
     "Job",

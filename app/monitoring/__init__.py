@@ -1,0 +1,1 @@
+"""Monitoring: drift checks, their stored reports, and the drift gauges."""

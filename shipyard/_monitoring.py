@@ -1,0 +1,79 @@
+"""`Client` methods of monitoring: start a drift check, list a deployment's drift reports, read one."""
+
+from collections.abc import Mapping
+from typing import Any
+
+from shipyard._base import segment
+from shipyard._jobs import JobsMixin
+from shipyard.schemas import DriftReport, DriftReportSummary, Job, Page
+
+
+class MonitoringMixin(JobsMixin):
+    def check_drift(
+        self,
+        deployment: str,
+        *,
+        hours: float | None = None,
+        last: int | None = None,
+        reference: str | None = None,
+        preset: str | None = None,
+        options: Mapping[str, Any] | None = None,
+        performance: Mapping[str, Any] | None = None,
+        idempotency_key: str | None = None,
+    ) -> Job:
+        """Queue a ``drift_check`` job: the deployment's logged inputs and predictions over a window
+        against a reference dataset version, and, with feedback, each version's live metric.
+
+        Args:
+            deployment: the deployment.
+            hours: the window is the last this many hours (the default, 24, when neither is given); or
+            last: the window is the last this many logged predictions.
+            reference: ``name@N``; default the dataset version the serving version was trained on.
+            preset: ``shipyard`` (two-sample tests) or ``evidently`` (Evidently's data-drift preset).
+            options: more drift options: ``drift_share``, ``column_tests`` ({column: test}),
+                ``column_thresholds`` ({column: threshold}).
+            performance: ``{"threshold": 0.8}`` judges decay (with ``metric``: accuracy, f1,
+                rmse or mae; ``min_labelled``; ``buckets``).
+            idempotency_key: the same key with the same check again returns the first job.
+
+        Returns:
+            The queued `Job`; once it has succeeded its ``result`` carries ``report_id``,
+            ``drift_detected``, ``drifted_share``, ``drifted_columns`` and ``decay_detected``.
+
+        Raises:
+            InvalidSpec: an unknown deployment, a bad window, reference or option; the detail names it.
+        """
+        if hours is not None and last is not None:
+            raise ValueError("give at most one of hours and last")
+        window = {"predictions": int(last)} if last is not None else {"hours": 24.0 if hours is None else hours}
+        spec: dict[str, Any] = {"deployment": deployment, "window": window}
+        if reference is not None:
+            spec["reference"] = reference
+        drift_options = dict(options or {})
+        if preset is not None:
+            drift_options["preset"] = preset
+        if drift_options:
+            spec["options"] = drift_options
+        if performance is not None:
+            spec["performance"] = dict(performance)
+        return self.submit_job("drift_check", spec, idempotency_key=idempotency_key)
+
+    def list_drift_reports(
+        self, deployment: str, *, max_results: int | None = 50, page_token: str | None = None
+    ) -> Page[DriftReportSummary]:
+        """A deployment's drift reports, newest first, as summaries.
+
+        Raises:
+            DeploymentNotFound: no deployment has this name.
+        """
+        path = f"/deployments/{segment(deployment)}/drift-reports"
+        items, token = self._paginate(path, "reports", {}, max_results, page_token)
+        return Page([DriftReportSummary.from_json(item) for item in items], token)
+
+    def get_drift_report(self, report_id: int) -> DriftReport:
+        """A whole drift report: the summary and its body (columns, prediction, performance).
+
+        Raises:
+            DriftReportNotFound: no report has this id.
+        """
+        return DriftReport.from_json(self._request("GET", f"/drift-reports/{int(report_id)}").json())
