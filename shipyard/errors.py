@@ -294,10 +294,6 @@ class VersionDeployed(Conflict):
     default_code = "version_deployed"
 
 
-class StrategyNotAvailable(InvalidInput):
-    default_code = "strategy_not_available"
-
-
 class WarmupFailed(ShipyardError):
     """The version did not load or did not predict its own input example; it got no traffic."""
 
@@ -366,7 +362,6 @@ _BY_CODE: dict[str, type[ShipyardError]] = {
         RolloutInProgress,
         NoRolloutInProgress,
         VersionDeployed,
-        StrategyNotAvailable,
         WarmupFailed,
         PredictionInputInvalid,
         ModelError,

@@ -30,7 +30,6 @@ from app.errors import (
     PickleRefused,
     RolloutInProgress,
     StorageUnavailable,
-    StrategyNotAvailable,
     WarmupFailed,
     error_responses,
 )
@@ -130,7 +129,7 @@ def list_revisions(
     summary="Roll out a version",
     status_code=status.HTTP_201_CREATED,
     response_model=DeploymentRead,
-    responses=error_responses(*_CHANGE_ERRORS, StrategyNotAvailable),
+    responses=error_responses(*_CHANGE_ERRORS),
 )
 def create_rollout(
     name: NamePath,
