@@ -1,10 +1,11 @@
 """Annotated dependency aliases used by routers: the session, the caller, the stores."""
 
 from collections.abc import Awaitable, Callable, Iterator
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Annotated, Any, Concatenate, ParamSpec, TypeVar
 
-from fastapi import Depends, Request, Security
+from fastapi import Depends, Query, Request, Security
 from fastapi.concurrency import run_in_threadpool
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from sqlalchemy.orm import Session
@@ -65,6 +66,25 @@ ServingDep = Annotated[ServingState, Depends(_from_app_state("serving"))]
 BatcherDep = Annotated[MicroBatcher, Depends(_from_app_state("batcher"))]
 ServingMetricsDep = Annotated[ServingMetrics, Depends(_from_app_state("serving_metrics"))]
 PredictionLogDep = Annotated[PredictionLog, Depends(_from_app_state("prediction_log"))]
+
+
+@dataclass(frozen=True)
+class Page:
+    """Which page a list route answers: after `token` (a previous page's `next_page_token`), at most
+    `max_results` items."""
+
+    token: str | None
+    max_results: int
+
+
+async def _page(
+    page_token: Annotated[str | None, Query(max_length=512)] = None,
+    max_results: Annotated[int, Query(ge=1, le=1000)] = 100,
+) -> Page:
+    return Page(page_token, max_results)
+
+
+PageDep = Annotated[Page, Depends(_page)]
 
 
 def _bearer_token(request: Request) -> str | None:
