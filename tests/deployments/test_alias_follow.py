@@ -3,38 +3,13 @@ follower in the server process, whichever replica or job moved it), once; a roll
 stays; a version that fails to warm is not served, and the deployment says why."""
 
 import time
-from collections.abc import Callable, Iterator
 from typing import Any
 
-import pytest
 from fastapi.testclient import TestClient
 
-from app.settings import Settings
-from tests.conftest import app_with_admin
 from tests.deployments.conftest import new_name, register, rows
 
 API = "/api/v1"
-
-
-# An app of this module's own: the follower is one of its background threads, which a test
-# serving the shared app elsewhere may have stopped.
-@pytest.fixture(scope="module")
-def client(
-    backend: str, tmp_path_factory: pytest.TempPathFactory, postgres_database: Callable[[], str]
-) -> Iterator[TestClient]:
-    settings = Settings(
-        data_dir=tmp_path_factory.mktemp(f"follow-{backend}"),
-        database_url=postgres_database() if backend == "postgres" else None,
-        admin_password="admin-password-for-tests",
-        log_json=False,
-    )
-    with app_with_admin(settings) as http:
-        yield http
-
-
-@pytest.fixture(scope="module")
-def admin() -> dict[str, str]:
-    return {}  # the module's client sends the admin's token itself
 
 
 def wait_for(client: TestClient, headers: dict[str, str], name: str, done: Any, timeout: float = 15) -> dict[str, Any]:
