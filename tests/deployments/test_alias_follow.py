@@ -5,8 +5,11 @@ stays; a version that fails to warm is not served, and the deployment says why."
 import time
 from typing import Any
 
+import httpx
+from fastapi import FastAPI
 from fastapi.testclient import TestClient
 
+from tests.conftest import serve_in_thread
 from tests.deployments.conftest import new_name, register, rows
 
 API = "/api/v1"
@@ -57,6 +60,27 @@ def test_moving_the_alias_rolls_the_new_version_out(
     read = client.get(f"{API}/deployments/{name}", headers=admin).json()
     assert read["routes"][0]["version"] == 1
     assert read["revision"] == 3
+
+
+def test_the_app_still_follows_after_a_live_server_of_it_stopped(
+    app: FastAPI, client: TestClient, admin: dict[str, str], model_zips: dict[str, bytes]
+) -> None:
+    # The follower is a background thread of the shared app: a live server of that app, once
+    # stopped, must leave it running.
+    with serve_in_thread(app) as url:
+        assert httpx.get(f"{url}/healthz", timeout=30).status_code == 200
+    model, name = new_name("model"), new_name()
+    for _ in range(2):
+        register(client, admin, model, model_zips["forest"])
+    created = client.post(
+        f"{API}/deployments",
+        json={"name": name, "model": model, "version": 1, "track_alias": "production"},
+        headers=admin,
+    )
+    assert created.status_code == 201, created.text
+    move(client, admin, model, "production", 2)
+    read = wait_for(client, admin, name, lambda d: d["routes"][0]["version"] == 2)
+    assert read["routes"] == [{"model": model, "version": 2, "weight": 100, "mode": "primary"}]
 
 
 def test_a_version_that_fails_to_warm_is_not_followed_and_the_deployment_says_why(
