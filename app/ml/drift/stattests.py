@@ -1,5 +1,7 @@
 """The per-column drift tests on the two sides of one column, each by the scipy function where
-scipy has one (so the numbers are scipy's), and Evidently's choice of default test.
+scipy has one (so the numbers are scipy's; the Wasserstein distance by scipy's own formula on the
+already sorted values, several times faster, and tested against it), and Evidently's choice of
+default test.
 
 Where behaviour follows Evidently (0.7, evidently/legacy/calculations/stattests/): the binning of
 `jensenshannon`, `psi` and `kl_div` (utils.get_binned_data: Sturges bins over both sides for a
@@ -60,7 +62,7 @@ class SamplePair:
 
     @property
     def values(self) -> tuple[np.ndarray, np.ndarray]:
-        """The finite values of both sides (numerical columns only)."""
+        """The finite values of both sides, sorted (numerical columns only)."""
         if self.reference.values is None or self.current.values is None:
             raise TypeError("values of a column without numbers on both sides")
         return self.reference.values, self.current.values
