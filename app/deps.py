@@ -1,10 +1,11 @@
 """Annotated dependency aliases used by routers: the session, the caller, the stores."""
 
-from collections.abc import Callable, Iterator
+from collections.abc import Awaitable, Callable, Iterator
+from dataclasses import dataclass
 from datetime import datetime
-from typing import Annotated, Concatenate, ParamSpec, TypeVar
+from typing import Annotated, Any, Concatenate, ParamSpec, TypeVar
 
-from fastapi import Depends, Request, Security
+from fastapi import Depends, Query, Request, Security
 from fastapi.concurrency import run_in_threadpool
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from sqlalchemy.orm import Session
@@ -43,78 +44,50 @@ def get_session(request: Request) -> Iterator[Session]:
 SessionDep = Annotated[Session, Depends(get_session, scope="function")]
 
 
-# The app.state readers below are async: FastAPI runs a plain `def` dependency in the thread pool,
-# and a hop there and back costs more than the whole lookup (predict took four hops, not one).
-async def get_settings_dep(request: Request) -> Settings:
-    settings: Settings = request.app.state.settings
-    return settings
+def _from_app_state(attribute: str) -> Callable[[Request], Awaitable[Any]]:
+    """A dependency giving `request.app.state.<attribute>`, which the lifespan set up. Async:
+    FastAPI runs a plain `def` dependency in the thread pool, and a hop there and back costs more
+    than the whole lookup (predict took four hops, not one)."""
+
+    async def from_app_state(request: Request) -> Any:
+        return getattr(request.app.state, attribute)
+
+    from_app_state.__name__ = f"get_{attribute}"
+    return from_app_state
 
 
-async def get_store(request: Request) -> ArtifactStore:
-    store: ArtifactStore = request.app.state.store
-    return store
-
-
-async def get_startup(request: Request) -> DatabaseStartup:
-    startup: DatabaseStartup = request.app.state.startup
-    return startup
-
-
-async def get_sessions(request: Request) -> SessionFactory:
-    sessions: SessionFactory = request.app.state.sessions
-    return sessions
-
-
-async def get_job_queue(request: Request) -> JobQueue:
-    queue: JobQueue = request.app.state.job_queue
-    return queue
-
-
-async def get_http_metrics(request: Request) -> HttpMetrics:
-    metrics: HttpMetrics = request.app.state.http_metrics
-    return metrics
-
-
-async def get_outbound(request: Request) -> OutboundClient:
-    outbound: OutboundClient = request.app.state.outbound
-    return outbound
-
-
-SettingsDep = Annotated[Settings, Depends(get_settings_dep)]
-StoreDep = Annotated[ArtifactStore, Depends(get_store)]
-StartupDep = Annotated[DatabaseStartup, Depends(get_startup)]
+SettingsDep = Annotated[Settings, Depends(_from_app_state("settings"))]
+StoreDep = Annotated[ArtifactStore, Depends(_from_app_state("store"))]
+StartupDep = Annotated[DatabaseStartup, Depends(_from_app_state("startup"))]
 # The session factory itself, for an endpoint that opens its own short session (readiness).
-SessionsDep = Annotated[SessionFactory, Depends(get_sessions)]
-JobQueueDep = Annotated[JobQueue, Depends(get_job_queue)]
-HttpMetricsDep = Annotated[HttpMetrics, Depends(get_http_metrics)]
+SessionsDep = Annotated[SessionFactory, Depends(_from_app_state("sessions"))]
+JobQueueDep = Annotated[JobQueue, Depends(_from_app_state("job_queue"))]
+HttpMetricsDep = Annotated[HttpMetrics, Depends(_from_app_state("http_metrics"))]
+ServingDep = Annotated[ServingState, Depends(_from_app_state("serving"))]
+BatcherDep = Annotated[MicroBatcher, Depends(_from_app_state("batcher"))]
+ServingMetricsDep = Annotated[ServingMetrics, Depends(_from_app_state("serving_metrics"))]
+PredictionLogDep = Annotated[PredictionLog, Depends(_from_app_state("prediction_log"))]
 # The one client for outbound HTTP (webhooks), with the settings' allow-list.
-OutboundDep = Annotated[OutboundClient, Depends(get_outbound)]
+OutboundDep = Annotated[OutboundClient, Depends(_from_app_state("outbound"))]
 
 
-async def get_serving(request: Request) -> ServingState:
-    serving: ServingState = request.app.state.serving
-    return serving
+@dataclass(frozen=True)
+class Page:
+    """Which page a list route answers: after `token` (a previous page's `next_page_token`), at most
+    `max_results` items."""
+
+    token: str | None
+    max_results: int
 
 
-async def get_serving_metrics(request: Request) -> ServingMetrics:
-    metrics: ServingMetrics = request.app.state.serving_metrics
-    return metrics
+async def _page(
+    page_token: Annotated[str | None, Query(max_length=512)] = None,
+    max_results: Annotated[int, Query(ge=1, le=1000)] = 100,
+) -> Page:
+    return Page(page_token, max_results)
 
 
-async def get_prediction_log(request: Request) -> PredictionLog:
-    log: PredictionLog = request.app.state.prediction_log
-    return log
-
-
-async def get_batcher(request: Request) -> MicroBatcher:
-    batcher: MicroBatcher = request.app.state.batcher
-    return batcher
-
-
-ServingDep = Annotated[ServingState, Depends(get_serving)]
-BatcherDep = Annotated[MicroBatcher, Depends(get_batcher)]
-ServingMetricsDep = Annotated[ServingMetrics, Depends(get_serving_metrics)]
-PredictionLogDep = Annotated[PredictionLog, Depends(get_prediction_log)]
+PageDep = Annotated[Page, Depends(_page)]
 
 
 def _bearer_token(request: Request) -> str | None:

@@ -274,10 +274,6 @@ class DeploymentConflict(Conflict):
     code = "deployment_conflict"
 
 
-class StrategyNotAvailable(AppError):
-    status, code, title = 400, "strategy_not_available", "Strategy not available yet"
-
-
 class NothingToPromote(Conflict):
     code = "nothing_to_promote"
 

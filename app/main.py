@@ -156,10 +156,10 @@ def create_app(settings: Settings | None = None, *, on_first_admin: Callable[[],
     app.state.outbound = outbound_client(settings)
     app.state.batcher = batcher = MicroBatcher(app.state.serving_metrics.observe_batch)
     app.state.http_metrics.registry.register(RolloutCollector(sessions, serving))
-    app.state.http_metrics.registry.register(DriftCollector(sessions))
     app.state.http_metrics.registry.register(
         JobCountCollector(sessions, runtime.handlers, settings.metrics_cache_seconds)
     )
+    app.state.http_metrics.registry.register(DriftCollector(sessions, settings.metrics_cache_seconds))
 
     # The predict route first: routing tries the routes in order, and it is the hot path.
     for router in (

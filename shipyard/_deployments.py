@@ -124,7 +124,6 @@ class DeploymentsMixin(ClientBase):
 
         Raises:
             RolloutInProgress: another rollout of the deployment is in progress.
-            StrategyNotAvailable: a strategy this server does not offer yet.
             DeploymentConflict: it serves this version already, or another change got there first.
             WarmupFailed: the version did not warm up; the current revision keeps serving.
             DeploymentNotFound, ModelVersionNotFound, InvalidState: as for `deploy`.

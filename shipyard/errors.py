@@ -294,10 +294,6 @@ class VersionDeployed(Conflict):
     default_code = "version_deployed"
 
 
-class StrategyNotAvailable(InvalidInput):
-    default_code = "strategy_not_available"
-
-
 class DriftReportNotFound(NotFound):
     default_code = "drift_report_not_found"
 
@@ -403,7 +399,6 @@ _BY_CODE: dict[str, type[ShipyardError]] = {
         RolloutInProgress,
         NoRolloutInProgress,
         VersionDeployed,
-        StrategyNotAvailable,
         WarmupFailed,
         PredictionInputInvalid,
         ModelError,

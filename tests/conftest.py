@@ -100,12 +100,17 @@ def settings(backend: str, tmp_path_factory: pytest.TempPathFactory, postgres_da
     )
 
 
-@pytest.fixture(scope="session")
-def app(settings: Settings) -> FastAPI:
+def migrated_app(settings: Settings) -> FastAPI:
+    """An app on `settings`, its database migrated and its first admin made (not started yet)."""
     upgrade_to_head(settings)
     application = create_app(settings)
     ensure_admin(application.state.sessions, settings)
     return application
+
+
+@pytest.fixture(scope="session")
+def app(settings: Settings) -> FastAPI:
+    return migrated_app(settings)
 
 
 @pytest.fixture(scope="session")
@@ -115,10 +120,9 @@ def admin_token(app: FastAPI, settings: Settings) -> str:
 
 @contextmanager
 def app_with_admin(settings: Settings) -> Iterator[TestClient]:
-    """A migrated app of its own on `settings`, and a client of it that sends the first admin's token."""
-    upgrade_to_head(settings)
-    application = create_app(settings)
-    ensure_admin(application.state.sessions, settings)
+    """A migrated app of its own on `settings`, started by a client of it that sends the first
+    admin's token (a request's own Authorization header replaces it; `http.app` is the app)."""
+    application = migrated_app(settings)
     token = read_credentials(settings.credentials_path)["token"]
     with TestClient(application, headers={"Authorization": f"Bearer {token}"}) as http:
         yield http
@@ -178,9 +182,16 @@ def free_port() -> int:
 
 @contextmanager
 def serve_in_thread(app: FastAPI) -> Iterator[str]:
-    """The app served by uvicorn on 127.0.0.1 in this process, for real concurrent HTTP."""
+    """The app, started by its owner (a TestClient such as the session `client` or `app_with_admin`),
+    also served by uvicorn on 127.0.0.1 in this process, for real concurrent HTTP. Without a lifespan
+    of its own: its shutdown would stop the background threads (pollers, follower, flushers, job
+    executor) of an app its owner still uses."""
+    if not app.state.startup.ready:
+        raise RuntimeError("serve_in_thread runs no lifespan: start the app first, with a TestClient of it")
     port = free_port()
-    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_config=None, access_log=False))
+    server = uvicorn.Server(
+        uvicorn.Config(app, host="127.0.0.1", port=port, lifespan="off", log_config=None, access_log=False)
+    )
     thread = threading.Thread(target=server.run, daemon=True)
     thread.start()
     deadline = time.monotonic() + 20
@@ -196,8 +207,8 @@ def serve_in_thread(app: FastAPI) -> Iterator[str]:
 
 
 @pytest.fixture(scope="session")
-def live_url(app: FastAPI) -> Iterator[str]:
-    with serve_in_thread(app) as url:
+def live_url(app: FastAPI, client: TestClient) -> Iterator[str]:
+    with serve_in_thread(app) as url:  # started by the session client
         yield url
 
 

@@ -68,6 +68,7 @@ CONFIG = {
                 "GET /api/v1/schedules/{name}/ticks",
                 "GET /api/v1/deployments",
                 "GET /api/v1/deployments/{name}/revisions",
+                "GET /api/v1/deployments/{name}/drift-reports",
                 "POST /api/v1/deployments/{name}/rollouts",
                 "GET /api/v1/webhook-deliveries",
                 "POST /api/v1/webhooks/test",

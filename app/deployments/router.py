@@ -3,7 +3,7 @@ rollback, promote."""
 
 from typing import Annotated
 
-from fastapi import APIRouter, Path, Query, status
+from fastapi import APIRouter, Depends, Path, status
 
 from app.deployments import service
 from app.deployments.schemas import (
@@ -16,7 +16,7 @@ from app.deployments.schemas import (
     RollbackCreate,
     RolloutCreate,
 )
-from app.deps import API_PREFIX, Editor, JobQueueDep, ServingDep, SessionDep, SettingsDep, Viewer
+from app.deps import API_PREFIX, Editor, JobQueueDep, PageDep, ServingDep, SessionDep, SettingsDep, Viewer
 from app.errors import (
     AliasNotFound,
     DeploymentConflict,
@@ -30,7 +30,6 @@ from app.errors import (
     PickleRefused,
     RolloutInProgress,
     StorageUnavailable,
-    StrategyNotAvailable,
     WarmupFailed,
     error_responses,
 )
@@ -39,6 +38,13 @@ from app.rollouts.schemas import AbortCreate, RolloutList
 
 router = APIRouter(prefix=API_PREFIX, tags=["deployments"])
 NamePath = Annotated[DeploymentName, Path(description="A deployment's name.")]
+
+
+async def _serving_rules(settings: SettingsDep) -> service.ServingRules:
+    return service.ServingRules(allow_pickle=settings.allow_pickle)
+
+
+RulesDep = Annotated[service.ServingRules, Depends(_serving_rules)]
 _CHANGE_ERRORS = (
     DeploymentNotFound,
     DeploymentConflict,
@@ -60,24 +66,18 @@ _CHANGE_ERRORS = (
     responses=error_responses(*_CHANGE_ERRORS, AliasNotFound),
 )
 def create_deployment(
-    body: DeploymentCreate, session: SessionDep, serving: ServingDep, settings: SettingsDep, actor: Editor
+    body: DeploymentCreate, session: SessionDep, serving: ServingDep, rules: RulesDep, actor: Editor
 ) -> DeploymentRead:
     """Create a deployment serving one READY version (by number or alias) with all its traffic,
     as revision 1. The version is loaded and predicts its input example first (422 `warmup_failed`)."""
-    rules = service.ServingRules(allow_pickle=settings.allow_pickle)
     return service.create_deployment(session, serving, actor, body, rules)
 
 
 @router.get(
     "/deployments", summary="List deployments", response_model=DeploymentList, responses=error_responses(InvalidInput)
 )
-def list_deployments(
-    session: SessionDep,
-    _: Viewer,
-    page_token: Annotated[str | None, Query(max_length=512)] = None,
-    max_results: Annotated[int, Query(ge=1, le=1000)] = 100,
-) -> DeploymentList:
-    found, next_token = service.list_deployments(session, page_token=page_token, max_results=max_results)
+def list_deployments(session: SessionDep, _: Viewer, page: PageDep) -> DeploymentList:
+    found, next_token = service.list_deployments(session, page_token=page.token, max_results=page.max_results)
     return DeploymentList(deployments=found, next_page_token=next_token)
 
 
@@ -113,15 +113,9 @@ def update_deployment(
     response_model=RevisionList,
     responses=error_responses(DeploymentNotFound, InvalidInput),
 )
-def list_revisions(
-    name: NamePath,
-    session: SessionDep,
-    _: Viewer,
-    page_token: Annotated[str | None, Query(max_length=512)] = None,
-    max_results: Annotated[int, Query(ge=1, le=1000)] = 100,
-) -> RevisionList:
+def list_revisions(name: NamePath, session: SessionDep, _: Viewer, page: PageDep) -> RevisionList:
     """Newest first: each revision's route table, strategy, reason, author and time."""
-    found, next_token = service.list_revisions(session, name, page_token=page_token, max_results=max_results)
+    found, next_token = service.list_revisions(session, name, page_token=page.token, max_results=page.max_results)
     return RevisionList(revisions=found, next_page_token=next_token)
 
 
@@ -130,7 +124,7 @@ def list_revisions(
     summary="Roll out a version",
     status_code=status.HTTP_201_CREATED,
     response_model=DeploymentRead,
-    responses=error_responses(*_CHANGE_ERRORS, StrategyNotAvailable),
+    responses=error_responses(*_CHANGE_ERRORS),
 )
 def create_rollout(
     name: NamePath,
@@ -138,14 +132,13 @@ def create_rollout(
     session: SessionDep,
     serving: ServingDep,
     queue: JobQueueDep,
-    settings: SettingsDep,
+    rules: RulesDep,
     actor: Editor,
 ) -> DeploymentRead:
     """`direct`: the version takes all the traffic at once, once warmed up. `canary` and
     `blue_green` start an analysis job (`rollout.job_id`) that advances, promotes or rolls back by
     itself; `shadow` and `ab` end by promote or rollback. A second rollout while one is in
     progress is a 409 `rollout_in_progress`."""
-    rules = service.ServingRules(allow_pickle=settings.allow_pickle)
     return rollouts.start_rollout(session, serving, queue, actor, name, body, rules)
 
 
@@ -155,15 +148,9 @@ def create_rollout(
     response_model=RolloutList,
     responses=error_responses(DeploymentNotFound, InvalidInput),
 )
-def list_rollouts(
-    name: NamePath,
-    session: SessionDep,
-    _: Viewer,
-    page_token: Annotated[str | None, Query(max_length=512)] = None,
-    max_results: Annotated[int, Query(ge=1, le=1000)] = 100,
-) -> RolloutList:
+def list_rollouts(name: NamePath, session: SessionDep, _: Viewer, page: PageDep) -> RolloutList:
     """Newest first, each with its state, step, the reason of its last decision and its last analysis."""
-    found, next_token = rollouts.list_rollouts(session, name, page_token=page_token, max_results=max_results)
+    found, next_token = rollouts.list_rollouts(session, name, page_token=page.token, max_results=page.max_results)
     return RolloutList(rollouts=found, next_page_token=next_token)
 
 
@@ -191,14 +178,13 @@ def rollback(
     name: NamePath,
     session: SessionDep,
     serving: ServingDep,
-    settings: SettingsDep,
+    rules: RulesDep,
     actor: Editor,
     body: RollbackCreate | None = None,
 ) -> DeploymentRead:
     """During a rollout: the primary takes all the traffic back (the rollout is `rolled_back`).
     After a promoted rollout: the routes from before it. Else: the revision before the current one.
     Warmed up again, as a new revision."""
-    rules = service.ServingRules(allow_pickle=settings.allow_pickle)
     return rollouts.rollback(session, serving, actor, name, body or RollbackCreate(), rules)
 
 

@@ -1,4 +1,4 @@
-"""Deployment use cases: create, read, direct rollouts, rollback and promote. Every route change
+"""Deployment use cases: create, read, update, direct rollouts and rollback. Every route change
 warms the versions it routes to before its revision is written, and reaches this process's
 serving state once committed (the others poll the serving generation)."""
 
@@ -20,7 +20,6 @@ from app.deployments.schemas import (
     DeploymentUpdate,
     RevisionRead,
     RollbackCreate,
-    RolloutCreate,
     RouteMode,
     RouteRead,
     Strategy,
@@ -32,9 +31,7 @@ from app.errors import (
     InvalidState,
     ModelNotFound,
     ModelVersionNotFound,
-    NothingToPromote,
     PickleRefused,
-    StrategyNotAvailable,
     WarmupFailed,
 )
 from app.pagination import decode_page_token, int_from_cursor, take_page
@@ -122,25 +119,28 @@ def list_revisions(
     return [_revision_read(r) for r in page], next_token
 
 
-def rollout(
-    session: Session, state: ServingState, actor: Principal, name: str, data: RolloutCreate, rules: ServingRules
+def roll_out_directly(
+    session: Session,
+    state: ServingState,
+    actor: Principal,
+    deployment: Deployment,
+    version: int,
+    reason: str,
+    rules: ServingRules,
 ) -> DeploymentRead:
-    """A direct rollout: the version takes all the traffic at once, once it has warmed up."""
-    deployment = lock(session, name)
-    strategy = Strategy(data.strategy)
-    if strategy != Strategy.DIRECT:
-        raise StrategyNotAvailable(f"the {strategy.value} strategy is not available yet; use direct")
+    """The version takes all the traffic of the deployment (locked by the caller) at once, once
+    it has warmed up."""
     current = current_targets(session, deployment)
     model_name = current[0].model.name if current else None
     if model_name is None:
-        raise InvalidState(f"deployment {name!r} routes to no model")
-    target = Target(*deployable(session, actor, model_name, str(data.version), rules), 100, RouteMode.PRIMARY)
+        raise InvalidState(f"deployment {deployment.name!r} routes to no model")
+    target = Target(*deployable(session, actor, model_name, str(version), rules), 100, RouteMode.PRIMARY)
     if [(t.version.id, t.weight) for t in current] == [(target.version.id, 100)]:
         raise DeploymentConflict(
-            f"deployment {name!r} already serves version {data.version} of {model_name!r} with all its traffic"
+            f"deployment {deployment.name!r} already serves version {version} of {model_name!r} with all its traffic"
         )
     warm(state, [target], already={t.version.id for t in current})
-    write_revision(session, state, actor, deployment, [target], strategy, data.reason, "deployment.rollout")
+    write_revision(session, state, actor, deployment, [target], Strategy.DIRECT, reason, "deployment.rollout")
     return deployment_read(deployment, [target])
 
 
@@ -190,16 +190,6 @@ def rollback(
     return deployment_read(deployment, targets)
 
 
-def promote(session: Session, actor: Principal, name: str) -> DeploymentRead:
-    deployment = lock(session, name)
-    targets = current_targets(session, deployment)
-    if all(t.mode == RouteMode.PRIMARY for t in targets):
-        raise NothingToPromote(
-            f"deployment {name!r} has no rollout in progress (a direct rollout takes all the traffic at once)"
-        )
-    raise InvalidState("promoting a canary is not available yet")  # no canary routes can exist before then
-
-
 @dataclass(frozen=True)
 class AliasMove:
     """A deployment whose tracked alias points at a version it has not acted on."""
@@ -221,7 +211,7 @@ def alias_moves(session: Session) -> list[AliasMove]:
 
 
 def follow_alias(session: Session, state: ServingState, move: AliasMove, rules: ServingRules) -> str:
-    """Roll the alias's new version out with the deployment's default strategy, once per move.
+    """Roll the alias's new version out directly (all the traffic once warmed up), once per move.
     The outcome (or why not) is kept on the deployment and in the audit log, never lost: a
     version that fails to warm keeps the old one serving, and the follower does not retry it."""
     deployment = lock(session, move.deployment)
@@ -243,13 +233,10 @@ def follow_alias(session: Session, state: ServingState, move: AliasMove, rules: 
         outcome = f"alias {move.alias!r} points at version {version.version}, which it serves already"
     else:
         reason = f"alias {move.alias!r} of {model.name!r} moved to version {version.version} by {move.moved_by}"
-        data = RolloutCreate.model_validate(
-            {"strategy": deployment.default_strategy, "version": version.version, "reason": reason}
-        )
         try:
             with session.begin_nested():
-                rollout(session, state, actor, deployment.name, data, rules)
-            outcome = f"rolled out version {version.version} ({deployment.default_strategy}): {reason}"
+                roll_out_directly(session, state, actor, deployment, version.version, reason, rules)
+            outcome = f"rolled out version {version.version} ({Strategy.DIRECT.value}): {reason}"
         except AppError as exc:
             outcome = f"did not roll out version {version.version} (alias {move.alias!r}): {exc.detail}"
             audit.record(

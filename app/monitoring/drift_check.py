@@ -267,6 +267,7 @@ def run(runtime: JobRuntime, ctx: JobContext) -> None:
     drift = dataset_drift(reference.inputs, window.inputs, options)
     prediction = _prediction_drift(reference, window, spec.options)
     judged = _performance(plan, spec.performance, window)
+    start, end = _window_span(plan, window)
     body = _body(plan, spec, drift, prediction, judged, reference.inputs.rows, window)
     ctx.progress(0.97, "storing the drift report")
     with runtime.sessions.begin() as session:
@@ -275,8 +276,8 @@ def run(runtime: JobRuntime, ctx: JobContext) -> None:
             deployment_id=plan.deployment_id,
             job_id=ctx.job_id,
             created_by=ctx.actor.username,
-            window_start=datetime.fromisoformat(body["window"]["start"]),
-            window_end=datetime.fromisoformat(body["window"]["end"]),
+            window_start=start,
+            window_end=end,
             body=body,
         )
         audit.record(
@@ -309,6 +310,9 @@ def _read_window(runtime: JobRuntime, ctx: JobContext, plan: _Plan, categorical:
             if known_ids is not None:
                 labelled = gathered.labelled.setdefault((segment.model, segment.version), _Labelled())
                 _gather_labelled(table, known_ids, plan.feedback, labelled)
+        del table
+        # Arrow's allocator keeps freed segments for reuse; what the collectors hold is all that must stay.
+        pa.default_memory_pool().release_unused()
         ctx.progress(
             0.3 + 0.55 * min(gathered.rows / max(expected, 1), 1.0),
             f"read {gathered.rows:,} of about {expected:,} logged rows",
@@ -326,11 +330,12 @@ def _gather(gathered: _Window, version: tuple[str, int], table: pa.Table, names:
     if gathered.predictions is None and not pa.types.is_null(answers.type):
         gathered.prediction_type = answers.type
         gathered.predictions = ColumnCollector(categorical=_prediction_categorical(answers.type))
-    for batch in table.to_batches(max_chunksize=BATCH_ROWS):
-        frame = batch.to_pandas()
-        gathered.inputs.add(frame[[INPUT_PREFIX + name for name in names]].set_axis(list(names), axis=1))
-        if gathered.predictions is not None:
-            gathered.predictions.add(frame[[PREDICTION]])
+    inputs = table.select([INPUT_PREFIX + name for name in names]).rename_columns(list(names))
+    for batch in inputs.to_batches(max_chunksize=BATCH_ROWS):
+        gathered.inputs.add(batch.to_pandas())
+    if gathered.predictions is not None:
+        for batch in table.select([PREDICTION]).to_batches(max_chunksize=BATCH_ROWS):
+            gathered.predictions.add(batch.to_pandas())
 
 
 def _no_rows(plan: _Plan, spec: DriftCheckSpec) -> str:
@@ -411,8 +416,9 @@ def _read_reference(runtime: JobRuntime, plan: _Plan, categorical: Sequence[str]
             except (AppError, ValueError, TypeError) as exc:
                 # Rows the version cannot take (a missing value in a long column): the target instead.
                 detail = exc.detail if isinstance(exc, AppError) else str(exc)
-                why_not = f"version {plan.primary_version} of {plan.primary_model!r} cannot predict the reference: "
-                why_not += detail
+                why_not = (
+                    f"version {plan.primary_version} of {plan.primary_model!r} cannot predict the reference: {detail}"
+                )
                 model, answers = None, None
             else:
                 if answers is None:

@@ -335,11 +335,6 @@ def feedback_since(session: Session, deployment_id: int, since: datetime) -> dic
     return dict(repository.feedback_since(session, deployment_id, since))
 
 
-def same_label(predicted: Any, actual: Any) -> bool:
-    """Whether a logged label and its feedback agree (a label sent back as JSON may be the number or its text)."""
-    return _same_label(predicted, actual)
-
-
 def _logged(segment: PredictionSegment) -> LoggedSegment:
     return LoggedSegment(
         key=segment.key,

@@ -14,7 +14,14 @@ from app.db.base import utcnow
 from app.db.tables import Deployment, Rollout, ServingStats
 from app.deployments import service as deployments
 from app.deployments.schemas import DeploymentRead, RollbackCreate, RolloutCreate, RolloutPlan, RouteMode, Strategy
-from app.errors import DeploymentConflict, InvalidInput, InvalidState, NoRolloutInProgress, RolloutInProgress
+from app.errors import (
+    DeploymentConflict,
+    InvalidInput,
+    InvalidState,
+    NoRolloutInProgress,
+    NothingToPromote,
+    RolloutInProgress,
+)
 from app.jobs import service as jobs
 from app.jobs.queue import JobQueue
 from app.jobs.schemas import JobCreate, JobType
@@ -41,14 +48,12 @@ def start_rollout(
 ) -> DeploymentRead:
     strategy = Strategy(data.strategy)
     check_plan(data)
-    if strategy == Strategy.DIRECT:
-        deployment = deployments.lock(session, name)
-        if repository.lock_active_rollout(session, deployment.id) is not None:
-            raise _in_progress(name)
-        return read_deployment(session, name, deployments.rollout(session, state, actor, name, data, rules))
     deployment = deployments.lock(session, name)
     if repository.lock_active_rollout(session, deployment.id) is not None:
         raise _in_progress(name)
+    if strategy == Strategy.DIRECT:
+        direct = deployments.roll_out_directly(session, state, actor, deployment, data.version, data.reason, rules)
+        return read_deployment(session, name, direct)
     current = deployments.current_targets(session, deployment)
     if len(current) != 1 or current[0].mode != RouteMode.PRIMARY:
         raise InvalidState(f"deployment {name!r} does not route all its traffic to one primary version")
@@ -154,8 +159,9 @@ def promote(session: Session, state: ServingState, actor: Principal, name: str) 
     deployment = deployments.lock(session, name)
     rollout = repository.lock_active_rollout(session, deployment.id)
     if rollout is None:
-        deployments.promote(session, actor, name)  # raises: there is nothing to promote
-        raise NoRolloutInProgress(f"deployment {name!r} has no rollout in progress")
+        raise NothingToPromote(
+            f"deployment {name!r} has no rollout in progress (a direct rollout takes all the traffic at once)"
+        )
     finish(session, state, actor, deployment, rollout, RolloutState.PROMOTED, "promoted by hand")
     return read_deployment(session, name)
 

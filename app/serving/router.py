@@ -27,11 +27,10 @@ from app.errors import (
     error_responses,
 )
 from app.middleware import parsed_json_body
-from app.names import fold_name
 from app.serving import service
 from app.serving.pace import Pace
 from app.serving.schemas import PREDICT_REQUEST_SCHEMA, PredictResponse
-from app.serving.state import ROUTE_KEY_HEADER, ServingState
+from app.serving.state import ROUTE_KEY_HEADER, RouteTable, ServingState
 
 router = APIRouter(prefix=API_PREFIX, tags=["serving"])
 _pace = Pace()
@@ -71,6 +70,8 @@ async def predict(
             body = json.loads(raw)
         except (ValueError, RecursionError) as exc:
             raise PredictionInputInvalid("the body is not JSON") from exc
+    # Looked up once: the table this request is answered from, whatever a route change does meanwhile.
+    table = service.served_table(serving, name)
     max_rows = settings.serving_max_rows
     # A/B rollouts route the same key to the same variant on every replica.
     route_key = request.headers.get(ROUTE_KEY_HEADER)
@@ -78,28 +79,23 @@ async def predict(
     def timed() -> dict[str, Any]:
         # CPU time, not wall time: in the pool under load a predict also waits for the GIL, which
         # would keep a quick model off the loop for good.
-        started, known = time.thread_time(), True
+        started = time.thread_time()
         try:
             return service.predict(
-                serving, metrics, name, body, max_rows=max_rows, log=log, batcher=batcher, route_key=route_key
+                serving, metrics, table, body, max_rows=max_rows, log=log, batcher=batcher, route_key=route_key
             )
-        except DeploymentNotFound:
-            known = False  # no model ran, and names not served are not remembered
-            raise
         finally:
-            if known:
-                _pace.record(name, time.thread_time() - started)
+            _pace.record(table.folded_name, time.thread_time() - started)
 
-    if _pace.inline(name, len(raw)) and _models_in_memory(serving, name):
+    if _pace.inline(table.folded_name, len(raw)) and _models_in_memory(serving, table):
         answer = timed()
     else:
         answer = await run_in_threadpool(timed)
     return JSONResponse(answer)
 
 
-def _models_in_memory(serving: ServingState, name: str) -> bool:
+def _models_in_memory(serving: ServingState, table: RouteTable) -> bool:
     """Whether every version the deployment routes to is loaded: one pushed out of the cache is
     fetched from the store and warmed again, which must not happen on the loop. A batching
     deployment waits for its batch, which must not happen on the loop either."""
-    table = serving.table(fold_name(name))
-    return table is not None and table.batching is None and all(route.key in serving.cache for route in table.routes)
+    return table.batching is None and all(route.key in serving.cache for route in table.routes)

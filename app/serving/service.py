@@ -20,10 +20,18 @@ from app.serving.stats import StatsKey
 Parser = Callable[[Any, Sequence[Column], int], Batch]
 
 
+def served_table(state: ServingState, name: str) -> RouteTable:
+    """The route table this process holds for the deployment `name` (any case)."""
+    table = state.table(fold_name(name))
+    if table is None:
+        raise DeploymentNotFound(f"no deployment named {name!r} is served here")
+    return table
+
+
 def predict(
     state: ServingState,
     metrics: ServingMetrics,
-    name: str,
+    table: RouteTable,
     body: Any,
     *,
     max_rows: int,
@@ -33,12 +41,11 @@ def predict(
     pin: int | None = None,
     route_key: str | None = None,
 ) -> dict[str, Any]:
-    """`pin` pins one of the deployment's routed versions instead of the weighted pick;
-    `route_key` sends the same key to the same version of a split (A/B rollouts)."""
+    """Predict with the deployment of `table` (from `served_table`). `pin` pins one of its routed
+    versions instead of the weighted pick; `route_key` sends the same key to the same version of a
+    split (A/B rollouts)."""
     started = time.perf_counter()
-    table = state.table(fold_name(name))
-    if table is None:
-        raise DeploymentNotFound(f"no deployment named {name!r} is served here")
+    name = table.deployment
     route = table.pick(route_key) if pin is None else pinned_route(table, pin)
     if route is None:
         raise ServiceUnavailable(f"deployment {name!r} has no route taking traffic")

@@ -8,16 +8,14 @@ from dataclasses import dataclass
 from typing import Any
 
 from app.errors import (
-    DeploymentNotFound,
     InferenceRequestInvalid,
     ModelVersionNotFound,
     PayloadTooLarge,
     PredictionInputInvalid,
 )
-from app.names import fold_name
 from app.serving.loading import LoadedModel
 from app.serving.payload import Batch, Column, parse_request
-from app.serving.service import pinned_route
+from app.serving.service import pinned_route, served_table
 from app.serving.state import Route, RouteTable, ServingState
 
 PREDICT, PROBA = "predict", "predict_proba"
@@ -248,15 +246,11 @@ def _datatype(values: Sequence[Any]) -> str:
 # ---- metadata and readiness ---------------------------------------------------------------------
 
 
-def _table(state: ServingState, name: str) -> RouteTable:
-    table = state.table(fold_name(name))
-    if table is None:
-        raise DeploymentNotFound(f"no deployment named {name!r} is served here")
+def check_served(state: ServingState, name: str, version: int | None) -> RouteTable:
+    """The deployment's route table, once it is known to route to `version` (when given)."""
+    table = served_table(state, name)
+    _routes(table, version)
     return table
-
-
-def check_served(state: ServingState, name: str, version: int | None) -> None:
-    _routes(_table(state, name), version)
 
 
 def _routes(table: RouteTable, version: int | None) -> tuple[Route, ...]:
@@ -266,7 +260,7 @@ def _routes(table: RouteTable, version: int | None) -> tuple[Route, ...]:
 def model_metadata(state: ServingState, name: str, version: int | None) -> dict[str, Any]:
     """Name, the versions that answer, platform, and the input and output tensors the signature
     of the (first) answering version takes and gives."""
-    table = _table(state, name)
+    table = served_table(state, name)
     routes = _routes(table, version)
     if not routes:
         raise ModelVersionNotFound(f"deployment {name!r} has no version taking traffic")
@@ -295,6 +289,6 @@ def _output_metadata(loaded: LoadedModel) -> list[dict[str, Any]]:
 
 def model_ready(state: ServingState, name: str, version: int | None) -> bool:
     """Whether the deployment (or that version of it) answers now: its versions are loaded here."""
-    table = _table(state, name)
+    table = served_table(state, name)
     routes = _routes(table, version)
     return bool(routes) and all(r.key in state.cache for r in routes)

@@ -106,13 +106,13 @@ async def _infer(
         raise InferenceRequestInvalid("the body is not JSON") from exc
     max_rows = settings.serving_max_rows
     # An unknown deployment or version is a 404 whatever the body holds.
-    v2.check_served(serving, name, version)
+    table = v2.check_served(serving, name, version)
     parsed = v2.parse_infer_request(body, max_rows)
     answer = await run_in_threadpool(
         service.predict,
         serving,
         metrics,
-        name,
+        table,
         parsed,
         max_rows=max_rows,
         log=log,

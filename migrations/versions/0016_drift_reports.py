@@ -1,7 +1,7 @@
 """drift reports: one row per drift_check job, with the report body
 
 Revision ID: 0016
-Revises: 0013
+Revises: 0015
 Create Date: 2026-12-10 12:00:00.000000
 """
 

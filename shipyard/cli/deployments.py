@@ -17,6 +17,7 @@ from shipyard.schemas import Deployment, Rollout, Route, to_json_dict
 app = typer.Typer(help="List deployments and read their status and revisions.", no_args_is_help=True)
 
 NameArgument = Annotated[str, typer.Argument(help="The deployment's name.")]
+ReasonOption = Annotated[str, typer.Option("--reason", help="Why, kept with the revision.")]
 
 
 def _routes(routes: list[Route]) -> str:
@@ -28,6 +29,14 @@ def _print(deployment: Deployment, verb: str) -> None:
         f"{verb} [bold]{escape(deployment.name)}[/bold] at revision {deployment.revision}: "
         f"{escape(_routes(deployment.routes))}"
     )
+
+
+def _report(deployment: Deployment, verb: str, *, as_json: bool) -> None:
+    """What a change left the deployment at: as JSON, or a line that starts with `verb`."""
+    if as_json:
+        print_json(to_json_dict(deployment))
+    else:
+        _print(deployment, verb)
 
 
 def parse_interval(text: str) -> float:
@@ -76,7 +85,7 @@ def deploy(
     timeout: Annotated[
         str | None, typer.Option("--timeout", help="With --wait, give up (exit 2) after this long.")
     ] = None,
-    reason: Annotated[str, typer.Option("--reason", help="Why, kept with the revision.")] = "",
+    reason: ReasonOption = "",
     as_json: JsonFlag = False,
 ) -> None:
     """Deploy a version: creates the deployment, or rolls the version out on it when it exists.
@@ -166,29 +175,18 @@ def _follow(client: Client, name: str, rollout: Rollout, timeout: float | None, 
         return client.wait_for_rollout(name, rollout_id=rollout.id, timeout=timeout, poll=poll, on_update=update)
 
 
-def rollback(
-    ctx: typer.Context,
-    name: NameArgument,
-    reason: Annotated[str, typer.Option("--reason", help="Why, kept with the revision.")] = "",
-    as_json: JsonFlag = False,
-) -> None:
+def rollback(ctx: typer.Context, name: NameArgument, reason: ReasonOption = "", as_json: JsonFlag = False) -> None:
     """Back to the previous revision's routes, as a new revision."""
     with client_from(ctx) as client:
         deployment = client.rollback(name, reason=reason)
-    if as_json:
-        print_json(to_json_dict(deployment))
-        return
-    _print(deployment, "Rolled back")
+    _report(deployment, "Rolled back", as_json=as_json)
 
 
 def promote(ctx: typer.Context, name: NameArgument, as_json: JsonFlag = False) -> None:
     """Promote the rollout in progress (a direct rollout has nothing to promote: exit code 2)."""
     with client_from(ctx) as client:
         deployment = client.promote(name)
-    if as_json:
-        print_json(to_json_dict(deployment))
-        return
-    _print(deployment, "Promoted")
+    _report(deployment, "Promoted", as_json=as_json)
 
 
 @app.command("list")
@@ -253,19 +251,11 @@ def rollouts(ctx: typer.Context, name: NameArgument, as_json: JsonFlag = False) 
 
 
 @app.command("abort")
-def abort(
-    ctx: typer.Context,
-    name: NameArgument,
-    reason: Annotated[str, typer.Option("--reason", help="Why, kept with the revision.")] = "",
-    as_json: JsonFlag = False,
-) -> None:
+def abort(ctx: typer.Context, name: NameArgument, reason: ReasonOption = "", as_json: JsonFlag = False) -> None:
     """Abort the rollout in progress: the primary takes all the traffic back."""
     with client_from(ctx) as client:
         deployment = client.abort_rollout(name, reason=reason)
-    if as_json:
-        print_json(to_json_dict(deployment))
-        return
-    _print(deployment, "Aborted the rollout of")
+    _report(deployment, "Aborted the rollout of", as_json=as_json)
 
 
 @app.command("revisions")

@@ -62,6 +62,7 @@ SAMPLE_PARAMS = {
     "alias": "champion",
     "thing_id": "1",
     "delivery_id": "0" * 32,
+    "report_id": "1",
 }
 
 

@@ -3,38 +3,16 @@ follower in the server process, whichever replica or job moved it), once; a roll
 stays; a version that fails to warm is not served, and the deployment says why."""
 
 import time
-from collections.abc import Callable, Iterator
 from typing import Any
 
-import pytest
+import httpx
+from fastapi import FastAPI
 from fastapi.testclient import TestClient
 
-from app.settings import Settings
-from tests.conftest import app_with_admin
+from tests.conftest import serve_in_thread
 from tests.deployments.conftest import new_name, register, rows
 
 API = "/api/v1"
-
-
-# An app of this module's own: the follower is one of its background threads, which a test
-# serving the shared app elsewhere may have stopped.
-@pytest.fixture(scope="module")
-def client(
-    backend: str, tmp_path_factory: pytest.TempPathFactory, postgres_database: Callable[[], str]
-) -> Iterator[TestClient]:
-    settings = Settings(
-        data_dir=tmp_path_factory.mktemp(f"follow-{backend}"),
-        database_url=postgres_database() if backend == "postgres" else None,
-        admin_password="admin-password-for-tests",
-        log_json=False,
-    )
-    with app_with_admin(settings) as http:
-        yield http
-
-
-@pytest.fixture(scope="module")
-def admin() -> dict[str, str]:
-    return {}  # the module's client sends the admin's token itself
 
 
 def wait_for(client: TestClient, headers: dict[str, str], name: str, done: Any, timeout: float = 15) -> dict[str, Any]:
@@ -82,6 +60,27 @@ def test_moving_the_alias_rolls_the_new_version_out(
     read = client.get(f"{API}/deployments/{name}", headers=admin).json()
     assert read["routes"][0]["version"] == 1
     assert read["revision"] == 3
+
+
+def test_the_app_still_follows_after_a_live_server_of_it_stopped(
+    app: FastAPI, client: TestClient, admin: dict[str, str], model_zips: dict[str, bytes]
+) -> None:
+    # The follower is a background thread of the shared app: a live server of that app, once
+    # stopped, must leave it running.
+    with serve_in_thread(app) as url:
+        assert httpx.get(f"{url}/healthz", timeout=30).status_code == 200
+    model, name = new_name("model"), new_name()
+    for _ in range(2):
+        register(client, admin, model, model_zips["forest"])
+    created = client.post(
+        f"{API}/deployments",
+        json={"name": name, "model": model, "version": 1, "track_alias": "production"},
+        headers=admin,
+    )
+    assert created.status_code == 201, created.text
+    move(client, admin, model, "production", 2)
+    read = wait_for(client, admin, name, lambda d: d["routes"][0]["version"] == 2)
+    assert read["routes"] == [{"model": model, "version": 2, "weight": 100, "mode": "primary"}]
 
 
 def test_a_version_that_fails_to_warm_is_not_followed_and_the_deployment_says_why(

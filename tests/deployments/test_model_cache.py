@@ -4,16 +4,14 @@ warm-up), each from its own version."""
 
 import io
 from collections.abc import Callable, Iterator
+from typing import cast
 
 import pytest
 from fastapi import FastAPI
 from fastapi.testclient import TestClient
 
-from app.bootstrap import ensure_admin
-from app.db.migrate import upgrade_to_head
-from app.main import create_app
 from app.settings import Settings
-from tests.conftest import read_credentials
+from tests.conftest import app_with_admin
 from tests.deployments.conftest import deploy, new_name, register, rows
 
 
@@ -28,11 +26,8 @@ def small_cache(
         log_json=False,
         model_cache_size=1,
     )
-    upgrade_to_head(settings)
-    app = create_app(settings)
-    ensure_admin(app.state.sessions, settings)
-    with TestClient(app) as client:
-        yield app, client, {"Authorization": f"Bearer {read_credentials(settings.credentials_path)['token']}"}
+    with app_with_admin(settings) as client:
+        yield cast(FastAPI, client.app), client, {"Authorization": client.headers["Authorization"]}
 
 
 def test_two_deployments_share_a_cache_of_one(

@@ -8,11 +8,8 @@ from collections.abc import Callable, Iterator
 import pytest
 from fastapi.testclient import TestClient
 
-from app.bootstrap import ensure_admin
-from app.db.migrate import upgrade_to_head
-from app.main import create_app
 from app.settings import Settings
-from tests.conftest import read_credentials, user_headers
+from tests.conftest import app_with_admin, user_headers
 from tests.deployments.conftest import new_name
 from tests.registry.conftest import trained_pipeline
 
@@ -30,11 +27,8 @@ def pickle_client(
         log_json=False,
         allow_pickle=True,
     )
-    upgrade_to_head(settings)
-    app = create_app(settings)
-    ensure_admin(app.state.sessions, settings)
-    with TestClient(app) as client:
-        yield client, {"Authorization": f"Bearer {read_credentials(settings.credentials_path)['token']}"}
+    with app_with_admin(settings) as client:
+        yield client, {"Authorization": client.headers["Authorization"]}
 
 
 def test_a_pickle_version_is_not_deployed(pickle_client: tuple[TestClient, dict[str, str]]) -> None:

@@ -7,7 +7,7 @@ import threading
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import httpx
 import pytest
@@ -18,12 +18,9 @@ from sklearn.ensemble import RandomForestClassifier
 from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import OneHotEncoder, StandardScaler
 
-from app.bootstrap import ensure_admin
-from app.db.migrate import upgrade_to_head
-from app.main import create_app
 from app.rollouts import service as rollout_service
 from app.settings import Settings
-from tests.conftest import app_with_admin, read_credentials, serve_in_thread, user_headers
+from tests.conftest import app_with_admin, serve_in_thread, user_headers
 from tests.deployments.conftest import deploy, new_name, register, rows
 from tests.registry.conftest import trained_pipeline, training_frame, write_model_folder, zip_folder
 
@@ -48,22 +45,14 @@ def settings(backend: str, tmp_path_factory: pytest.TempPathFactory, postgres_da
 
 
 @pytest.fixture(scope="module")
-def app(settings: Settings) -> FastAPI:
-    upgrade_to_head(settings)
-    application = create_app(settings)
-    ensure_admin(application.state.sessions, settings)
-    return application
+def client(settings: Settings) -> Iterator[TestClient]:
+    with app_with_admin(settings) as http:
+        yield http
 
 
 @pytest.fixture(scope="module")
-def client(app: FastAPI) -> Iterator[TestClient]:
-    with TestClient(app) as test_client:
-        yield test_client
-
-
-@pytest.fixture(scope="module")
-def admin(settings: Settings, app: FastAPI) -> dict[str, str]:
-    return {"Authorization": f"Bearer {read_credentials(settings.credentials_path)['token']}"}
+def admin(client: TestClient) -> dict[str, str]:
+    return {"Authorization": client.headers["Authorization"]}
 
 
 @pytest.fixture(scope="module")
@@ -335,9 +324,7 @@ def test_bad_rollout_bodies_are_4xx(client: TestClient, editor: dict[str, str], 
     assert client.get(f"{API}/deployments/{name}/rollouts", headers=editor).json()["rollouts"] == []
 
 
-def test_two_concurrent_rollouts_one_wins(
-    settings: Settings, backend: str, client: TestClient, editor: dict[str, str], model: str
-) -> None:
+def test_two_concurrent_rollouts_one_wins(backend: str, client: TestClient, editor: dict[str, str], model: str) -> None:
     if backend != "postgres":
         pytest.skip("the race needs concurrent writers: Postgres")
     name = new_name()
@@ -345,9 +332,7 @@ def test_two_concurrent_rollouts_one_wins(
     body = {"strategy": "canary", "steps": [10, 100], "interval_seconds": 3600}
     codes: list[int] = []
     barrier = threading.Barrier(4)
-    # A second app on the same database for the live server: its lifespan ends with the block,
-    # which must not stop this module's app.
-    with serve_in_thread(create_app(settings)) as url:
+    with serve_in_thread(cast(FastAPI, client.app)) as url:
 
         def go(version: int) -> None:
             with httpx.Client(base_url=url, headers=editor, timeout=30) as http:

@@ -3,23 +3,20 @@ requests), train spec names and protected aliases, evaluation gate set-up, the r
 with, and job list paging. On SQLite and Postgres, with jobs on the server's own threads."""
 
 import threading
-import time
 import uuid
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
-from contextlib import contextmanager
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, cast
 
 import httpx
 import pytest
-import uvicorn
 from fastapi import FastAPI
 from sqlalchemy import func, select
 
 from app.db.tables import Job, RegisteredModel
 from app.training.service import job_run_id
-from tests.conftest import free_port, user_headers
+from tests.conftest import serve_in_thread, user_headers
 from tests.jobs.conftest import Platform, churn_frame, csv_bytes, open_platform, train_spec
 
 pytestmark = pytest.mark.slow
@@ -41,26 +38,6 @@ def data(platform: Platform) -> str:
 @pytest.fixture(scope="module")
 def editor(platform: Platform) -> dict[str, str]:
     return user_headers(platform.client, platform.headers, "editor")
-
-
-@contextmanager
-def serve_alongside(app: FastAPI) -> Iterator[str]:
-    """The app, whose lifespan the platform's TestClient already runs, also served over real
-    HTTP for concurrent requests; without a lifespan of its own, whose shutdown would stop the
-    app's job executor."""
-    server = uvicorn.Server(
-        uvicorn.Config(app, host="127.0.0.1", port=free_port(), lifespan="off", log_config=None, access_log=False)
-    )
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    while not server.started:
-        assert thread.is_alive(), "uvicorn stopped before it started"
-        time.sleep(0.05)
-    try:
-        yield f"http://127.0.0.1:{server.config.port}"
-    finally:
-        server.should_exit = True
-        thread.join(timeout=10)
 
 
 def post_job(
@@ -110,7 +87,7 @@ def test_concurrent_submissions_with_one_key_make_one_job(platform: Platform, da
     key = f"race-{uuid.uuid4().hex}"
     spec = train_spec(data)
     start = threading.Barrier(8)
-    with serve_alongside(platform.client.app) as url:
+    with serve_in_thread(cast(FastAPI, platform.client.app)) as url:
 
         def submit(_: int) -> tuple[int, str]:
             with httpx.Client(base_url=url, headers={**platform.headers, "Idempotency-Key": key}, timeout=60) as http:

@@ -20,8 +20,8 @@ import httpx
 import pytest
 
 import shipyard
+from tests.conftest import serve_in_thread
 from tests.jobs.conftest import ROOT, Platform, Worker, open_platform, worker_env
-from tests.jobs.test_submit import serve_alongside
 from tests.retraining.conftest import API, traffic, train_and_deploy, upload_churn
 from tests.webhooks.receivers import receiver
 
@@ -76,7 +76,7 @@ def customers(platform: Platform, deployment: str) -> Iterator[list[int]]:
                 http.post(f"{API}/deployments/{deployment}/feedback", json={"feedback": feedback})
                 stop.wait(0.05)
 
-    with serve_alongside(platform.client.app) as url:  # type: ignore[arg-type]
+    with serve_in_thread(platform.client.app) as url:  # type: ignore[arg-type]
         thread = threading.Thread(target=send, args=(url,), daemon=True)
         thread.start()
         try:

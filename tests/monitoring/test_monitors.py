@@ -12,10 +12,9 @@ import pytest
 from sqlalchemy import func, select
 
 from app.db.tables import Monitor
-from tests.conftest import user_headers
+from tests.conftest import serve_in_thread, user_headers
 from tests.deployments.conftest import register
 from tests.jobs.conftest import Platform, csv_bytes, open_platform
-from tests.jobs.test_submit import serve_alongside
 from tests.registry.conftest import trained_pipeline, training_frame, write_model_folder, zip_folder
 from tests.retraining.conftest import API, new_name, train_and_deploy, upload_churn
 
@@ -204,7 +203,7 @@ def test_concurrent_puts_of_one_deployment_leave_one_monitor_and_one_schedule(
 ) -> None:
     name = fresh_deployment
     bodies = [monitor_body(window={"hours": hours}) for hours in range(1, 9)]
-    with serve_alongside(platform.client.app) as url, httpx.Client(base_url=url, headers=platform.headers) as http:  # type: ignore[arg-type]
+    with serve_in_thread(platform.client.app) as url, httpx.Client(base_url=url, headers=platform.headers) as http:  # type: ignore[arg-type]
 
         def send(body: dict[str, Any]) -> httpx.Response:
             return http.put(f"{API}/deployments/{name}/monitor", json=body, timeout=60)

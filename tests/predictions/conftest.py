@@ -4,7 +4,7 @@ waits an hour between passes, so each test flushes through the log's own `flush(
 import uuid
 from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import pytest
 from fastapi import FastAPI
@@ -15,13 +15,10 @@ from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import OneHotEncoder, StandardScaler
 from sqlalchemy import select
 
-from app.bootstrap import ensure_admin
-from app.db.migrate import upgrade_to_head
 from app.db.tables import Deployment, PredictionSegment
-from app.main import create_app
 from app.predictions.log import PredictionLog
 from app.settings import Settings
-from tests.conftest import read_credentials, user_headers
+from tests.conftest import app_with_admin, user_headers
 from tests.deployments.conftest import new_name, register
 from tests.registry.conftest import artifact_backend, trained_pipeline, training_frame, write_model_folder, zip_folder
 
@@ -44,13 +41,15 @@ def log_settings(data_dir: Path, database_url: str | None, **overrides: Any) -> 
 
 
 @pytest.fixture(scope="session")
-def log_app(
+def log_client(
     backend: str,
     artifact_backend: str,
     tmp_path_factory: pytest.TempPathFactory,
     postgres_database: Callable[[], str],
     request: pytest.FixtureRequest,
-) -> FastAPI:
+) -> Iterator[TestClient]:
+    """A client of the app on each database and artifact store; it sends the first admin's token
+    unless a request sends its own."""
     overrides: dict[str, Any] = {}
     if artifact_backend == "s3":
         bucket = f"predlog-{uuid.uuid4().hex[:10]}"
@@ -64,22 +63,18 @@ def log_app(
         postgres_database() if backend == "postgres" else None,
         **overrides,
     )
-    upgrade_to_head(settings)
-    app = create_app(settings)
-    ensure_admin(app.state.sessions, settings)
-    return app
-
-
-@pytest.fixture(scope="session")
-def log_client(log_app: FastAPI) -> Iterator[TestClient]:
-    with TestClient(log_app) as client:
+    with app_with_admin(settings) as client:
         yield client
 
 
 @pytest.fixture(scope="session")
-def log_admin(log_app: FastAPI) -> dict[str, str]:
-    token = read_credentials(log_app.state.settings.credentials_path)["token"]
-    return {"Authorization": f"Bearer {token}"}
+def log_app(log_client: TestClient) -> FastAPI:
+    return cast(FastAPI, log_client.app)
+
+
+@pytest.fixture(scope="session")
+def log_admin(log_client: TestClient) -> dict[str, str]:
+    return {"Authorization": log_client.headers["Authorization"]}
 
 
 @pytest.fixture(scope="session")

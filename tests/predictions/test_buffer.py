@@ -9,17 +9,14 @@ import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import pytest
 from fastapi import FastAPI
 from fastapi.testclient import TestClient
 from prometheus_client.parser import text_string_to_metric_families
 
-from app.bootstrap import ensure_admin
-from app.db.migrate import upgrade_to_head
-from app.main import create_app
-from tests.conftest import read_credentials
+from tests.conftest import app_with_admin
 from tests.deployments.conftest import new_name, register, rows
 from tests.predictions.conftest import deploy, flush, log_settings, predict, segments_of
 
@@ -27,16 +24,10 @@ from tests.predictions.conftest import deploy, flush, log_settings, predict, seg
 @contextmanager
 def own_app(tmp_path: Path, model: bytes, **overrides: Any) -> Iterator[tuple[FastAPI, TestClient, str]]:
     """An app of its own with a deployment of `model`: (app, an admin's client, the deployment)."""
-    settings = log_settings(tmp_path, None, **overrides)
-    upgrade_to_head(settings)
-    app = create_app(settings)
-    ensure_admin(app.state.sessions, settings)
-    token = read_credentials(settings.credentials_path)["token"]
-    headers = {"Authorization": f"Bearer {token}"}
-    with TestClient(app, headers=headers) as client:
+    with app_with_admin(log_settings(tmp_path, None, **overrides)) as client:
         model_name = new_name("buffered")
-        register(client, headers, model_name, model)
-        yield app, client, deploy(client, headers, model_name)["name"]
+        register(client, {}, model_name, model)
+        yield cast(FastAPI, client.app), client, deploy(client, {}, model_name)["name"]
 
 
 def samples(client: TestClient) -> dict[tuple[str, tuple[tuple[str, str], ...]], float]:

@@ -6,7 +6,7 @@ import threading
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import httpx
 import pytest
@@ -14,13 +14,10 @@ from fastapi import FastAPI
 from fastapi.testclient import TestClient
 from sqlalchemy import select
 
-from app.bootstrap import ensure_admin
-from app.db.migrate import upgrade_to_head
 from app.db.tables import PredictionFeedback
-from app.main import create_app
 from app.predictions import ids
 from app.predictions.service import live_metric
-from tests.conftest import read_credentials, serve_in_thread
+from tests.conftest import app_with_admin, serve_in_thread
 from tests.deployments.conftest import new_name, register, rows
 from tests.predictions.conftest import API, deploy, deployment_row_id, flush, log_settings, predict
 
@@ -183,29 +180,28 @@ def test_concurrent_feedback_on_the_same_ids_keeps_one_row_each(
     database: str, tmp_path: Path, postgres_database: Callable[[], str], model_bodies: dict[str, bytes]
 ) -> None:
     settings = log_settings(tmp_path, postgres_database() if database == "postgres" else None)
-    upgrade_to_head(settings)
-    app = create_app(settings)
-    ensure_admin(app.state.sessions, settings)
-    headers = {"Authorization": f"Bearer {read_credentials(settings.credentials_path)['token']}"}
-    with serve_in_thread(app) as url, httpx.Client(base_url=url, headers=headers, timeout=60) as http:
-        model = new_name("raced")
-        register(http, headers, model, model_bodies["classifier"])
-        name = deploy(http, headers, model)["name"]
-        answered = predict(http, headers, name, {"inputs": rows(50)})["prediction_ids"]
-        barrier = threading.Barrier(8)
-        statuses: list[int] = []
+    with app_with_admin(settings) as owner:
+        app = cast(FastAPI, owner.app)
+        admin = {"Authorization": owner.headers["Authorization"]}
+        with serve_in_thread(app) as url, httpx.Client(base_url=url, headers=admin, timeout=60) as http:
+            model = new_name("raced")
+            register(http, admin, model, model_bodies["classifier"])
+            name = deploy(http, admin, model)["name"]
+            answered = predict(http, admin, name, {"inputs": rows(50)})["prediction_ids"]
+            barrier = threading.Barrier(8)
+            statuses: list[int] = []
 
-        def post(value: int) -> None:
-            items = [{"prediction_id": i, "actual": value} for i in answered]
-            barrier.wait()
-            statuses.append(http.post(f"{API}/deployments/{name}/feedback", json={"feedback": items}).status_code)
+            def post(value: int) -> None:
+                items = [{"prediction_id": i, "actual": value} for i in answered]
+                barrier.wait()
+                statuses.append(http.post(f"{API}/deployments/{name}/feedback", json={"feedback": items}).status_code)
 
-        threads = [threading.Thread(target=post, args=(n,)) for n in range(8)]
-        for thread in threads:
-            thread.start()
-        for thread in threads:
-            thread.join(timeout=60)
-        assert statuses == [200] * 8
-        rows_stored = stored(app, name)
-        assert set(rows_stored) == set(answered)
-        assert set(rows_stored.values()) <= set(range(8))
+            threads = [threading.Thread(target=post, args=(n,)) for n in range(8)]
+            for thread in threads:
+                thread.start()
+            for thread in threads:
+                thread.join(timeout=60)
+            assert statuses == [200] * 8
+            rows_stored = stored(app, name)
+            assert set(rows_stored) == set(answered)
+            assert set(rows_stored.values()) <= set(range(8))

@@ -10,7 +10,7 @@ import zipfile
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import numpy as np
 import pandas as pd
@@ -25,11 +25,8 @@ from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import OneHotEncoder, StandardScaler
 from sqlalchemy import text
 
-from app.bootstrap import ensure_admin
-from app.db.migrate import upgrade_to_head
-from app.main import create_app
 from app.settings import Settings
-from tests.conftest import read_credentials, user_headers
+from tests.conftest import app_with_admin, user_headers
 
 
 def training_frame() -> tuple[pd.DataFrame, np.ndarray]:
@@ -108,14 +105,15 @@ def artifact_backend(request: pytest.FixtureRequest) -> str:
 
 
 @pytest.fixture(scope="session")
-def registry_app(
+def registry(
     backend: str,
     artifact_backend: str,
     tmp_path_factory: pytest.TempPathFactory,
     postgres_database: Callable[[], str],
     request: pytest.FixtureRequest,
-) -> FastAPI:
-    """The app on each database backend, with its artifacts in a local folder or an S3 bucket."""
+) -> Iterator[TestClient]:
+    """A client of the app on each database backend, with its artifacts in a local folder or an S3
+    bucket; it sends the first admin's token unless a request sends its own."""
     data_dir = tmp_path_factory.mktemp(f"registry-{backend}-{artifact_backend}")
     artifact_uri = None
     s3_endpoint = None
@@ -133,22 +131,18 @@ def registry_app(
         log_json=False,
         max_upload_bytes=50 * 1024 * 1024,
     )
-    upgrade_to_head(settings)
-    app = create_app(settings)
-    ensure_admin(app.state.sessions, settings)
-    return app
-
-
-@pytest.fixture(scope="session")
-def registry(registry_app: FastAPI) -> Iterator[TestClient]:
-    with TestClient(registry_app) as client:
+    with app_with_admin(settings) as client:
         yield client
 
 
 @pytest.fixture(scope="session")
-def reg_admin(registry_app: FastAPI) -> dict[str, str]:
-    token = read_credentials(registry_app.state.settings.credentials_path)["token"]
-    return {"Authorization": f"Bearer {token}"}
+def registry_app(registry: TestClient) -> FastAPI:
+    return cast(FastAPI, registry.app)
+
+
+@pytest.fixture(scope="session")
+def reg_admin(registry: TestClient) -> dict[str, str]:
+    return {"Authorization": registry.headers["Authorization"]}
 
 
 @pytest.fixture(scope="session")

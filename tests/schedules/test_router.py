@@ -6,17 +6,17 @@ import threading
 import uuid
 from concurrent.futures import ThreadPoolExecutor
 from datetime import timedelta
-from typing import Any
+from typing import Any, cast
 
 import httpx
 import pytest
+from fastapi import FastAPI
 
 from app.context import Principal
 from app.errors import InvalidInput, ScheduleConflict
 from app.schedules import service
-from tests.conftest import user_headers
+from tests.conftest import serve_in_thread, user_headers
 from tests.jobs.conftest import Platform
-from tests.jobs.test_submit import serve_alongside
 from tests.schedules.conftest import API, at, create, read, spec, username_of
 
 pytestmark = pytest.mark.slow
@@ -141,7 +141,7 @@ def test_concurrent_creates_of_one_name_make_one(platform: Platform, dataset: st
     name = f"race-{uuid.uuid4().hex[:8]}"
     spellings = [name, name.upper(), name.capitalize(), name.swapcase().capitalize()] * 2
     barrier = threading.Barrier(len(spellings))
-    with serve_alongside(platform.client.app) as url:
+    with serve_in_thread(cast(FastAPI, platform.client.app)) as url:
 
         def post(spelling: str) -> tuple[int, str]:
             body = {"name": spelling, "job_type": "train", "spec": spec(dataset, name), "every": "1d"}

@@ -3,7 +3,16 @@ preset, a missing-value signal, and a chunked collector so a large window fits i
 
 from app.ml.drift.collect import ColumnCollector, ColumnSample
 from app.ml.drift.options import PRESETS, TEST_NAMES, TEST_SPECS, DriftOptions, DriftOptionsError, TestSpec
-from app.ml.drift.report import Bins, ColumnDrift, DatasetDrift, MissingRate, OtherBucket, dataset_drift
+from app.ml.drift.report import (
+    Bins,
+    ColumnDrift,
+    DatasetDrift,
+    MissingRate,
+    OtherBucket,
+    column_drift,
+    dataset_drift,
+    summarize,
+)
 
 __all__ = [
     "PRESETS",
@@ -19,5 +28,7 @@ __all__ = [
     "MissingRate",
     "OtherBucket",
     "TestSpec",
+    "column_drift",
     "dataset_drift",
+    "summarize",
 ]

@@ -2,6 +2,7 @@
 column's finite values as one float64 array, a categorical column's count per value. The caller
 never holds a whole window as a DataFrame; NaN, None and ±inf count as missing."""
 
+import contextlib
 from collections.abc import Iterable
 from dataclasses import dataclass
 
@@ -9,16 +10,20 @@ import numpy as np
 import pandas as pd
 
 from app.ml.drift.options import DriftOptionsError, Kind
+from app.ml.profiling import release_memory
 
 # Object columns whose values pandas infers as these hold numbers (e.g. JSON with nulls in it).
 _NUMERIC_INFERRED = frozenset({"integer", "floating", "mixed-integer-float", "decimal"})
+_NO_COUNTS: "pd.Series[int]" = pd.Series([], dtype="int64", index=pd.Index([], dtype=object))
 
 
 @dataclass(frozen=True)
 class ColumnSample:
-    """One column of one side: `values` (finite float64) for a numerical column, `counts` (count per
-    value, an int64 Series indexed by the values) for a categorical one; `rows` counts the side's
-    rows, missing ones included, `present` says whether the side has the column at all."""
+    """One column of one side: `values` (finite float64, sorted ascending: every test is blind to
+    the order, and sorted values make ranks, distinct values and histograms cheap) for a numerical
+    column, `counts` (count per value, an int64 Series indexed by the values) for a categorical
+    one; `rows` counts the side's rows, missing ones included, `present` says whether the side has
+    the column at all."""
 
     kind: Kind
     rows: int
@@ -69,6 +74,9 @@ class ColumnCollector:
         """Column names in the order they were first seen."""
         return list(self._columns)
 
+    def __contains__(self, column: object) -> bool:
+        return column in self._columns
+
     def add(self, chunk: pd.DataFrame) -> None:
         if not isinstance(chunk, pd.DataFrame):
             raise TypeError(f"ColumnCollector.add takes a pandas DataFrame, not {type(chunk).__name__}")
@@ -96,7 +104,8 @@ class _Gathered:
         self.kind: Kind | None = None  # set by the first chunk holding a value
         self.dtype_kind: Kind | None = None  # what the first chunk's dtype suggests, for an all-missing column
         self.parts: list[np.ndarray] = []
-        self.counts: pd.Series[float] | None = None
+        self.sorted = False  # whether parts is one sorted array
+        self.counts: pd.Series[int] | None = None
 
     def add(self, series: pd.Series, *, categorical: bool) -> None:
         numeric = not categorical and _is_numeric(series)
@@ -111,6 +120,7 @@ class _Gathered:
             else:
                 self.kind = "numerical"
                 self.parts.append(values)
+                self.sorted = False
             return
         counts = _category_counts(series)
         if counts is None:
@@ -121,25 +131,32 @@ class _Gathered:
     def sample(self, rows: int) -> ColumnSample:
         kind = self.kind or self.dtype_kind or "numerical"
         if self.kind == "numerical":
-            if len(self.parts) > 1:
-                self.parts = [np.concatenate(self.parts)]
+            if len(self.parts) > 1 or not self.sorted:
+                # In place, and the parts let go: the column is held once, not twice.
+                values = np.concatenate(self.parts) if len(self.parts) > 1 else self.parts[0]
+                self.parts = [values]
+                values.sort()
+                self.sorted = True
+                # The parts were many arrays the size of a chunk: without this the allocator keeps
+                # their pages, and a window's memory would grow by a column per column tested.
+                release_memory()
             return ColumnSample(kind, rows, present=True, values=self.parts[0])
         if self.kind == "categorical" and self.counts is not None:
-            return ColumnSample(kind, rows, present=True, counts=self.counts.astype("int64"))
+            return ColumnSample(kind, rows, present=True, counts=self.counts)
         return ColumnSample(kind, rows, present=True)
 
     def _become_categorical(self) -> None:
         if self.kind == "numerical":
-            self.counts = _counts_of_values(np.concatenate(self.parts)).astype("float64")
+            self.counts = _counts_of_values(np.concatenate(self.parts))
             self.parts = []
         self.kind = "categorical"
 
     def _add_counts(self, counts: "pd.Series[int]") -> None:
-        # Counts are summed as float64 (exact up to 2**53) because aligning two indexes fills gaps with NaN.
         if self.counts is None:
-            self.counts = counts.astype("float64")
+            self.counts = counts
         else:
-            self.counts = self.counts.add(counts, fill_value=0)
+            # Aligning two indexes passes through float64 (exact up to 2**53) to fill the gaps.
+            self.counts = self.counts.add(counts, fill_value=0).astype("int64")
 
 
 def _is_numeric(series: pd.Series) -> bool:
@@ -181,16 +198,48 @@ def _category_counts(series: pd.Series) -> "pd.Series[int] | None":
     """Count per value, missing values (and ±inf in a float column) left out; None when none is left."""
     if pd.api.types.is_float_dtype(series.dtype):
         series = series.where(np.isfinite(series.to_numpy(dtype="float64", na_value=np.nan)))
-    try:
-        counts = series.value_counts(dropna=True, sort=False)
-    except TypeError:
-        # Unhashable values (lists, dicts from JSON) are counted by their text.
-        counts = series.dropna().map(str).value_counts(sort=False)
+    elif pd.api.types.is_object_dtype(series.dtype):
+        series = series.map(_hashable, na_action="ignore")
+    counts = series.value_counts(dropna=True, sort=False)
     counts = counts[counts > 0]  # a pandas Categorical also lists the categories it never saw
     if counts.empty:
         return None
     counts.index = counts.index.astype(object)
-    return counts.astype("int64")
+    return counts
+
+
+def aligned_counts(
+    reference: "pd.Series[int] | None", current: "pd.Series[int] | None"
+) -> tuple[pd.Index, np.ndarray, np.ndarray]:
+    """The values either side counted, sorted where they compare (so the order, and with it every
+    sum over them, does not depend on how the rows were chunked), and each side's count of each."""
+    sides = [counts if counts is not None else _NO_COUNTS for counts in (reference, current)]
+    labels = sides[0].index.union(sides[1].index, sort=False)
+    with contextlib.suppress(TypeError):  # values of mixed types keep the order they were first seen in
+        labels = labels.sort_values()
+    aligned = []
+    for counts in sides:
+        column = np.zeros(len(labels), dtype=np.int64)
+        column[labels.get_indexer(counts.index)] = counts.to_numpy()
+        aligned.append(column)
+    return labels, aligned[0], aligned[1]
+
+
+def _hashable(value: object) -> object:
+    """Values that cannot be counted as they are (lists, dicts from JSON) are counted by their text."""
+    try:
+        hash(value)
+    except TypeError:
+        return str(value)
+    return value
+
+
+def distinct_sorted(values: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """The distinct values of a sorted array and how often each occurs, in one linear pass."""
+    if not values.size:
+        return values[:0], np.zeros(0, dtype=np.int64)
+    starts = np.flatnonzero(np.concatenate([[True], values[1:] != values[:-1]]))
+    return values[starts], np.diff(np.append(starts, values.size)).astype(np.int64)
 
 
 def _counts_of_values(values: np.ndarray) -> "pd.Series[int]":

@@ -2,7 +2,7 @@
 default thresholds, and DriftOptions, checked when it is built so a bad option never reaches data."""
 
 import math
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Literal, TypeGuard
 
@@ -76,7 +76,7 @@ class DriftOptions:
     missing_change: float = 0.05
 
     def __post_init__(self) -> None:
-        if self.preset not in PRESETS:
+        if not isinstance(self.preset, str) or self.preset not in PRESETS:
             raise DriftOptionsError(
                 f"unknown preset {self.preset!r}; allowed: {', '.join(sorted(PRESETS))}",
                 field="preset",
@@ -113,6 +113,17 @@ class DriftOptions:
             raise DriftOptionsError("categorical must be a set of column names", field="categorical")
         object.__setattr__(self, "categorical", frozenset(self.categorical))
 
+    def check_columns(self, columns: Iterable[str]) -> None:
+        """Refuse options naming a column that is not among `columns` (a typo would otherwise
+        leave the column on its default test without a word)."""
+        known = set(columns)
+        for option, named in (("column_tests", self.column_tests), ("column_thresholds", self.column_thresholds)):
+            for column in named:
+                if column not in known:
+                    raise DriftOptionsError(
+                        f"{option} names column {column!r}, which neither side has", field=f"{option}.{column}"
+                    )
+
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> "DriftOptions":
         """Options from a JSON object (a monitor's settings, a job spec); unknown keys are refused."""
@@ -128,7 +139,9 @@ class DriftOptions:
         values = dict(data)
         if "categorical" in values:
             categorical = values["categorical"]
-            if isinstance(categorical, str | bytes) or not isinstance(categorical, list | tuple | set | frozenset):
+            if not isinstance(categorical, list | tuple | set | frozenset) or not all(
+                isinstance(name, str) for name in categorical
+            ):
                 raise DriftOptionsError("categorical must be a list of column names", field="categorical")
             values["categorical"] = frozenset(categorical)
         return cls(**values)

@@ -3,21 +3,22 @@ verdict, missing-value signal and binned distributions for plotting, then the da
 
 The missing-value signal is a test of its own, since the distribution tests only see the values
 that are there (Evidently drops the rest and never sees a column going empty): a column's missing
-rate has drifted when the pooled two-proportion Z-test gives p < 0.05 *and* the rate moved by at
-least `DriftOptions.missing_change` (default 5 points) — significant, so a one-row window cannot
-raise it alone, and large enough to matter, so a million rows do not flag a 0.1% wobble."""
+rate has drifted when Fisher's exact test on the missing/present counts gives p < 0.05 *and* the
+rate moved by at least `DriftOptions.missing_change` (default 5 points): significant, so a window
+of a few rows does not raise it by chance, and large enough to matter, so a million rows do not
+flag a 0.1% wobble."""
 
 import math
-from collections.abc import Iterable
+from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from typing import Any, Literal
 
 import numpy as np
 import pandas as pd
 
-from app.ml.drift.collect import ColumnCollector, ColumnSample
+from app.ml.drift.collect import ColumnCollector, ColumnSample, aligned_counts
 from app.ml.drift.options import TEST_SPECS, Comparison, DriftOptions, DriftOptionsError, Kind, Preset
-from app.ml.drift.stattests import SamplePair, TooLittleData, default_test, run_test, two_proportion_test
+from app.ml.drift.stattests import SamplePair, TooLittleData, default_test, missing_change_p_value, run_test
 
 Verdict = Literal["drift", "no_drift", "no_data", "not_in_reference", "not_in_current"]
 
@@ -31,7 +32,7 @@ _RATE_TOLERANCE = 1e-12
 @dataclass(frozen=True)
 class MissingRate:
     """Share of rows without a value (NaN, None, ±inf) on each side, its change (current minus
-    reference), the two-proportion p-value and whether it drifted; None where a side lacks the
+    reference), Fisher's exact p-value and whether it drifted; None where a side lacks the
     column or has no rows."""
 
     reference_rate: float | None
@@ -168,18 +169,29 @@ def dataset_drift(
     options: DriftOptions | None = None,
 ) -> DatasetDrift:
     """Test every column either side has (reference order first). DriftOptionsError when an
-    option does not fit the data: a test for a column neither side has, or for the wrong kind."""
+    option does not fit the data: a test for a column neither side has, or for the wrong kind.
+    A caller that gathers a few columns at a time, to bound its memory by the widest group rather
+    than the whole window, calls `column_drift` per column and `summarize` once instead."""
     options = options or DriftOptions()
     reference_side = _collected(reference, options)
     current_side = _collected(current, options)
     names = list(dict.fromkeys([*reference_side.columns, *current_side.columns]))
-    _refuse_unknown_columns(options, names)
-    columns = [_column_drift(name, reference_side, current_side, options) for name in names]
+    options.check_columns(names)
+    columns = [column_drift(name, reference_side, current_side, options) for name in names]
+    return summarize(columns, options, reference_rows=reference_side.rows, current_rows=current_side.rows)
+
+
+def summarize(
+    columns: Sequence[ColumnDrift], options: DriftOptions | None = None, *, reference_rows: int, current_rows: int
+) -> DatasetDrift:
+    """The dataset's verdict from its columns' results (`reference_rows`, `current_rows`: each
+    side's rows)."""
+    options = options or DriftOptions()
     tested = [column for column in columns if column.verdict in ("drift", "no_drift")]
     drifted = sum(1 for column in tested if column.drifted)
     share = drifted / len(tested) if tested else 0.0
     return DatasetDrift(
-        columns=columns,
+        columns=list(columns),
         tested_columns=len(tested),
         drifted_columns=drifted,
         drifted_share=share,
@@ -187,8 +199,8 @@ def dataset_drift(
         drift_detected=bool(tested) and share >= options.drift_share,
         preset=options.preset,
         missing_drifted_columns=sum(1 for column in columns if column.missing.drifted),
-        reference_rows=reference_side.rows,
-        current_rows=current_side.rows,
+        reference_rows=reference_rows,
+        current_rows=current_rows,
     )
 
 
@@ -202,21 +214,15 @@ def _collected(side: pd.DataFrame | ColumnCollector, options: DriftOptions) -> C
     return collector
 
 
-def _refuse_unknown_columns(options: DriftOptions, names: Iterable[str]) -> None:
-    known = set(names)
-    for option, columns in (("column_tests", options.column_tests), ("column_thresholds", options.column_thresholds)):
-        for column in columns:
-            if column not in known:
-                raise DriftOptionsError(
-                    f"{option} names column {column!r}, which neither side has", field=f"{option}.{column}"
-                )
-
-
-def _column_drift(
-    name: str, reference_side: ColumnCollector, current_side: ColumnCollector, options: DriftOptions
+def column_drift(
+    name: str, reference_side: ColumnCollector, current_side: ColumnCollector, options: DriftOptions | None = None
 ) -> ColumnDrift:
-    reference = reference_side.sample(name) if name in reference_side.columns else None
-    current = current_side.sample(name) if name in current_side.columns else None
+    """One column's result; at least one side must have the column."""
+    options = options or DriftOptions()
+    if name not in reference_side and name not in current_side:
+        raise DriftOptionsError(f"neither side has column {name!r}", field="columns")
+    reference = reference_side.sample(name) if name in reference_side else None
+    current = current_side.sample(name) if name in current_side else None
     present = [sample for sample in (reference, current) if sample is not None]
     kind: Kind = (
         "categorical" if name in options.categorical or any(s.kind == "categorical" for s in present) else "numerical"
@@ -310,7 +316,7 @@ def _missing_rate(reference: ColumnSample, current: ColumnSample, options: Drift
     if ref_rate is None or cur_rate is None:
         return MissingRate(ref_rate, cur_rate, None, None, None)
     change = cur_rate - ref_rate
-    _, p_value = two_proportion_test(ref_rate, reference.rows, cur_rate, current.rows)
+    p_value = missing_change_p_value(reference.missing, reference.rows, current.missing, current.rows)
     drifted = p_value < MISSING_SIGNIFICANCE and abs(change) >= options.missing_change - _RATE_TOLERANCE
     return MissingRate(ref_rate, cur_rate, change, p_value, drifted)
 
@@ -322,52 +328,43 @@ def _bins(kind: Kind, reference: ColumnSample, current: ColumnSample) -> Bins | 
 
 
 def _numerical_bins(reference: np.ndarray | None, current: np.ndarray | None) -> Bins | None:
+    """Shared edges over both sides' range; the values are sorted, so counting is a search per edge."""
     sides = [values if values is not None else np.empty(0) for values in (reference, current)]
     filled = [values for values in sides if values.size]
     if not filled:
         return None
-    low = min(float(values.min()) for values in filled)
-    high = max(float(values.max()) for values in filled)
+    low = min(float(values[0]) for values in filled)
+    high = max(float(values[-1]) for values in filled)
     if low == high:
-        edges = np.array([low, high])
-    else:
-        # Weighted so that even values near ±1.8e308 give finite edges (high - low would overflow).
-        steps = np.linspace(0.0, 1.0, PLOT_BINS + 1)
-        edges = low * (1 - steps) + high * steps
-        edges[-1] = high
-    counts = [_histogram(values, edges) for values in sides]
+        return Bins("numerical", reference=[int(sides[0].size)], current=[int(sides[1].size)], edges=[low, high])
+    # Weighted so that even values near ±1.8e308 give finite edges (high - low would overflow).
+    steps = np.linspace(0.0, 1.0, PLOT_BINS + 1)
+    edges = low * (1 - steps) + high * steps
+    edges[-1] = high
+    counts = []
+    for values in sides:
+        # Each bin holds [left, right), the last one [left, right] as in numpy.histogram.
+        positions = np.searchsorted(values, edges, side="left")
+        positions[-1] = values.size
+        counts.append(np.diff(positions).tolist())
     return Bins("numerical", reference=counts[0], current=counts[1], edges=edges.tolist())
 
 
-def _histogram(values: np.ndarray, edges: np.ndarray) -> list[int]:
-    if edges.size == 2 and edges[0] == edges[1]:
-        return [int(values.size)]
-    return [int(count) for count in np.histogram(values, bins=edges)[0]]
-
-
 def _categorical_bins(reference: "pd.Series[int] | None", current: "pd.Series[int] | None") -> Bins | None:
-    sides = [counts for counts in (reference, current) if counts is not None]
-    if not sides:
+    if reference is None and current is None:
         return None
-    empty = pd.Series([], dtype="int64", index=pd.Index([], dtype=object))
-    table = pd.concat(
-        [reference if reference is not None else empty, current if current is not None else empty], axis=1, sort=False
-    )
-    table = table.fillna(0).astype("int64")
-    totals = table.sum(axis=1).to_numpy()
-    labels = [_json_label(label) for label in table.index]
-    # Most rows first; ties by the label's text, so the same data always plots the same way.
-    order = sorted(range(len(labels)), key=lambda i: (-int(totals[i]), str(labels[i])))
+    index, ref_counts, cur_counts = aligned_counts(reference, current)
+    # Most rows first; ties in the order of aligned_counts, so the same data plots the same way.
+    order = np.argsort(-(ref_counts + cur_counts), kind="stable")
     top, rest = order[:TOP_CATEGORIES], order[TOP_CATEGORIES:]
-    ref_counts, cur_counts = table.iloc[:, 0].to_numpy(), table.iloc[:, 1].to_numpy()
     other = None
-    if rest:
-        other = OtherBucket(len(rest), int(ref_counts[rest].sum()), int(cur_counts[rest].sum()))
+    if rest.size:
+        other = OtherBucket(int(rest.size), int(ref_counts[rest].sum()), int(cur_counts[rest].sum()))
     return Bins(
         "categorical",
-        reference=[int(ref_counts[i]) for i in top],
-        current=[int(cur_counts[i]) for i in top],
-        labels=[labels[i] for i in top],
+        reference=ref_counts[top].tolist(),
+        current=cur_counts[top].tolist(),
+        labels=[_json_label(index[i]) for i in top],
         other=other,
     )
 
