@@ -343,3 +343,11 @@ class ScheduleManaged(Conflict):
     """The platform owns this schedule (a deployment monitor): it is changed there, not through /schedules."""
 
     code = "schedule_managed"
+
+
+class MonitorNotFound(NotFound):
+    code = "monitor_not_found"
+
+
+class MonitorConflict(Conflict):
+    code = "monitor_conflict"

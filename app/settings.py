@@ -163,8 +163,13 @@ class Settings(BaseSettings):
         le=60,
         description="The pause before the second attempt; it doubles before each next one (with jitter).",
     )
+    public_url: str | None = Field(
+        default=None,
+        description="The server's address as its users reach it (https://shipyard.example.com), for the links "
+        "a webhook carries; unset: the links are paths (/api/v1/drift-reports/7).",
+    )
 
-    @field_validator("database_url", "artifact_uri", "broker_url", "s3_endpoint_url", "pushgateway_url")
+    @field_validator("database_url", "artifact_uri", "broker_url", "s3_endpoint_url", "pushgateway_url", "public_url")
     @classmethod
     def _blank_is_unset(cls, value: str | None) -> str | None:
         return value or None

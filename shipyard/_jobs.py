@@ -1,7 +1,7 @@
-"""`Client` methods for jobs: submit train/evaluate jobs, read, list, cancel, and wait for one."""
+"""`Client` methods for jobs: submit train, evaluate and retrain jobs, read, list, cancel, and wait for one."""
 
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 from shipyard._base import ClientBase, segment
@@ -25,10 +25,10 @@ class JobsMixin(ClientBase):
         """Queue a job; the server checks the spec at once.
 
         Args:
-            job_type: ``train`` or ``evaluate``.
+            job_type: ``train``, ``evaluate`` or ``retrain``.
             spec: a train spec (dataset, target, estimator, params, split, search,
-                register_as, alias, experiment) or an evaluate spec (model, dataset, target,
-                gates, baseline, sensitive).
+                register_as, alias, experiment), an evaluate spec (model, dataset, target,
+                gates, baseline, sensitive) or a retrain spec (see `retrain`).
             idempotency_key: the same key with the same job again returns the job it first
                 made instead of a new one, so a retried CI step never trains twice. Keys are
                 the caller's own; one sent before with another job is IdempotencyKeyReused.
@@ -42,13 +42,57 @@ class JobsMixin(ClientBase):
                 detail names what is wrong.
             Forbidden: the spec sets a protected alias and the caller may not move it.
             IdempotencyKeyReused: the key came before with a different job.
-            DatasetNotFound, ModelNotFound, ModelVersionNotFound, AliasNotFound: a reference in it.
+            DatasetNotFound, ModelNotFound, ModelVersionNotFound, AliasNotFound,
+                DeploymentNotFound: a reference in it.
         """
         body: dict[str, Any] = {"type": job_type, "spec": dict(spec)}
         if max_attempts is not None:
             body["max_attempts"] = max_attempts
         headers = {"Idempotency-Key": idempotency_key} if idempotency_key else None
         return Job.from_json(self._request("POST", "/jobs", json=body, headers=headers).json())
+
+    def retrain(
+        self,
+        deployment: str,
+        *,
+        data: str = "newest",
+        gates: Sequence[str] = (),
+        holdout: str | None = None,
+        rollout: Mapping[str, Any] | None = None,
+        reason: str = "",
+        idempotency_key: str | None = None,
+    ) -> Job:
+        """Queue a retrain job: the version the deployment serves, trained again with the spec of the
+        job that trained it, registered as a new version of the same model.
+
+        Args:
+            deployment: the deployment whose serving version is retrained.
+            data: ``newest`` (the newest version of the dataset it trained on) or
+                ``reference_plus_feedback`` (a new version of that dataset: the rows it trained on
+                plus the deployment's logged inputs that have feedback, the feedback as the target).
+            gates: e.g. ``["f1>=0.8", "f1>=baseline"]``, judged with the serving version as the
+                baseline; a new version that fails one is registered but not rolled out.
+            holdout: the dataset (``name@3``) the gates are judged on; default the training data.
+            rollout: how to roll the new version out once it passes, as `rollout` takes it
+                (``{"strategy": "canary", "steps": [10, 50, 100], "interval_seconds": 60}``);
+                None registers it only.
+            reason: why, kept in the rollout's reason.
+            idempotency_key: as for `submit_job`.
+
+        Returns:
+            The queued `Job`; its result names the new version, the gate outcome and the rollout.
+
+        Raises:
+            InvalidSpec: the serving version was not trained by a job (no training spec), or a
+                gate, the holdout or the rollout is wrong; the detail says which.
+            DeploymentNotFound: no such deployment.
+        """
+        spec: dict[str, Any] = {"deployment": deployment, "data": data, "gates": list(gates), "reason": reason}
+        if holdout is not None:
+            spec["holdout"] = holdout
+        if rollout is not None:
+            spec["rollout"] = dict(rollout)
+        return self.submit_job("retrain", spec, idempotency_key=idempotency_key)
 
     def get_job(self, job_id: str) -> Job:
         """A job's status, progress, message, result or error, and log tail.
@@ -70,7 +114,7 @@ class JobsMixin(ClientBase):
 
         Args:
             status: only ``queued``, ``running``, ``succeeded``, ``failed`` or ``cancelled`` jobs.
-            job_type: only ``train`` or ``evaluate`` jobs.
+            job_type: only jobs of this type (``train``, ``evaluate``, ``retrain``, ``rollout_analysis``).
             max_results: stop after this many (default 50); None fetches them all.
             page_token: continue from an earlier `Page.next_page_token`.
         """

@@ -1,11 +1,12 @@
-"""`Client` methods of monitoring: start a drift check, list a deployment's drift reports, read one."""
+"""`Client` methods of monitoring: start a drift check, list a deployment's drift reports, read one;
+set, read and delete a deployment's monitor."""
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 from shipyard._base import segment
 from shipyard._jobs import JobsMixin
-from shipyard.schemas import DriftReport, DriftReportSummary, Job, Page
+from shipyard.schemas import DriftReport, DriftReportSummary, Job, Monitor, Page
 
 
 class MonitoringMixin(JobsMixin):
@@ -77,3 +78,86 @@ class MonitoringMixin(JobsMixin):
             DriftReportNotFound: no report has this id.
         """
         return DriftReport.from_json(self._request("GET", f"/drift-reports/{int(report_id)}").json())
+
+    def set_monitor(
+        self,
+        deployment: str,
+        *,
+        every: str | int | None = None,
+        cron: str | None = None,
+        hours: float | None = None,
+        last: int | None = None,
+        reference: str | None = None,
+        options: Mapping[str, Any] | None = None,
+        performance: Mapping[str, Any] | None = None,
+        on_drift: Sequence[str] = (),
+        on_decay: Sequence[str] = (),
+        webhook: str | None = None,
+        secret: str | None = None,
+        retrain: Mapping[str, Any] | None = None,
+        enabled: bool = True,
+    ) -> Monitor:
+        """Create or replace the deployment's monitor: a drift check on a schedule, and what to do
+        when it finds drift or decay.
+
+        Args:
+            deployment: the deployment.
+            every: the interval (``"1h"``, ``"15m"``, or seconds, at least 10); or
+            cron: a cron expression in UTC (``"0 * * * *"``); exactly one of the two.
+            hours: each check reads the last this many hours (the default, 24); or
+            last: the last this many logged predictions.
+            reference: ``name@N``; default the dataset the serving version was trained on.
+            options: drift options (``preset``, ``drift_share``, ``column_tests``, ``column_thresholds``).
+            performance: ``{"threshold": 0.8}`` (and ``metric``, ``min_labelled``) judges decay.
+            on_drift, on_decay: the actions, ``alert`` and/or ``retrain``.
+            webhook: where ``alert`` posts (http(s), a public address unless the server allows it).
+            secret: signs each delivery (at least 16 characters); None keeps the one set before.
+            retrain: the retrain job's ``data``, ``gates``, ``holdout`` and ``rollout`` (see `retrain`).
+            enabled: False keeps the monitor but pauses its schedule.
+
+        Returns:
+            The `Monitor`, with its schedule's next run.
+
+        Raises:
+            InvalidInput: a bad timing, window, gate or rollout, an action without what it needs,
+                or a serving version with no training spec to retrain; the detail names the field.
+            UrlRefused: the webhook is an address the server does not send to.
+            DeploymentNotFound: no such deployment.
+        """
+        if hours is not None and last is not None:
+            raise ValueError("give at most one of hours and last")
+        body: dict[str, Any] = {
+            "window": {"predictions": int(last)} if last is not None else {"hours": 24.0 if hours is None else hours},
+            "enabled": enabled,
+        }
+        optional = {"every": every, "cron": cron, "reference": reference}
+        body.update({key: value for key, value in optional.items() if value is not None})
+        if options is not None:
+            body["options"] = dict(options)
+        if performance is not None:
+            body["performance"] = dict(performance)
+        actions: dict[str, Any] = {"on_drift": list(on_drift), "on_decay": list(on_decay)}
+        if webhook is not None:
+            actions["alert"] = {"url": webhook, **({"secret": secret} if secret is not None else {})}
+        if retrain is not None:
+            actions["retrain"] = dict(retrain)
+        body["actions"] = actions
+        return Monitor.from_json(self._request("PUT", f"/deployments/{segment(deployment)}/monitor", json=body).json())
+
+    def get_monitor(self, deployment: str) -> Monitor:
+        """The deployment's monitor (its webhook secret never shown), its schedule and newest report.
+
+        Raises:
+            MonitorNotFound: the deployment has no monitor.
+            DeploymentNotFound: no such deployment.
+        """
+        return Monitor.from_json(self._request("GET", f"/deployments/{segment(deployment)}/monitor").json())
+
+    def delete_monitor(self, deployment: str) -> None:
+        """Delete the deployment's monitor and its schedule (its drift reports stay).
+
+        Raises:
+            MonitorNotFound: the deployment has no monitor.
+            DeploymentNotFound: no such deployment.
+        """
+        self._request("DELETE", f"/deployments/{segment(deployment)}/monitor")

@@ -298,6 +298,10 @@ class DriftReportNotFound(NotFound):
     default_code = "drift_report_not_found"
 
 
+class MonitorNotFound(NotFound):
+    default_code = "monitor_not_found"
+
+
 class WarmupFailed(ShipyardError):
     """The version did not load or did not predict its own input example; it got no traffic."""
 
@@ -389,6 +393,7 @@ _BY_CODE: dict[str, type[ShipyardError]] = {
         StoredFileCorrupt,
         DeploymentNotFound,
         DriftReportNotFound,
+        MonitorNotFound,
         DeploymentConflict,
         NothingToPromote,
         RolloutInProgress,

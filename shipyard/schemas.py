@@ -817,6 +817,8 @@ class DriftReportSummary:
     drifted_columns: list[str]
     created_by: str
     created_at: datetime | None
+    # What the deployment's monitor did about it: {action, event, status, delivery_id, job_id, detail}.
+    actions: list[dict[str, Any]] = field(default_factory=list)
 
     @classmethod
     def _fields(cls, data: Mapping[str, Any]) -> dict[str, Any]:
@@ -838,6 +840,7 @@ class DriftReportSummary:
             "drifted_columns": [str(c) for c in data.get("drifted_columns") or []],
             "created_by": str(data.get("created_by") or ""),
             "created_at": _time(data.get("created_at")),
+            "actions": [dict(a) for a in data.get("actions") or []],
         }
 
     @classmethod
@@ -860,3 +863,57 @@ class DriftReport(DriftReportSummary):
     @classmethod
     def from_json(cls, data: Mapping[str, Any]) -> Self:
         return cls(**cls._fields(data), body=dict(data.get("body") or {}))
+
+
+@dataclass(frozen=True)
+class Monitor:
+    """A deployment's monitor: a drift check every `every_seconds` (or on `cron`) over `window`
+    (``{"hours": N}`` or ``{"predictions": N}``), and what it does on drift (`on_drift`) or decay
+    (`on_decay`): ``alert`` posts to `alert_url`, ``retrain`` submits a retrain job as `retrain`
+    says. `schedule` is its managed schedule (next and last run); `last_report` the newest report."""
+
+    deployment: str
+    every_seconds: int | None
+    cron: str | None
+    window: dict[str, Any]
+    reference: str | None
+    options: dict[str, Any] | None
+    performance: dict[str, Any] | None
+    alert_url: str | None
+    on_drift: list[str]
+    on_decay: list[str]
+    retrain: dict[str, Any] | None
+    enabled: bool
+    schedule: dict[str, Any] | None
+    last_report: DriftReportSummary | None
+    created_by: str
+    created_at: datetime | None
+    updated_by: str
+    updated_at: datetime | None
+
+    @classmethod
+    def from_json(cls, data: Mapping[str, Any]) -> Self:
+        actions = data.get("actions") or {}
+        alert = actions.get("alert") or {}
+        last = data.get("last_report")
+        every = data.get("every_seconds")
+        return cls(
+            deployment=str(data["deployment"]),
+            every_seconds=int(every) if every is not None else None,
+            cron=data.get("cron"),
+            window=dict(data.get("window") or {}),
+            reference=data.get("reference"),
+            options=data.get("options"),
+            performance=data.get("performance"),
+            alert_url=alert.get("url"),
+            on_drift=[str(a) for a in actions.get("on_drift") or []],
+            on_decay=[str(a) for a in actions.get("on_decay") or []],
+            retrain=actions.get("retrain"),
+            enabled=bool(data.get("enabled")),
+            schedule=data.get("schedule"),
+            last_report=DriftReportSummary.from_json(last) if last else None,
+            created_by=str(data.get("created_by") or ""),
+            created_at=_time(data.get("created_at")),
+            updated_by=str(data.get("updated_by") or ""),
+            updated_at=_time(data.get("updated_at")),
+        )

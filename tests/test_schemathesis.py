@@ -46,7 +46,8 @@ CONFIG = {
             # model archive or data file, a job spec checked against its job type (a schedule's too, with
             # its interval's bounds and cron grammar), a rollout strategy the schema lists for the
             # future but the server does not run yet, a webhook URL whose host must be public (or
-            # allowed) when it resolves.
+            # allowed) when it resolves; a deployment monitor, which holds all of these (a timing, a
+            # drift check's spec, a webhook, a retrain of a version that must have a training spec).
             "include-name": [
                 "GET /api/v1/audit",
                 "GET /api/v1/experiments",
@@ -71,6 +72,7 @@ CONFIG = {
                 "POST /api/v1/deployments/{name}/rollouts",
                 "GET /api/v1/webhook-deliveries",
                 "POST /api/v1/webhooks/test",
+                "PUT /api/v1/deployments/{name}/monitor",
             ],
             "checks": {
                 "positive_data_acceptance": {

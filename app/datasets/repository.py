@@ -70,3 +70,11 @@ def link_run(session: Session, link: RunDataset) -> None:
     if session.get(RunDataset, (link.run_id, link.dataset_name, link.dataset_version)) is None:
         session.add(link)
         session.flush()
+
+
+def run_links(session: Session, run_id: str, context: str) -> Sequence[RunDataset]:
+    return session.scalars(
+        select(RunDataset)
+        .where(RunDataset.run_id == run_id, RunDataset.context == context)
+        .order_by(RunDataset.dataset_name, RunDataset.dataset_version)
+    ).all()

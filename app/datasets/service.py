@@ -231,6 +231,16 @@ def link_version(
     )
 
 
+def trained_on(session: Session, run_id: str) -> tuple[Dataset, DatasetVersion] | None:
+    """The dataset version a run trained on (its `training` link), if it has one and it still exists."""
+    for link in repository.run_links(session, run_id, "training"):
+        dataset = repository.get_dataset(session, link.dataset_name)
+        version = repository.get_version(session, dataset.id, link.dataset_version) if dataset else None
+        if dataset is not None and version is not None:
+            return dataset, version
+    return None
+
+
 def _version_read(dataset: Dataset, version: DatasetVersion) -> DatasetVersionRead:
     return DatasetVersionRead(
         dataset=dataset.name,

@@ -91,7 +91,9 @@ Weight = Annotated[int, Field(ge=1, le=100), JsonInt]
 Seconds = Annotated[float, Field(gt=0, le=7 * 24 * 3600)]
 
 
-class RolloutCreate(StrictBody):
+class RolloutPlan(StrictBody):
+    """How to roll a version out, all but which version (a retrain's rollout names the version it made)."""
+
     # Literal, not the enum: a strict body takes the JSON string as the schema states it.
     strategy: Literal["direct", "canary", "blue_green", "shadow", "ab"] = Field(
         default="direct",
@@ -99,7 +101,6 @@ class RolloutCreate(StrictBody):
         "`blue_green` warms the candidate at 0% and switches atomically after one interval; `shadow` sends "
         "the candidate a copy of each request; `ab` keeps a fixed split until promote or rollback.",
     )
-    version: VersionNumber
     reason: Reason = ""
     steps: list[Weight] | None = Field(
         default=None,
@@ -128,6 +129,12 @@ class RolloutCreate(StrictBody):
         ge=0,
         description="Roll back when the candidate's live metric (from feedback) is this far below the primary's.",
     )
+
+
+class RolloutCreate(RolloutPlan):
+    """A rollout of one version of the deployment's model."""
+
+    version: VersionNumber
 
 
 class RollbackCreate(StrictBody):

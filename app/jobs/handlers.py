@@ -16,6 +16,7 @@ from app.jobs.queue import JobQueue
 from app.jobs.runner import JobRuntime
 from app.monitoring import drift_check
 from app.predictions import service as predictions
+from app.retraining import service as retraining
 from app.rollouts import analysis as rollout_analysis
 from app.settings import Settings
 from app.storage import ArtifactStore
@@ -42,6 +43,10 @@ JOB_TYPES: dict[str, JobTypeHandlers] = {
         run=training.run_train, check_spec=training.check_job_spec, abandon=training.abandon_train
     ),
     "evaluate": JobTypeHandlers(run=training.run_evaluate, check_spec=training.check_job_spec),
+    # Its run is a training run: tidied as a train job's is.
+    "retrain": JobTypeHandlers(
+        run=retraining.run_retrain, check_spec=retraining.check_job_spec, abandon=training.abandon_train
+    ),
     # The live metric from feedback is wired in by the prediction log (None until then).
     "rollout_analysis": JobTypeHandlers(
         run=lambda runtime, ctx: rollout_analysis.run(

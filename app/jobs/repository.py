@@ -177,3 +177,10 @@ def fail_exhausted(session: Session, now: datetime) -> list[tuple[str, str]]:
         .returning(Job.id, Job.type)
     )
     return [(job_id, job_type) for job_id, job_type in rows]
+
+
+def unfinished(session: Session, job_type: str) -> Sequence[Job]:
+    """The jobs of this type still queued or running."""
+    return session.scalars(
+        select(Job).where(Job.type == job_type, Job.status.in_(("queued", "running"))).order_by(Job.created_at)
+    ).all()

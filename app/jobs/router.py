@@ -9,6 +9,7 @@ from app.deps import API_PREFIX, Editor, JobQueueDep, SessionDep, SettingsDep, V
 from app.errors import (
     AliasNotFound,
     DatasetNotFound,
+    DeploymentNotFound,
     Forbidden,
     IdempotencyKeyReused,
     InvalidInput,
@@ -29,7 +30,7 @@ JobIdPath = Annotated[str, Path(pattern=r"^[0-9a-f]{32}$", description="A job id
 
 @router.post(
     "/jobs",
-    summary="Submit a training, evaluation or drift-check job",
+    summary="Submit a training, evaluation, drift-check or retraining job",
     status_code=status.HTTP_201_CREATED,
     response_model=JobRead,
     responses={
@@ -42,6 +43,7 @@ JobIdPath = Annotated[str, Path(pattern=r"^[0-9a-f]{32}$", description="A job id
             ModelNotFound,
             ModelVersionNotFound,
             AliasNotFound,
+            DeploymentNotFound,
         ),
     },
 )
@@ -54,9 +56,9 @@ def submit_job(
     actor: Editor,
     idempotency_key: Annotated[str | None, Header(max_length=KEY_MAX_LENGTH, pattern=KEY_PATTERN)] = None,
 ) -> JobRead:
-    """Queue a `train`, `evaluate` or `drift_check` job. The spec is checked now: a bad one is a 400 naming what is
-    wrong. An Idempotency-Key is the caller's own: the same key and body again answer 200 with
-    the first job; the same key with another body is a 422."""
+    """Queue a `train`, `evaluate`, `drift_check` or `retrain` job. The spec is checked now: a bad
+    one is a 400 naming what is wrong. An Idempotency-Key is the caller's own: the same key and body
+    again answer 200 with the first job; the same key with another body is a 422."""
     job, created = service.submit_job(
         session,
         queue,

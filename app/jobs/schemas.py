@@ -14,6 +14,7 @@ class JobType(StrEnum):
     evaluate = "evaluate"
     rollout_analysis = "rollout_analysis"
     drift_check = "drift_check"
+    retrain = "retrain"
 
 
 class JobStatus(StrEnum):
@@ -30,7 +31,7 @@ FINISHED = frozenset({JobStatus.succeeded, JobStatus.failed, JobStatus.cancelled
 class JobCreate(StrictBody):
     type: Annotated[JobType, Strict(False)]
     spec: dict[str, Any] = Field(
-        description="What to do; its shape depends on the type (see the docs of train/evaluate)."
+        description="What to do; its shape depends on the type (see the docs of train, evaluate and retrain)."
     )
     max_attempts: Annotated[int, Field(ge=1, le=10), JsonInt] = 3
 

@@ -94,6 +94,11 @@ def cancel_job(session: Session, actor: Principal, job_id: str) -> Job:
     return job
 
 
+def unfinished_jobs(session: Session, job_type: str) -> list[Job]:
+    """The jobs of this type still queued or running, oldest first."""
+    return list(repository.unfinished(session, job_type))
+
+
 def count_jobs(session: Session) -> dict[tuple[str, str], int]:
     """How many jobs there are of each (type, status), for /metrics."""
     return {(job_type, status): count for job_type, status, count in repository.count_by_type_and_status(session)}

@@ -47,6 +47,16 @@ MODEL_STEP = "model"
 ENVIRONMENT_PACKAGES = ("scikit-learn", "numpy", "scipy", "pandas", "pyarrow", "skops")
 
 
+# A model's signature speaks the serving types (as the SDK's log_model writes them), not the
+# dataset profile's: serving checks each request column against them.
+_SIGNATURE_TYPES = {"integer": "long", "float": "double", "boolean": "boolean", "datetime": "datetime"}
+
+
+def signature_of(df: pd.DataFrame) -> list[dict[str, str]]:
+    """[{"name", "type"}] in column order; types: long, double, boolean, datetime, string."""
+    return [{"name": c["name"], "type": _SIGNATURE_TYPES.get(c["type"], "string")} for c in schema_of(df)]
+
+
 @dataclass(frozen=True)
 class EstimatorInfo:
     path: str
@@ -328,8 +338,8 @@ def train(resolved: ResolvedSpec, df: pd.DataFrame, progress: Progress | None = 
         confusion_matrix=scores.confusion_matrix,
         feature_importance=importance,
         input_example=X_test.head(INPUT_EXAMPLE_ROWS).copy(),
-        input_schema=schema_of(X),
-        output_schema=schema_of(y.to_frame()),
+        input_schema=signature_of(X),
+        output_schema=signature_of(y.to_frame()),
         train_rows=len(X_train),
         test_rows=len(X_test),
         dropped_rows=len(df) - len(data),

@@ -29,7 +29,7 @@ from app.jobs.context import JobContext
 from app.jobs.runner import JobRuntime, succeed
 from app.ml import performance
 from app.ml.drift import TEST_SPECS, ColumnCollector, DatasetDrift, DriftOptions, DriftOptionsError, dataset_drift
-from app.monitoring import service
+from app.monitoring import actions, service
 from app.monitoring.schemas import DriftCheckSpec, DriftOptionsSpec, PerformanceSpec
 from app.predictions import service as predictions
 from app.predictions.segments import INPUT_PREFIX, from_micros, micros
@@ -288,7 +288,12 @@ def run(runtime: JobRuntime, ctx: JobContext) -> None:
             plan.deployment,
             {"report_id": report.id, "job_id": ctx.job_id},
         )
-        succeed(runtime, session, ctx, _result(report.id, body))
+        report_id = report.id
+    # The monitor acts on the stored report before the job completes: a retried attempt finds
+    # the report, and the actions already taken recorded against it, and takes only the rest.
+    taken = actions.carry_out(runtime, ctx, report_id)
+    with runtime.sessions.begin() as session:
+        succeed(runtime, session, ctx, {**_result(report_id, body), "actions": taken})
 
 
 def _read_window(runtime: JobRuntime, ctx: JobContext, plan: _Plan, categorical: Sequence[str]) -> _Window:

@@ -1,4 +1,4 @@
-"""Every SQL statement of monitoring: drift reports."""
+"""Every SQL statement of monitoring: drift reports, monitors and the actions of reports."""
 
 from collections.abc import Sequence
 
@@ -6,7 +6,7 @@ from sqlalchemy import func, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from app.db.tables import Deployment, DriftReport
+from app.db.tables import Deployment, DriftReport, Monitor, MonitorAction
 
 
 def add_report(session: Session, report: DriftReport) -> DriftReport:
@@ -58,3 +58,61 @@ def newest_reports(session: Session) -> Sequence[tuple[DriftReport, str]]:
         .order_by(Deployment.name)
     )
     return [(report, name) for report, name in rows.tuples()]
+
+
+# ---- monitors ----------------------------------------------------------------------------------
+
+
+def lock_monitor(session: Session, deployment_id: int) -> Monitor | None:
+    """The deployment's monitor, its row locked for this transaction (a concurrent PUT, DELETE or
+    retrain decision waits for this one)."""
+    return session.scalars(
+        select(Monitor).where(Monitor.deployment_id == deployment_id).with_for_update()
+    ).one_or_none()
+
+
+def get_monitor(session: Session, deployment_id: int) -> Monitor | None:
+    return session.scalars(select(Monitor).where(Monitor.deployment_id == deployment_id)).one_or_none()
+
+
+def add_monitor(session: Session, monitor: Monitor) -> Monitor | None:
+    """None when another transaction added the deployment's monitor first (in a SAVEPOINT, so the
+    caller's transaction stays usable to read that one)."""
+    try:
+        with session.begin_nested():
+            session.add(monitor)
+            session.flush()
+    except IntegrityError:
+        return None
+    return monitor
+
+
+def delete_monitor(session: Session, monitor: Monitor) -> None:
+    session.delete(monitor)
+    session.flush()
+
+
+def actions_of(session: Session, report_ids: Sequence[int]) -> Sequence[MonitorAction]:
+    if not report_ids:
+        return []
+    return session.scalars(
+        select(MonitorAction).where(MonitorAction.report_id.in_(report_ids)).order_by(MonitorAction.id)
+    ).all()
+
+
+def find_action(session: Session, report_id: int, action: str, event: str | None = None) -> MonitorAction | None:
+    query = select(MonitorAction).where(MonitorAction.report_id == report_id, MonitorAction.action == action)
+    if event is not None:
+        query = query.where(MonitorAction.event == event)
+    return session.scalars(query.order_by(MonitorAction.id).limit(1)).one_or_none()
+
+
+def add_action(session: Session, action: MonitorAction) -> MonitorAction | None:
+    """None when the report's action was recorded by another attempt meanwhile."""
+    try:
+        with session.begin_nested():
+            session.add(action)
+            session.flush()
+    except IntegrityError:
+        return None
+    return action

@@ -1,14 +1,27 @@
-"""HTTP endpoints of monitoring: a deployment's drift reports, and one report whole."""
+"""HTTP endpoints of monitoring: a deployment's drift reports, one report whole, and the
+deployment's monitor."""
 
+import functools
 from typing import Annotated
 
-from fastapi import APIRouter, Path, Query
+from fastapi import APIRouter, Path, Query, Response, status
 
 from app.deployments.schemas import DeploymentName
-from app.deps import API_PREFIX, SessionDep, Viewer
-from app.errors import DeploymentNotFound, DriftReportNotFound, InvalidInput, error_responses
+from app.deps import API_PREFIX, Editor, OutboundDep, SessionDep, SettingsDep, Viewer
+from app.errors import (
+    DatasetNotFound,
+    DeploymentNotFound,
+    DriftReportNotFound,
+    InvalidInput,
+    MonitorConflict,
+    MonitorNotFound,
+    ScheduleConflict,
+    UrlRefused,
+    error_responses,
+)
+from app.jobs.handlers import check_job_spec
 from app.monitoring import service
-from app.monitoring.schemas import DriftReportList, DriftReportRead
+from app.monitoring.schemas import DriftReportList, DriftReportRead, MonitorPut, MonitorRead
 
 router = APIRouter(prefix=API_PREFIX, tags=["monitoring"])
 NamePath = Annotated[DeploymentName, Path(description="A deployment's name.")]
@@ -45,3 +58,58 @@ def get_drift_report(report_id: ReportIdPath, session: SessionDep, _: Viewer) ->
     verdict, missing rates and the binned distributions of both sides; the dataset verdict; the
     prediction drift; the performance of each version with feedback."""
     return service.get_report(session, report_id)
+
+
+@router.put(
+    "/deployments/{name}/monitor",
+    summary="Set a deployment's monitor",
+    response_model=MonitorRead,
+    responses={
+        201: {"model": MonitorRead, "description": "The deployment had no monitor: this one is new."},
+        **error_responses(
+            DeploymentNotFound, InvalidInput, UrlRefused, DatasetNotFound, MonitorConflict, ScheduleConflict
+        ),
+    },
+)
+def put_monitor(
+    name: NamePath,
+    body: MonitorPut,
+    response: Response,
+    session: SessionDep,
+    outbound: OutboundDep,
+    settings: SettingsDep,
+    actor: Editor,
+) -> MonitorRead:
+    """A drift check of the deployment every `every` (or on `cron`) over `window`, and what to do
+    when it finds drift (`on_drift`) or decay (`on_decay`): `alert` posts a signed webhook,
+    `retrain` submits a retrain job. Replaces the monitor set before (200), or makes the first
+    (201). Everything is checked first: a private webhook address, a version with no training
+    spec to retrain, a bad gate or rollout is a 400 naming the field, and nothing changes. The
+    checks run as the caller."""
+    check = functools.partial(check_job_spec, protected_aliases=settings.protected_aliases)
+    monitor, created = service.put_monitor(session, outbound, actor, name, body, check_spec=check)
+    if created:
+        response.status_code = status.HTTP_201_CREATED
+    return monitor
+
+
+@router.get(
+    "/deployments/{name}/monitor",
+    summary="Get a deployment's monitor",
+    response_model=MonitorRead,
+    responses=error_responses(DeploymentNotFound, MonitorNotFound),
+)
+def get_monitor(name: NamePath, session: SessionDep, _: Viewer) -> MonitorRead:
+    """The monitor (its webhook secret masked), its schedule's next and last run, and the newest report."""
+    return service.get_monitor(session, name)
+
+
+@router.delete(
+    "/deployments/{name}/monitor",
+    summary="Delete a deployment's monitor",
+    status_code=status.HTTP_204_NO_CONTENT,
+    responses=error_responses(DeploymentNotFound, MonitorNotFound),
+)
+def delete_monitor(name: NamePath, session: SessionDep, actor: Editor) -> None:
+    """The monitor and its schedule go; the drift reports stay."""
+    service.delete_monitor(session, actor, name)

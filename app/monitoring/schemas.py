@@ -1,11 +1,17 @@
-"""The drift_check job's spec and the API schemas of drift reports."""
+"""The drift_check job's spec, the API schemas of drift reports, and those of monitors."""
 
 from datetime import datetime
 from typing import Annotated, Any, Literal, Self
 
-from pydantic import BaseModel, ConfigDict, Field, StringConstraints, model_validator
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, Strict, StringConstraints, model_validator
+from pydantic.json_schema import SkipJsonSchema
 
-from app.deployments.schemas import DeploymentName
+from app.deployments.schemas import DeploymentName, RolloutPlan
+from app.outbound import MAX_URL_LENGTH
+from app.retraining.schemas import GateText, HoldoutRef, RetrainData
+from app.schedules.schemas import CRON_DESCRIPTION, EVERY_DESCRIPTION, CronText, Every
+from app.schemas import JsonInt, StrictBody
+from app.webhooks.schemas import MAX_SECRET_LENGTH
 
 DatasetRef = Annotated[str, StringConstraints(min_length=3, max_length=300, pattern=r"^[^@]+@([0-9]+|latest)$")]
 ColumnName = Annotated[str, StringConstraints(min_length=1, max_length=256)]
@@ -81,6 +87,21 @@ class ModelVersionRows(BaseModel):
     rows: int
 
 
+class ReportAction(BaseModel):
+    """What a monitor did about a report: an alert delivered (or not), a retrain submitted (or why not)."""
+
+    model_config = ConfigDict(from_attributes=True)
+
+    action: str = Field(description="`alert` or `retrain`.")
+    event: str = Field(description="`drift.detected` or `decay.detected`.")
+    status: str = Field(description="alert: `sending`, `delivered` or `failed`; retrain: `submitted` or `skipped`.")
+    delivery_id: str | None = Field(description="The webhook delivery (GET /webhook-deliveries/{id}).")
+    job_id: str | None = Field(description="The retrain job.")
+    detail: str = Field(description="Why it was skipped, or why the delivery failed.")
+    created_at: datetime
+    finished_at: datetime | None
+
+
 class DriftReportSummary(BaseModel):
     id: int
     deployment: str
@@ -98,6 +119,9 @@ class DriftReportSummary(BaseModel):
     drifted_columns: list[str]
     created_by: str
     created_at: datetime
+    actions: list[ReportAction] = Field(
+        default_factory=list, description="What the deployment's monitor did about it: alerts, a retrain."
+    )
 
 
 class DriftReportRead(DriftReportSummary):
@@ -110,3 +134,130 @@ class DriftReportRead(DriftReportSummary):
 class DriftReportList(BaseModel):
     reports: list[DriftReportSummary]
     next_page_token: str | None
+
+
+# ---- monitors ----------------------------------------------------------------------------------
+
+ActionName = Literal["alert", "retrain"]
+SECRET_MASK = "********"
+MIN_SECRET_LENGTH = 16
+
+
+class AlertWebhook(StrictBody):
+    url: str = Field(
+        max_length=MAX_URL_LENGTH,
+        description="The receiver: http(s), no credentials, a public address (or a host the server allows).",
+    )
+    secret: (
+        Annotated[SecretStr, Field(min_length=MIN_SECRET_LENGTH, max_length=MAX_SECRET_LENGTH)] | SkipJsonSchema[None]
+    ) = Field(
+        default=None,
+        description="Signs each delivery (X-Shipyard-Signature). Kept by the server, never shown nor logged; "
+        "leave it out to keep the one set before.",
+    )
+
+
+class RetrainAction(StrictBody):
+    """The retrain job a drift or decay submits (see the `retrain` job)."""
+
+    data: Annotated[RetrainData, Strict(False)] = RetrainData.NEWEST
+    gates: list[GateText] = Field(default_factory=list, max_length=50)
+    holdout: HoldoutRef | SkipJsonSchema[None] = None
+    rollout: RolloutPlan | SkipJsonSchema[None] = None
+
+
+class MonitorActions(StrictBody):
+    alert: AlertWebhook | SkipJsonSchema[None] = Field(
+        default=None, description="Where `alert` posts drift.detected and decay.detected events."
+    )
+    on_drift: list[ActionName] = Field(default_factory=list, max_length=2, description="When the data drifts.")
+    on_decay: list[ActionName] = Field(
+        default_factory=list, max_length=2, description="When the live metric decays (needs `performance`)."
+    )
+    retrain: RetrainAction | SkipJsonSchema[None] = Field(
+        default=None, description="How `retrain` retrains; default: on the newest data, no gates, no rollout."
+    )
+
+
+class MonitorWindow(StrictBody):
+    """The drift check's window, with "exactly one" stated in the schema too."""
+
+    model_config = ConfigDict(
+        json_schema_extra={
+            "oneOf": [
+                {"required": ["hours"], "not": {"required": ["predictions"]}},
+                {"required": ["predictions"], "not": {"required": ["hours"]}},
+            ]
+        }
+    )
+
+    hours: Annotated[float, Field(gt=0, le=MAX_WINDOW_HOURS)] | SkipJsonSchema[None] = Field(
+        default=None, description="The last N hours."
+    )
+    predictions: Annotated[int, Field(ge=1, le=MAX_WINDOW_PREDICTIONS), JsonInt] | SkipJsonSchema[None] = Field(
+        default=None, description="The last N logged predictions."
+    )
+
+    @model_validator(mode="after")
+    def _one(self) -> Self:
+        if (self.hours is None) == (self.predictions is None):
+            raise ValueError('give exactly one of "hours" and "predictions"')
+        return self
+
+
+class MonitorPut(StrictBody):
+    """The whole monitor: a PUT replaces the one before."""
+
+    every: Every | SkipJsonSchema[None] = Field(default=None, description=EVERY_DESCRIPTION)
+    cron: CronText | SkipJsonSchema[None] = Field(default=None, description=CRON_DESCRIPTION)
+    window: MonitorWindow = Field(
+        description='The logged predictions each check reads: {"hours": N} or {"predictions": N}.'
+    )
+    reference: DatasetRef | SkipJsonSchema[None] = Field(
+        default=None, description="name@N; default: the dataset the serving version was trained on, at each check."
+    )
+    options: DriftOptionsSpec | SkipJsonSchema[None] = None
+    performance: PerformanceSpec | SkipJsonSchema[None] = Field(
+        default=None, description="With feedback: decay when the live metric crosses the threshold."
+    )
+    actions: MonitorActions = Field(default_factory=MonitorActions)
+    enabled: bool = True
+
+
+class AlertRead(BaseModel):
+    url: str
+    secret: str = Field(description=f"Always {SECRET_MASK!r}: the secret is never shown.")
+
+
+class MonitorActionsRead(BaseModel):
+    alert: AlertRead | None
+    on_drift: list[str]
+    on_decay: list[str]
+    retrain: dict[str, Any] | None
+
+
+class MonitorScheduleRead(BaseModel):
+    name: str = Field(description="The managed schedule (GET /schedules/{name}).")
+    enabled: bool
+    next_run_at: datetime | None
+    last_run_at: datetime | None
+    last_job_id: str | None
+    last_skip_reason: str | None
+
+
+class MonitorRead(BaseModel):
+    deployment: str
+    every_seconds: int | None
+    cron: str | None
+    window: dict[str, Any]
+    reference: str | None
+    options: dict[str, Any] | None
+    performance: dict[str, Any] | None
+    actions: MonitorActionsRead
+    enabled: bool
+    schedule: MonitorScheduleRead | None
+    last_report: DriftReportSummary | None = Field(description="The deployment's newest drift report.")
+    created_by: str
+    created_at: datetime
+    updated_by: str
+    updated_at: datetime

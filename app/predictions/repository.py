@@ -64,12 +64,13 @@ def upsert_feedback(session: Session, rows: Sequence[dict[str, Any]]) -> None:
         session.execute(statement)
 
 
-def feedback_since(session: Session, deployment_id: int, since: datetime) -> Sequence[tuple[str, Any]]:
-    rows = session.execute(
-        select(PredictionFeedback.prediction_id, PredictionFeedback.actual).where(
-            PredictionFeedback.deployment_id == deployment_id, PredictionFeedback.received_at >= since
-        )
+def feedback_since(session: Session, deployment_id: int, since: datetime | None) -> Sequence[tuple[str, Any]]:
+    query = select(PredictionFeedback.prediction_id, PredictionFeedback.actual).where(
+        PredictionFeedback.deployment_id == deployment_id
     )
+    if since is not None:
+        query = query.where(PredictionFeedback.received_at >= since)
+    rows = session.execute(query)
     return [(prediction_id, actual) for prediction_id, actual in rows.tuples()]
 
 

@@ -9,6 +9,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 import numpy as np
+import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
 from sqlalchemy.orm import Session
@@ -188,6 +189,25 @@ def _live(
     if not pairs:
         return None
     return "accuracy", sum(1 for p, a in pairs if _same_label(p, a)) / len(pairs), len(pairs)
+
+
+def labelled_inputs(
+    session: Session, store: ArtifactStore, deployment_name: str, inputs: Sequence[str], *, since: datetime | None
+) -> pd.DataFrame:
+    """The logged inputs (`inputs`, by their signature names) of the deployment's predictions made
+    since `since` that have feedback, oldest first, with the feedback in the column `actual`."""
+    deployment = _deployment(session, deployment_name)
+    actuals = dict(repository.feedback_since(session, deployment.id, since))
+    columns = [f"{segments.INPUT_PREFIX}{name}" for name in inputs]
+    if not actuals:
+        return pd.DataFrame({**{name: [] for name in inputs}, "actual": []})
+    table = _read(
+        session, store, deployment.id, since=since, until=None, last=None, columns=["prediction_id", *columns]
+    )
+    table = table.filter(pc.is_in(table["prediction_id"], value_set=pa.array(list(actuals), type=pa.string())))
+    frame = table.select(columns).rename_columns(list(inputs)).to_pandas()
+    frame["actual"] = [actuals[prediction_id] for prediction_id in table["prediction_id"].to_pylist()]
+    return frame
 
 
 def live_score(

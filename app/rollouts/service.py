@@ -13,7 +13,7 @@ from app.context import Principal
 from app.db.base import utcnow
 from app.db.tables import Deployment, Rollout, ServingStats
 from app.deployments import service as deployments
-from app.deployments.schemas import DeploymentRead, RollbackCreate, RolloutCreate, RouteMode, Strategy
+from app.deployments.schemas import DeploymentRead, RollbackCreate, RolloutCreate, RolloutPlan, RouteMode, Strategy
 from app.errors import (
     DeploymentConflict,
     InvalidInput,
@@ -47,7 +47,7 @@ def start_rollout(
     rules: deployments.ServingRules,
 ) -> DeploymentRead:
     strategy = Strategy(data.strategy)
-    _check(data)
+    check_plan(data)
     deployment = deployments.lock(session, name)
     if repository.lock_active_rollout(session, deployment.id) is not None:
         raise _in_progress(name)
@@ -416,8 +416,8 @@ def _in_progress(name: str) -> RolloutInProgress:
     return RolloutInProgress(f"deployment {name!r} has a rollout in progress; promote, roll back or abort it first")
 
 
-def _check(data: RolloutCreate) -> None:
-    # Rules across fields, checked here rather than in the schema, which cannot state them.
+def check_plan(data: RolloutPlan) -> None:
+    """The rules across fields of a rollout, which the schema cannot state: InvalidInput naming the field."""
     steps = data.steps
     if steps is not None and (any(b <= a for a, b in zip(steps, steps[1:], strict=False)) or steps[-1] != 100):
         raise InvalidInput("steps must rise strictly and end at 100, e.g. [10, 25, 50, 100]", field="steps")

@@ -8,7 +8,7 @@ import io
 import json
 import tempfile
 import uuid
-from collections.abc import Sequence
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -20,6 +20,7 @@ from app import validation
 from app.auth.security import Role
 from app.context import Principal
 from app.datasets import service as datasets
+from app.db.tables import Dataset, DatasetVersion
 from app.errors import Forbidden, InvalidSpec, ModelVersionNotFound
 from app.jobs.context import JobCancelled, JobContext, LeaseLost
 from app.jobs.runner import JobRuntime, succeed
@@ -43,13 +44,13 @@ def job_run_id(job_id: str, part: str = "run") -> str:
     return uuid.uuid5(_RUN_NAMESPACE, f"{job_id}/{part}").hex
 
 
-def _spec_error(exc: SpecError | ValueError) -> InvalidSpec:
+def spec_error(exc: SpecError | ValueError) -> InvalidSpec:
     extra = dict(getattr(exc, "extra", {}) or {})
     field = getattr(exc, "field", None)
     return InvalidSpec(str(exc), **({"field": field} if field else {}), **extra)
 
 
-def _spec_fields_error(exc: ValidationError, model: type[BaseModel]) -> InvalidSpec:
+def spec_fields_error(exc: ValidationError, model: type[BaseModel]) -> InvalidSpec:
     """A spec that does not fit its model, in one sentence per error (a typo gets a suggestion)."""
     errors = exc.errors(include_url=False)
     sentences = [
@@ -99,9 +100,9 @@ def check_job_spec(
         )
         return evaluate_spec.model_dump(mode="json")
     except ValidationError as exc:
-        raise _spec_fields_error(exc, TrainSpec if job_type == "train" else EvaluateSpec) from exc
+        raise spec_fields_error(exc, TrainSpec if job_type == "train" else EvaluateSpec) from exc
     except (SpecError, ValueError) as exc:
-        raise _spec_error(exc) from exc
+        raise spec_error(exc) from exc
 
 
 def _check_names(spec: TrainSpec, actor: Principal, protected_aliases: Sequence[str]) -> None:
@@ -146,27 +147,44 @@ def run_train(runtime: JobRuntime, ctx: JobContext) -> None:
     run_id = job_run_id(ctx.job_id)
     with runtime.sessions.begin() as session:
         dataset, version = datasets.resolve(session, spec.dataset)
-        tracking.ensure_run(
-            session,
-            ctx.actor,
-            spec.experiment,
-            run_id,
-            RunCreate(
-                name=f"train-{ctx.job_id[:8]}",
-                tags={"shipyard.job_id": ctx.job_id},
-                source=RunSource(entry_point=f"shipyard job {ctx.job_id}"),
-                environment=environment(),
-            ),
-        )
-        datasets.link_version(session, ctx.actor, run_id, dataset, version, "training")
-        if ctx.attempt > 1:  # an earlier attempt may have marked the run FAILED before it was retried
-            tracking.update_run(session, ctx.actor, run_id, RunUpdate(status=RunStatus.RUNNING))
+        begin_run(session, ctx, spec, run_id, dataset, version)
+    with run_outcome(runtime, ctx, run_id):
+        ctx.progress(0.05, f"loading {dataset.name}@{version.version}")
+        frame = datasets.load_frame(runtime.store, version)
+        result = fit(ctx, spec, frame, start=0.1, end=0.9)
+        record(runtime, ctx, spec, run_id, result)
+
+
+def begin_run(
+    session: Session, ctx: JobContext, spec: TrainSpec, run_id: str, dataset: Dataset, version: DatasetVersion
+) -> None:
+    """The job's run (the same one on every attempt), linked to the dataset version it trains on."""
+    tracking.ensure_run(
+        session,
+        ctx.actor,
+        spec.experiment,
+        run_id,
+        RunCreate(
+            name=f"{ctx.job_type}-{ctx.job_id[:8]}",
+            tags={"shipyard.job_id": ctx.job_id},
+            source=RunSource(entry_point=f"shipyard job {ctx.job_id}"),
+            environment=environment(),
+        ),
+    )
+    datasets.link_version(session, ctx.actor, run_id, dataset, version, "training")
+    if ctx.attempt > 1:  # an earlier attempt may have marked the run FAILED before it was retried
+        tracking.update_run(session, ctx.actor, run_id, RunUpdate(status=RunStatus.RUNNING))
+
+
+@contextlib.contextmanager
+def run_outcome(runtime: JobRuntime, ctx: JobContext, run_id: str) -> Iterator[None]:
+    """The run says how its job ended: FAILED (or KILLED on a cancel) when the body raises; a
+    later attempt moves it back to RUNNING and on."""
     try:
-        _train_and_record(runtime, ctx, spec, run_id, dataset.name, version)
+        yield
     except LeaseLost:
         raise  # another worker owns the job, and the run with it
     except BaseException as exc:
-        # The run says how its job ended; a later attempt moves it back to RUNNING and on.
         status = RunStatus.KILLED if isinstance(exc, JobCancelled) else RunStatus.FAILED
         with contextlib.suppress(Exception), runtime.sessions.begin() as session:
             tracking.update_run(session, ctx.actor, run_id, RunUpdate(status=status))
@@ -180,13 +198,28 @@ def abandon_train(session: Session, job_id: str) -> None:
         tracking.update_run(session, Principal.system(), run_id, RunUpdate(status=RunStatus.FAILED))
 
 
-def _train_and_record(
-    runtime: JobRuntime, ctx: JobContext, spec: TrainSpec, run_id: str, dataset_name: str, version: Any
-) -> None:
-    ctx.progress(0.05, f"loading {dataset_name}@{version.version}")
-    frame = datasets.load_frame(runtime.store, version)
+def fit(ctx: JobContext, spec: TrainSpec, frame: pd.DataFrame, *, start: float, end: float) -> TrainResult:
+    """Train as the spec says on `frame`, reporting progress between `start` and `end`."""
     resolved = check_spec(spec, [str(c) for c in frame.columns])
-    result = train(resolved, frame, progress=lambda fraction, message: ctx.progress(0.1 + 0.8 * fraction, message))
+    return train(
+        resolved, frame, progress=lambda fraction, message: ctx.progress(start + (end - start) * fraction, message)
+    )
+
+
+# What a job that trains adds to the final transaction: (session, the training's outcome) -> the job's result.
+Finish = Callable[[Session, dict[str, Any]], dict[str, Any]]
+
+
+def record(
+    runtime: JobRuntime,
+    ctx: JobContext,
+    spec: TrainSpec,
+    run_id: str,
+    result: TrainResult,
+    finish: Finish | None = None,
+) -> None:
+    """Save the trained model, then in one transaction record the run and the model version, call
+    `finish` and mark the job succeeded: a retried or duplicated attempt leaves each once."""
     ctx.progress(0.92, "saving the model")
     with tempfile.TemporaryDirectory(prefix="shipyard-train-") as tmp:
         folder = Path(tmp) / "model"
@@ -195,13 +228,15 @@ def _train_and_record(
             folder,
             signature={"inputs": result.input_schema, "outputs": result.output_schema},
             input_example=result.input_example,
-            extra={"task": result.task, "target": resolved.target},
+            extra={"task": result.task, "target": spec.target},
         )
         ctx.progress(0.95, "recording the run and the model")
         with runtime.sessions.begin() as session:
             written: list[str] = []
             try:
                 outcome = _record_training(runtime, session, ctx, spec, run_id, result, folder, written)
+                if finish is not None:
+                    outcome = finish(session, outcome)
                 succeed(runtime, session, ctx, outcome)
             except BaseException:
                 # The version's row rolls back with this transaction, so its files go too; removed
@@ -334,13 +369,13 @@ def run_evaluate(runtime: JobRuntime, ctx: JobContext) -> None:
     )
     ctx.progress(0.1, "loading the model and the data")
     frame = datasets.load_frame(runtime.store, data_version)
-    model = _load(runtime.store, files, prefix)
+    model = load_model(runtime.store, files, prefix)
     ctx.progress(0.4, f"scoring {spec.model} on {spec.dataset}")
-    report = _score(model, frame, target, task, spec.sensitive)
+    report = score(model, frame, target, task, spec.sensitive)
     baseline_metrics = None
     if baseline_files is not None:
         ctx.progress(0.7, f"scoring the baseline {spec.baseline}")
-        baseline_metrics = _score(_load(runtime.store, *baseline_files), frame, target, task, None)["metrics"]
+        baseline_metrics = score(load_model(runtime.store, *baseline_files), frame, target, task, None)["metrics"]
     judged = [vars(r) for r in check_gates(gates, report["metrics"], baseline_metrics)]
     passed = all(g["passed"] for g in judged)
     outcome = {
@@ -373,7 +408,7 @@ def run_evaluate(runtime: JobRuntime, ctx: JobContext) -> None:
         succeed(runtime, session, ctx, outcome)
 
 
-def _load(store: ArtifactStore, files: list[dict[str, Any]], prefix: str) -> Any:
+def load_model(store: ArtifactStore, files: list[dict[str, Any]], prefix: str) -> Any:
     """Download a READY version, check each file against the SHA-256 the registry recorded, load it."""
     with tempfile.TemporaryDirectory(prefix="shipyard-eval-") as tmp:
         folder = Path(tmp)
@@ -384,7 +419,7 @@ def _load(store: ArtifactStore, files: list[dict[str, Any]], prefix: str) -> Any
         return load_model_folder(folder)[1]
 
 
-def _score(model: Any, frame: pd.DataFrame, target: str, task: Any, sensitive: str | None) -> dict[str, Any]:
+def score(model: Any, frame: pd.DataFrame, target: str, task: Any, sensitive: str | None) -> dict[str, Any]:
     try:
         return evaluate(model, frame, target, task, sensitive=sensitive)
     except (SpecError, KeyError, ValueError) as exc:

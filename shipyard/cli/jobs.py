@@ -125,9 +125,13 @@ def report(job: Job, as_json: bool) -> int:
             err().print(escape("\n".join(job.log_tail.splitlines()[-LOG_TAIL_LINES:])), style="dim")
         return EXIT_ERROR
     passed = bool(result.get("passed", True))
+    if job.type == "retrain":
+        passed = bool((result.get("gate") or {}).get("passed", True))
     if as_json:
-        return EXIT_GATE_FAILED if job.type == "evaluate" and not passed else 0
+        return EXIT_GATE_FAILED if job.type in ("evaluate", "retrain") and not passed else 0
     console = out()
+    if job.type == "retrain":
+        return _report_retrain(console, job, result)
     if job.type == "evaluate":
         console.print(f"Evaluation job {job.id} of {escape(str(result.get('model')))} on {result.get('dataset')}:")
         print_gates(console, result)
@@ -142,6 +146,36 @@ def report(job: Job, as_json: bool) -> int:
     if model := result.get("model"):
         console.print(f"model: {escape(str(model.get('name')))} version {model.get('version')} ({model.get('status')})")
     _pairs(console, "Metrics", [(k, _value(v)) for k, v in sorted((result.get("metrics") or {}).items())])
+    return 0
+
+
+def _report_retrain(console: Console, job: Job, result: dict[str, Any]) -> int:
+    model = result.get("model") or {}
+    baseline = result.get("baseline") or {}
+    console.print(
+        f"Retrain job {job.id} of {escape(str(result.get('deployment')))}: version {model.get('version')} of "
+        f"{escape(str(model.get('name')))} ({model.get('status')}) trained on {result.get('dataset')}, "
+        f"against version {baseline.get('version')}."
+    )
+    gate = result.get("gate")
+    if gate:
+        print_gates(
+            console,
+            {
+                "gates": gate.get("gates"),
+                "metrics": gate.get("metrics"),
+                "baseline_metrics": gate.get("baseline_metrics"),
+            },
+        )
+    if result.get("rollout_id") is not None:
+        console.print(f"Rollout {result['rollout_id']} started (its analysis job {result.get('rollout_job_id')}).")
+    elif result.get("promoted"):
+        console.print("[green]It serves all the traffic now.[/green]")
+    if result.get("rollout_skipped"):
+        console.print(f"Not rolled out: {escape(str(result['rollout_skipped']))}")
+    if gate and not gate.get("passed"):
+        console.print("[red]A gate failed.[/red]")
+        return EXIT_GATE_FAILED
     return 0
 
 
@@ -161,7 +195,9 @@ def print_submitted(job: Job, as_json: bool) -> None:
 def list_jobs(
     ctx: typer.Context,
     status: Annotated[str | None, typer.Option(help="queued, running, succeeded, failed or cancelled.")] = None,
-    job_type: Annotated[str | None, typer.Option("--type", help="train or evaluate.")] = None,
+    job_type: Annotated[
+        str | None, typer.Option("--type", help="train, evaluate, retrain or rollout_analysis.")
+    ] = None,
     max_results: Annotated[int, typer.Option("--max-results", min=1, help="At most this many jobs.")] = 20,
     as_json: JsonFlag = False,
 ) -> None:
@@ -189,6 +225,12 @@ def _status(job: Job) -> str:
     """The job's status; an evaluation that ran but whose gates did not pass says so, since
     "succeeded" alone reads as a model that is good to ship."""
     if job.type == "evaluate" and job.status == "succeeded" and (job.result or {}).get("passed") is False:
+        return "gate failed"
+    if (
+        job.type == "retrain"
+        and job.status == "succeeded"
+        and ((job.result or {}).get("gate") or {}).get("passed") is False
+    ):
         return "gate failed"
     return job.status
 

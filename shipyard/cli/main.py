@@ -14,6 +14,7 @@ from shipyard.cli import (
     jobs,
     login,
     models,
+    monitoring,
     runs,
     schedules,
     tokens,
@@ -46,12 +47,14 @@ app.add_typer(schedules.app, name="schedules")
 app.add_typer(deployments.app, name="deployments")
 app.add_typer(webhooks.app, name="webhooks")
 app.add_typer(drift.app, name="drift")
+app.add_typer(monitoring.app, name="monitor")
 app.command("login")(login.login)
 app.command("train")(training.train)
 app.command("evaluate")(training.evaluate)
 app.command("deploy")(deployments.deploy)
 app.command("rollback")(deployments.rollback)
 app.command("promote")(deployments.promote)
+app.command("retrain")(monitoring.retrain)
 
 
 @app.callback()

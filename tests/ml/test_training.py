@@ -69,6 +69,14 @@ def test_classification_end_to_end(churn: pd.DataFrame) -> None:
     assert len(result.input_example) == 5
     assert result.output_schema == [{"name": "churned", "type": "string"}]
     assert result.params == {"random_state": 42}
+    # In the types a predict request is checked against, so the model can be deployed as it is.
+    assert [(c["name"], c["type"]) for c in result.input_schema] == [
+        ("tenure", "double"),
+        ("spend", "double"),
+        ("calls", "double"),
+        ("noise", "double"),
+        ("segment", "string"),
+    ]
     fractions = [fraction for fraction, _ in steps]
     assert fractions == sorted(fractions)
     assert fractions[0] > 0

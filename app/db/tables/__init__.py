@@ -6,6 +6,7 @@ from app.db.tables.datasets import Dataset, DatasetVersion
 from app.db.tables.deployments import Deployment, DeploymentRevision, DeploymentRoute, ServingGeneration
 from app.db.tables.jobs import IdempotencyRecord, Job, ModelEvaluation
 from app.db.tables.monitoring import DriftReport
+from app.db.tables.monitors import Monitor, MonitorAction
 from app.db.tables.predictions import PredictionFeedback, PredictionSegment
 from app.db.tables.registry import ModelAlias, ModelVersion, RegisteredModel, RunDataset
 from app.db.tables.rollouts import Rollout, ServingReplica, ServingStats
@@ -31,6 +32,8 @@ __all__ = [
     "ModelAlias",
     "ModelEvaluation",
     "ModelVersion",
+    "Monitor",
+    "MonitorAction",
     "Param",
     "PredictionFeedback",
     "PredictionSegment",
