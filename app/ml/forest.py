@@ -36,7 +36,8 @@ class ForestClassifierPredictor:
             return None
         # What the forest's input check converts to; a value past float32's range (or a missing
         # one) is left to the forest, which refuses or predicts it by its own rules.
-        matrix = np.asarray(features, dtype=np.float32)
+        with np.errstate(over="ignore"):  # the forest warns of that overflow itself
+            matrix = np.asarray(features, dtype=np.float32)
         if not bool(np.isfinite(matrix).all()):
             return None
         total = np.zeros((matrix.shape[0], self._n_classes), dtype=np.float64)
