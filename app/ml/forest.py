@@ -5,7 +5,9 @@ scikit-learn config and re-applies every warning filter of the process for every
 and 50 trees that is most of the call (about 2.7 ms of CPU against 0.5 ms here), and it grows with
 each filter a library of the server registers. The sums are those ForestClassifier.predict_proba
 makes, in the same order and dtype, so the answers are the same to the bit; whatever this does not
-take (other estimators, several outputs, values a float32 cannot hold) the forest answers itself."""
+take (other estimators, several outputs, values a float32 cannot hold) the forest answers itself.
+A pipeline ending in such a forest (what Shipyard's training builds) runs its steps as its own
+predict runs them, then this."""
 
 from collections.abc import Sequence
 from typing import Any
@@ -13,6 +15,7 @@ from typing import Any
 import numpy as np
 
 # Exact classes, not subclasses: a subclass may predict otherwise.
+PIPELINE = "sklearn.pipeline.Pipeline"
 FOREST_CLASSIFIERS = frozenset(
     {
         "sklearn.ensemble._forest.RandomForestClassifier",
@@ -22,9 +25,12 @@ FOREST_CLASSIFIERS = frozenset(
 
 
 class ForestClassifierPredictor:
-    """Predicts for one fitted single-output forest classifier, fed a 2-D array in its feature order."""
+    """Predicts for one fitted single-output forest classifier, alone (fed a 2-D array in its
+    feature order) or at the end of a pipeline (fed what the pipeline takes)."""
 
-    def __init__(self, forest: Any) -> None:
+    def __init__(self, forest: Any, steps: Sequence[Any] = ()) -> None:
+        # The pipeline's transforms before the forest, in order.
+        self.steps = tuple(steps)
         self._trees = tuple(forest.estimators_)
         self._classes = forest.classes_
         self._n_classes = int(forest.n_classes_)
@@ -32,7 +38,14 @@ class ForestClassifierPredictor:
 
     def predict_proba(self, features: np.ndarray) -> np.ndarray | None:
         """The class probabilities, or None when the forest's own predict must answer."""
-        if features.ndim != 2 or features.shape[1] != self._n_features or features.dtype.kind not in "fiu":
+        for step in self.steps:
+            features = step.transform(features)
+        if (
+            not isinstance(features, np.ndarray)
+            or features.ndim != 2
+            or features.shape[1] != self._n_features
+            or features.dtype.kind not in "fiu"
+        ):
             return None
         # What the forest's input check converts to; a value past float32's range (or a missing
         # one) is left to the forest, which refuses or predicts it by its own rules.
@@ -53,13 +66,31 @@ class ForestClassifierPredictor:
 
 def forest_classifier_predictor(estimator: Any, feature_order: Sequence[str]) -> ForestClassifierPredictor | None:
     """A predictor for `estimator` when it is a fitted single-output forest classifier whose
-    feature names (if it was fitted with any) are `feature_order`; None otherwise."""
-    kind = type(estimator)
-    if f"{kind.__module__}.{kind.__qualname__}" not in FOREST_CLASSIFIERS:
-        return None
-    if getattr(estimator, "n_outputs_", None) != 1 or not getattr(estimator, "estimators_", None):
+    feature names (if it was fitted with any) are `feature_order`, or a pipeline ending in one
+    fitted on its steps' plain arrays; None otherwise."""
+    if _class_path(estimator) == PIPELINE:
+        *head, (_, forest) = estimator.steps
+        # Pipeline.predict skips the steps set to None or "passthrough".
+        steps = [step for _, step in head if step is not None and not (isinstance(step, str) and step == "passthrough")]
+        if not _is_forest(forest) or hasattr(forest, "feature_names_in_"):
+            return None
+        return ForestClassifierPredictor(forest, steps)
+    if not _is_forest(estimator):
         return None
     names = getattr(estimator, "feature_names_in_", None)
     if names is not None and list(names) != list(feature_order):
         return None
     return ForestClassifierPredictor(estimator)
+
+
+def _is_forest(estimator: Any) -> bool:
+    return (
+        _class_path(estimator) in FOREST_CLASSIFIERS
+        and getattr(estimator, "n_outputs_", None) == 1
+        and bool(getattr(estimator, "estimators_", None))
+    )
+
+
+def _class_path(estimator: Any) -> str:
+    kind = type(estimator)
+    return f"{kind.__module__}.{kind.__qualname__}"

@@ -7,7 +7,11 @@ import numpy as np
 import pandas as pd
 import pytest
 from sklearn.datasets import load_breast_cancer, load_iris
+from sklearn.compose import ColumnTransformer
 from sklearn.ensemble import ExtraTreesClassifier, RandomForestClassifier, RandomForestRegressor
+from sklearn.linear_model import LogisticRegression
+from sklearn.pipeline import Pipeline, make_pipeline
+from sklearn.preprocessing import OneHotEncoder, StandardScaler
 
 from app.ml.forest import forest_classifier_predictor
 
@@ -80,3 +84,41 @@ def test_inputs_it_does_not_take_are_left_to_the_forest() -> None:
     assert predictor.predict_proba(missing) is None
     assert predictor.predict_proba(features[:2, :-1]) is None
     assert predictor.predict_proba(features[:2].astype(object)) is None
+
+
+def _customers() -> tuple[pd.DataFrame, np.ndarray]:
+    rng = np.random.default_rng(3)
+    frame = pd.DataFrame({"age": rng.uniform(18, 80, 200), "plan": rng.choice(["basic", "pro", "max"], 200)})
+    return frame, np.where(frame["age"] > 45, "churn", "stay")
+
+
+@pytest.mark.parametrize("middle", [None, "passthrough", StandardScaler()])
+def test_a_pipeline_ending_in_a_forest_answers_as_its_own_predict(middle: Any) -> None:
+    frame, target = _customers()
+    preprocess = ColumnTransformer(
+        [("num", StandardScaler(), ["age"]), ("cat", OneHotEncoder(handle_unknown="ignore"), ["plan"])],
+        sparse_threshold=0.0,
+    )
+    pipeline = Pipeline(
+        [("preprocess", preprocess), ("middle", middle), ("model", RandomForestClassifier(20, random_state=0))]
+    ).fit(frame, target)
+    predictor = forest_classifier_predictor(pipeline, ["age", "plan"])
+    assert predictor is not None
+    unseen = pd.DataFrame({"age": [30.0, 70.0], "plan": ["gold", "pro"]})
+    for rows in (frame.head(1), frame, unseen):
+        probabilities = predictor.predict_proba(rows)
+        assert probabilities is not None
+        assert np.array_equal(probabilities, pipeline.predict_proba(rows))
+        assert np.array_equal(predictor.predict(probabilities), pipeline.predict(rows))
+
+
+def test_a_pipeline_is_declined_when_its_forest_takes_a_frame_or_a_sparse_matrix() -> None:
+    frame, target = _customers()
+    encode = ColumnTransformer([("cat", OneHotEncoder(sparse_output=False), ["plan"])], remainder="passthrough")
+    framed = make_pipeline(encode, RandomForestClassifier(5, random_state=0)).set_output(transform="pandas")
+    assert forest_classifier_predictor(framed.fit(frame, target), ["age", "plan"]) is None
+    sparse = make_pipeline(OneHotEncoder(), RandomForestClassifier(5, random_state=0)).fit(frame[["plan"]], target)
+    predictor = forest_classifier_predictor(sparse, ["plan"])
+    assert predictor is not None
+    assert predictor.predict_proba(frame[["plan"]].head(3)) is None  # the forest takes the sparse matrix itself
+    assert forest_classifier_predictor(make_pipeline(StandardScaler(), LogisticRegression()), ["x"]) is None
