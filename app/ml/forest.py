@@ -29,17 +29,33 @@ class ForestClassifierPredictor:
     feature order) or at the end of a pipeline (fed what the pipeline takes)."""
 
     def __init__(self, forest: Any, steps: Sequence[Any] = ()) -> None:
+        self._forest = forest
         # The pipeline's transforms before the forest, in order.
-        self.steps = tuple(steps)
+        self._steps = tuple(steps)
         self._trees = tuple(forest.estimators_)
-        self._classes = forest.classes_
         self._n_classes = int(forest.n_classes_)
         self._n_features = int(forest.n_features_in_)
 
-    def predict_proba(self, features: np.ndarray) -> np.ndarray | None:
-        """The class probabilities, or None when the forest's own predict must answer."""
-        for step in self.steps:
+    @property
+    def in_pipeline(self) -> bool:
+        return bool(self._steps)
+
+    def predict(self, features: Any, with_probabilities: bool) -> tuple[np.ndarray, np.ndarray | None]:
+        """The classes, and the class probabilities when asked, as the estimator's own
+        predict and predict_proba give them."""
+        for step in self._steps:
             features = step.transform(features)
+        probabilities = self._summed(features)
+        if probabilities is None:
+            predictions = self._forest.predict(features)
+            return predictions, self._forest.predict_proba(features) if with_probabilities else None
+        # The classes from the probabilities once, as ForestClassifier.predict picks them.
+        predictions = self._forest.classes_.take(np.argmax(probabilities, axis=1), axis=0)
+        return predictions, probabilities if with_probabilities else None
+
+    def _summed(self, features: Any) -> np.ndarray | None:
+        """The trees' mean probabilities; None for what the forest checks and converts itself (a
+        frame, a sparse matrix, a value past float32's range, a missing one)."""
         if (
             not isinstance(features, np.ndarray)
             or features.ndim != 2
@@ -47,10 +63,8 @@ class ForestClassifierPredictor:
             or features.dtype.kind not in "fiu"
         ):
             return None
-        # What the forest's input check converts to; a value past float32's range (or a missing
-        # one) is left to the forest, which refuses or predicts it by its own rules.
         with np.errstate(over="ignore"):  # the forest warns of that overflow itself
-            matrix = np.asarray(features, dtype=np.float32)
+            matrix = np.asarray(features, dtype=np.float32)  # what the forest's input check converts to
         if not bool(np.isfinite(matrix).all()):
             return None
         total = np.zeros((matrix.shape[0], self._n_classes), dtype=np.float64)
@@ -58,10 +72,6 @@ class ForestClassifierPredictor:
             total += tree.predict_proba(matrix, check_input=False)
         total /= len(self._trees)
         return total
-
-    def predict(self, probabilities: np.ndarray) -> np.ndarray:
-        """The classes of `probabilities` (from predict_proba), as ForestClassifier.predict picks them."""
-        return self._classes.take(np.argmax(probabilities, axis=1), axis=0)
 
 
 def forest_classifier_predictor(estimator: Any, feature_order: Sequence[str]) -> ForestClassifierPredictor | None:

@@ -45,18 +45,15 @@ class LoadedModel:
 
     def _predict(self, batch: Batch) -> tuple[np.ndarray, np.ndarray | None]:
         if self.forest is not None:
-            # The probabilities once, and the classes from them, as the forest's predict does.
-            probabilities = self.forest.predict_proba(self._forest_input(batch))
-            if probabilities is not None:
-                return self.forest.predict(probabilities), probabilities if batch.return_proba else None
+            return self.forest.predict(self._forest_input(batch), batch.return_proba)
         features = model_input(batch, self.signature, self.as_frame)
         predictions = np.asarray(self.estimator.predict(features))
         return predictions, np.asarray(self.estimator.predict_proba(features)) if batch.return_proba else None
 
     def _forest_input(self, batch: Batch) -> Any:
-        """A pipeline takes what it was fitted on; a bare forest fitted on a frame of doubles takes
-        the rows as one array (the frame's values exactly), without building the frame."""
-        if self.as_frame and batch.matrix is not None and self.forest is not None and not self.forest.steps:
+        """What the model was fitted on, but for a bare forest fitted on a frame of doubles: the
+        rows as one array (the frame's values exactly), without building the frame."""
+        if self.as_frame and batch.matrix is not None and self.forest is not None and not self.forest.in_pipeline:
             return batch.matrix
         return model_input(batch, self.signature, self.as_frame)
 
@@ -82,19 +79,10 @@ def load_version(
         signature=signature,
         as_frame=hasattr(estimator, "feature_names_in_"),
         example=manifest.input_example.model_dump() if manifest.input_example else None,
-        forest=_forest_predictor(estimator, signature),
+        forest=forest_classifier_predictor(estimator, [c.name for c in signature]),
     )
     warm(loaded)
     return loaded
-
-
-def _forest_predictor(estimator: Any, signature: tuple[Column, ...]) -> ForestClassifierPredictor | None:
-    forest = forest_classifier_predictor(estimator, [c.name for c in signature])
-    # A bare forest fitted on a frame converts other dtypes than doubles its own way: it predicts those.
-    fitted_on_frame = forest is not None and not forest.steps and hasattr(estimator, "feature_names_in_")
-    if fitted_on_frame and any(c.type != "double" for c in signature):
-        return None
-    return forest
 
 
 def warm(loaded: LoadedModel) -> None:
