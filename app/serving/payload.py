@@ -48,15 +48,21 @@ def parse_request(body: Any, signature: Sequence[Column], max_rows: int) -> Batc
         raise PredictionInputInvalid("return_proba must be true or false", field="return_proba")
     if ("inputs" in body) == ("dataframe_split" in body):
         raise PredictionInputInvalid("send exactly one of `inputs` and `dataframe_split`")
+    all_doubles = all(c.type == "double" for c in signature)
     if "dataframe_split" in body:
-        raw, rows = _from_split(body["dataframe_split"], signature, max_rows)
+        names, data = _split_rows(body["dataframe_split"], signature, max_rows)
+        # Rows of numbers straight into one array: no transposing into columns and back.
+        matrix = _split_matrix(names, data, signature) if all_doubles else None
+        if matrix is not None:
+            return Batch({c.name: matrix[:, i] for i, c in enumerate(signature)}, len(data), return_proba, matrix)
+        raw, rows = _split_columns(names, data, signature), len(data)
     elif isinstance(body["inputs"], list):
         raw, rows = _from_records(body["inputs"], signature, max_rows)
     elif isinstance(body["inputs"], dict):
         raw, rows = _from_columns(body["inputs"], signature, max_rows)
     else:
         raise PredictionInputInvalid("inputs must be a list of records or an object of columns", field="inputs")
-    if all(c.type == "double" for c in signature):
+    if all_doubles:
         matrix = _double_matrix([raw[c.name] for c in signature], rows)
         if matrix is not None:
             return Batch({c.name: matrix[:, i] for i, c in enumerate(signature)}, rows, return_proba, matrix)
@@ -137,7 +143,9 @@ def _from_columns(
     return {c.name: columns[c.name] for c in signature}, rows
 
 
-def _from_split(split: Any, signature: Sequence[Column], max_rows: int) -> tuple[dict[str, list[Any]], int]:
+def _split_rows(split: Any, signature: Sequence[Column], max_rows: int) -> tuple[list[str], list[list[Any]]]:
+    """The column names and rows of a dataframe_split, checked: the signature's names, each
+    once, and every row a list of as many values."""
     if (
         not isinstance(split, dict)
         or not isinstance(split.get("columns"), list)
@@ -159,8 +167,30 @@ def _from_split(split: Any, signature: Sequence[Column], max_rows: int) -> tuple
             raise PredictionInputInvalid(
                 f"dataframe_split.data[{index}] must be a list of {len(names)} values", row=index
             )
+    return names, data
+
+
+def _split_columns(names: list[str], data: list[list[Any]], signature: Sequence[Column]) -> dict[str, list[Any]]:
     by_name = dict(zip(names, (list(values) for values in zip(*data, strict=True)), strict=True))
-    return {c.name: by_name[c.name] for c in signature}, len(data)
+    return {c.name: by_name[c.name] for c in signature}
+
+
+def _split_matrix(names: list[str], data: list[list[Any]], signature: Sequence[Column]) -> np.ndarray | None:
+    """The rows as one C-ordered float64 array in signature order, when every value is a finite
+    JSON number (as _double_matrix checks them); None otherwise."""
+    if not set(map(type, itertools.chain.from_iterable(data))) <= _NUMBER_TYPES:
+        return None
+    try:
+        matrix = np.array(data, dtype=np.float64)
+    except (OverflowError, ValueError):
+        return None
+    if matrix.shape != (len(data), len(names)) or not bool(np.isfinite(matrix).all()):
+        return None
+    position = {name: i for i, name in enumerate(names)}
+    order = [position[c.name] for c in signature]
+    if order != list(range(len(names))):
+        matrix = matrix[:, order]
+    return np.ascontiguousarray(matrix)
 
 
 def _typed(column: Column, values: list[Any]) -> np.ndarray:
