@@ -67,6 +67,7 @@ INGEST_RUNS = 4
 BATCH_LIMIT = 1000  # metrics per log-batch request, the limit of both servers
 HISTORY_KEY = "hist"
 SDK_SCRIPT = BENCH_DIR / "sdk_call_timing.py"
+PHASES = ("runs", "ingest", "history", "search", "sdk")
 
 
 @dataclass(frozen=True)
@@ -84,6 +85,7 @@ class Config:
     access_log: str = "on"  # "on" | "off", alike on both servers
     sqlite_durability: str = "normal"  # "normal" | "full" (alike on both) | "shipped" (each one's defaults)
     mlflow_async_buffering: int = 0  # MLFLOW_ASYNC_LOGGING_BUFFERING_SECONDS; 0 = unset (MLflow's default)
+    phases: tuple[str, ...] = ("runs", "ingest", "history", "search", "sdk")  # which phases run, of PHASES
 
 
 # SQLite durability per --sqlite-durability: Shipyard's synchronous setting (its journal is always
@@ -659,14 +661,16 @@ def run_cell(cfg: Config, backend: str, mode: str, peer: bool, with_sdk: bool, d
         for kind in kinds:
             server, files[kind] = stack.enter_context(running_server(kind, backend, cfg))
             sides[kind] = Side(apis[kind], Connector(server, mode, deadline))
-        phases: list[tuple[str, Callable[[Side], None]]] = [
-            ("run creation", lambda s: phase_runs(s, cfg, tag)),
-            ("ingestion", lambda s: phase_ingest(s, cfg, tag, plan)),
-            ("history", lambda s: phase_history(s, cfg, tag)),
-            ("search", lambda s: phase_search(s, cfg)),
+        every_phase: list[tuple[str, str, Callable[[Side], None]]] = [
+            ("runs", "run creation", lambda s: phase_runs(s, cfg, tag)),
+            ("ingest", "ingestion", lambda s: phase_ingest(s, cfg, tag, plan)),
+            ("history", "history", lambda s: phase_history(s, cfg, tag)),
+            ("search", "search", lambda s: phase_search(s, cfg)),
+            ("sdk", "sdk", lambda s: phase_sdk(s, cfg)),
         ]
-        if with_sdk:
-            phases.append(("sdk", lambda s: phase_sdk(s, cfg)))
+        phases = [
+            (label, phase) for name, label, phase in every_phase if name in cfg.phases and (name != "sdk" or with_sdk)
+        ]
         for number, (label, phase) in enumerate(phases):
             order = kinds if number % 2 == 0 else kinds[::-1]
             for kind in order:
@@ -807,6 +811,8 @@ def render(cells: list[Cell], cfg: Config, peer: bool, console: Console) -> list
             table.add_column("target", justify="right")
             table.add_column("met?", justify="center")
         for row in rows_for(cell, cfg):
+            if row.shipyard is None and row.mlflow is None:
+                continue  # a phase left out by --phases
             cells_text = [row.metric, fmt(row.shipyard, row.unit)]
             if peer:
                 cells_text += [
@@ -930,6 +936,11 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
         metavar="SECONDS",
         help="MLFLOW_ASYNC_LOGGING_BUFFERING_SECONDS for MLflow's async run (default unset: one request per call)",
     )
+    parser.add_argument(
+        "--phases",
+        default=",".join(PHASES),
+        help=f"which phases to run, comma-separated, of {','.join(PHASES)} (search needs runs); default all",
+    )
     parser.add_argument("--seed", type=int, default=1234)
     parser.add_argument(
         "--max-minutes", type=float, default=90.0, help="stop (and clean up) if the whole bench runs longer"
@@ -945,6 +956,12 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     for name in ("runs", "points", "history_points", "history_reads", "searches"):
         if getattr(args, name) < 1:
             parser.error(f"--{name.replace('_', '-')} must be at least 1")
+    args.phases = tuple(name.strip() for name in args.phases.split(",") if name.strip())
+    unknown = [name for name in args.phases if name not in PHASES]
+    if unknown or not args.phases:
+        parser.error(f"--phases takes names of {','.join(PHASES)}; got {','.join(unknown) or 'none'}")
+    if "search" in args.phases and "runs" not in args.phases:
+        parser.error("--phases: search filters the runs the runs phase creates; add runs")
     return args
 
 
@@ -964,6 +981,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         args.access_log,
         args.sqlite_durability,
         args.mlflow_async_buffering,
+        args.phases,
     )
     peer = args.peer == "mlflow"
     backends = ["sqlite", "postgres"] if args.backend == "both" else [args.backend]
@@ -983,7 +1001,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         for backend in backends:
             for number, mode in enumerate(modes):
                 # The SDK manages its own connections: time it once per backend.
-                with_sdk = number == 0 and cfg.sdk_calls > 0
+                with_sdk = number == 0 and cfg.sdk_calls > 0 and "sdk" in cfg.phases
                 cells.append(run_cell(cfg, backend, mode, peer, with_sdk, deadline))
     except (BenchError, httpx.HTTPError) as exc:
         log(f"bench failed: {exc}")
