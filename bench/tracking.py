@@ -39,6 +39,7 @@ from bench._common import (  # noqa: E402
     BenchError,
     Latencies,
     Server,
+    ServerCpu,
     analyze_database,
     check,
     child_env,
@@ -450,25 +451,44 @@ def phase_runs(side: Side, cfg: Config, tag: str) -> None:
         pairs_experiment = side.api.create_experiment(client, f"bench-runs-pairs-{tag}")
     rng = random.Random(cfg.seed)
     latencies, pair_latencies = Latencies(), Latencies()
+    # The server's CPU seconds in each way's requests (summed from readings around them: the
+    # clock ticks at 10 ms, but over thousands of runs the sums are sound).
+    server_cpu, cpu_used, pair_cpu_used = ServerCpu(side.conn.server), 0.0, 0.0
     expected = 0
     with side.conn.phase():
         for i in range(cfg.runs):
             model, acc = MODELS[i % len(MODELS)], rng.random()
             expected += model == "rf" and acc > 0.5
             metrics, params = [("acc", acc, 0, now_ms())], [("model", model)]
+            before = server_cpu.seconds()
             _, seconds = side.conn.timed(
                 side.api.create_run_with_data, side.runs_experiment, f"run-{i}", metrics, params
             )
+            between = server_cpu.seconds()
             latencies.add(seconds)
             run_id, t_create = side.conn.timed(side.api.create_run, pairs_experiment, f"pair-{i}")
             body = side.api.batch_body(run_id, metrics, params)
             _, t_log = side.conn.timed(side.api.log_batch, run_id, body)
+            after = server_cpu.seconds()
             pair_latencies.add(t_create + t_log)
-    side.results["runs"] = {"runs": cfg.runs, "runs_per_s": cfg.runs / latencies.total, **latencies.summary_ms()}
+            if before is not None and between is not None and after is not None:
+                cpu_used += between - before
+                pair_cpu_used += after - between
+
+    def cpu_ms_per_run(used: float) -> dict[str, float]:
+        return {"server_cpu_ms": used / cfg.runs * 1000} if server_cpu.seconds() is not None else {}
+
+    side.results["runs"] = {
+        "runs": cfg.runs,
+        "runs_per_s": cfg.runs / latencies.total,
+        **latencies.summary_ms(),
+        **cpu_ms_per_run(cpu_used),
+    }
     side.results["runs_two_requests"] = {
         "runs": cfg.runs,
         "runs_per_s": cfg.runs / pair_latencies.total,
         **pair_latencies.summary_ms(),
+        **cpu_ms_per_run(pair_cpu_used),
     }
     side.results["search_expected"] = expected
 
@@ -741,6 +761,7 @@ def rows_for(cell: Cell, cfg: Config) -> list[Row]:
     )
     add("  per run p50", "ms", ("runs", "p50_ms"))
     add("  per run p95", "ms", ("runs", "p95_ms"))
+    add("  server CPU per run (its processes, not the database's)", "ms", ("runs", "server_cpu_ms"))
     add(
         f"run create + log-batch(param, acc) ×{cfg.runs}, 2 requests on both: runs/s",
         "/s",
@@ -748,6 +769,7 @@ def rows_for(cell: Cell, cfg: Config) -> list[Row]:
     )
     add("  per run p50", "ms", ("runs_two_requests", "p50_ms"))
     add("  per run p95", "ms", ("runs_two_requests", "p95_ms"))
+    add("  server CPU per run", "ms", ("runs_two_requests", "server_cpu_ms"))
     add(f"ingest {cfg.points:,} points, log-batch ≤1,000: points/s", "/s", ("ingest", "points_per_s"), 10.0)
     add("  per request p50", "ms", ("ingest", "p50_ms"))
     add("  per request p95", "ms", ("ingest", "p95_ms"))
