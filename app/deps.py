@@ -140,7 +140,10 @@ async def current_principal(request: Request, _: BearerDeclared = None) -> Princ
 
 
 def _role_checker(role: Role):  # type: ignore[no-untyped-def]
-    async def check(principal: Annotated[Principal, Depends(current_principal)]) -> Principal:
+    # Calls current_principal itself rather than depending on it: one level of dependency
+    # solving less on every guarded request.
+    async def check(request: Request, _: BearerDeclared = None) -> Principal:
+        principal = await current_principal(request)
         auth_service.require_role(principal, role)
         return principal
 

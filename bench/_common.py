@@ -229,6 +229,37 @@ def start_shipyard(workdir: Path, database_url: str | None, settings: dict[str, 
     return server
 
 
+# --- server CPU -------------------------------------------------------------------------
+
+
+class ServerCpu:
+    """CPU seconds (user + system) used so far by a server's processes (its process group, found
+    once: uvicorn and any worker it runs), read from /proc; steadier than wall time on a busy
+    machine. A database server's own processes are not counted. None where /proc is missing."""
+
+    def __init__(self, server: Server) -> None:
+        self._stats: list[Path] = []
+        pgid = server.process.pid  # started with start_new_session: its own process group
+        for stat in Path("/proc").glob("[0-9]*/stat"):
+            try:
+                if int(stat.read_text().rsplit(")", 1)[1].split()[2]) == pgid:
+                    self._stats.append(stat)
+            except (OSError, IndexError, ValueError):
+                continue
+
+    def seconds(self) -> float | None:
+        if not self._stats:
+            return None
+        total = 0
+        for stat in self._stats:
+            try:
+                fields = stat.read_text().rsplit(")", 1)[1].split()
+            except OSError:
+                continue  # a process that ended
+            total += int(fields[11]) + int(fields[12])
+        return total / os.sysconf("SC_CLK_TCK")
+
+
 # --- venvs for peers ------------------------------------------------------------------
 
 

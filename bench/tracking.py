@@ -39,6 +39,7 @@ from bench._common import (  # noqa: E402
     BenchError,
     Latencies,
     Server,
+    ServerCpu,
     analyze_database,
     check,
     child_env,
@@ -67,6 +68,7 @@ INGEST_RUNS = 4
 BATCH_LIMIT = 1000  # metrics per log-batch request, the limit of both servers
 HISTORY_KEY = "hist"
 SDK_SCRIPT = BENCH_DIR / "sdk_call_timing.py"
+PHASES = ("runs", "ingest", "history", "search", "sdk")
 
 
 @dataclass(frozen=True)
@@ -84,6 +86,7 @@ class Config:
     access_log: str = "on"  # "on" | "off", alike on both servers
     sqlite_durability: str = "normal"  # "normal" | "full" (alike on both) | "shipped" (each one's defaults)
     mlflow_async_buffering: int = 0  # MLFLOW_ASYNC_LOGGING_BUFFERING_SECONDS; 0 = unset (MLflow's default)
+    phases: tuple[str, ...] = ("runs", "ingest", "history", "search", "sdk")  # which phases run, of PHASES
 
 
 # SQLite durability per --sqlite-durability: Shipyard's synchronous setting (its journal is always
@@ -448,25 +451,44 @@ def phase_runs(side: Side, cfg: Config, tag: str) -> None:
         pairs_experiment = side.api.create_experiment(client, f"bench-runs-pairs-{tag}")
     rng = random.Random(cfg.seed)
     latencies, pair_latencies = Latencies(), Latencies()
+    # The server's CPU seconds in each way's requests (summed from readings around them: the
+    # clock ticks at 10 ms, but over thousands of runs the sums are sound).
+    server_cpu, cpu_used, pair_cpu_used = ServerCpu(side.conn.server), 0.0, 0.0
     expected = 0
     with side.conn.phase():
         for i in range(cfg.runs):
             model, acc = MODELS[i % len(MODELS)], rng.random()
             expected += model == "rf" and acc > 0.5
             metrics, params = [("acc", acc, 0, now_ms())], [("model", model)]
+            before = server_cpu.seconds()
             _, seconds = side.conn.timed(
                 side.api.create_run_with_data, side.runs_experiment, f"run-{i}", metrics, params
             )
+            between = server_cpu.seconds()
             latencies.add(seconds)
             run_id, t_create = side.conn.timed(side.api.create_run, pairs_experiment, f"pair-{i}")
             body = side.api.batch_body(run_id, metrics, params)
             _, t_log = side.conn.timed(side.api.log_batch, run_id, body)
+            after = server_cpu.seconds()
             pair_latencies.add(t_create + t_log)
-    side.results["runs"] = {"runs": cfg.runs, "runs_per_s": cfg.runs / latencies.total, **latencies.summary_ms()}
+            if before is not None and between is not None and after is not None:
+                cpu_used += between - before
+                pair_cpu_used += after - between
+
+    def cpu_ms_per_run(used: float) -> dict[str, float]:
+        return {"server_cpu_ms": used / cfg.runs * 1000} if server_cpu.seconds() is not None else {}
+
+    side.results["runs"] = {
+        "runs": cfg.runs,
+        "runs_per_s": cfg.runs / latencies.total,
+        **latencies.summary_ms(),
+        **cpu_ms_per_run(cpu_used),
+    }
     side.results["runs_two_requests"] = {
         "runs": cfg.runs,
         "runs_per_s": cfg.runs / pair_latencies.total,
         **pair_latencies.summary_ms(),
+        **cpu_ms_per_run(pair_cpu_used),
     }
     side.results["search_expected"] = expected
 
@@ -659,14 +681,16 @@ def run_cell(cfg: Config, backend: str, mode: str, peer: bool, with_sdk: bool, d
         for kind in kinds:
             server, files[kind] = stack.enter_context(running_server(kind, backend, cfg))
             sides[kind] = Side(apis[kind], Connector(server, mode, deadline))
-        phases: list[tuple[str, Callable[[Side], None]]] = [
-            ("run creation", lambda s: phase_runs(s, cfg, tag)),
-            ("ingestion", lambda s: phase_ingest(s, cfg, tag, plan)),
-            ("history", lambda s: phase_history(s, cfg, tag)),
-            ("search", lambda s: phase_search(s, cfg)),
+        every_phase: list[tuple[str, str, Callable[[Side], None]]] = [
+            ("runs", "run creation", lambda s: phase_runs(s, cfg, tag)),
+            ("ingest", "ingestion", lambda s: phase_ingest(s, cfg, tag, plan)),
+            ("history", "history", lambda s: phase_history(s, cfg, tag)),
+            ("search", "search", lambda s: phase_search(s, cfg)),
+            ("sdk", "sdk", lambda s: phase_sdk(s, cfg)),
         ]
-        if with_sdk:
-            phases.append(("sdk", lambda s: phase_sdk(s, cfg)))
+        phases = [
+            (label, phase) for name, label, phase in every_phase if name in cfg.phases and (name != "sdk" or with_sdk)
+        ]
         for number, (label, phase) in enumerate(phases):
             order = kinds if number % 2 == 0 else kinds[::-1]
             for kind in order:
@@ -737,6 +761,7 @@ def rows_for(cell: Cell, cfg: Config) -> list[Row]:
     )
     add("  per run p50", "ms", ("runs", "p50_ms"))
     add("  per run p95", "ms", ("runs", "p95_ms"))
+    add("  server CPU per run (its processes, not the database's)", "ms", ("runs", "server_cpu_ms"))
     add(
         f"run create + log-batch(param, acc) ×{cfg.runs}, 2 requests on both: runs/s",
         "/s",
@@ -744,6 +769,7 @@ def rows_for(cell: Cell, cfg: Config) -> list[Row]:
     )
     add("  per run p50", "ms", ("runs_two_requests", "p50_ms"))
     add("  per run p95", "ms", ("runs_two_requests", "p95_ms"))
+    add("  server CPU per run", "ms", ("runs_two_requests", "server_cpu_ms"))
     add(f"ingest {cfg.points:,} points, log-batch ≤1,000: points/s", "/s", ("ingest", "points_per_s"), 10.0)
     add("  per request p50", "ms", ("ingest", "p50_ms"))
     add("  per request p95", "ms", ("ingest", "p95_ms"))
@@ -807,6 +833,8 @@ def render(cells: list[Cell], cfg: Config, peer: bool, console: Console) -> list
             table.add_column("target", justify="right")
             table.add_column("met?", justify="center")
         for row in rows_for(cell, cfg):
+            if row.shipyard is None and row.mlflow is None:
+                continue  # a phase left out by --phases
             cells_text = [row.metric, fmt(row.shipyard, row.unit)]
             if peer:
                 cells_text += [
@@ -930,6 +958,11 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
         metavar="SECONDS",
         help="MLFLOW_ASYNC_LOGGING_BUFFERING_SECONDS for MLflow's async run (default unset: one request per call)",
     )
+    parser.add_argument(
+        "--phases",
+        default=",".join(PHASES),
+        help=f"which phases to run, comma-separated, of {','.join(PHASES)} (search needs runs); default all",
+    )
     parser.add_argument("--seed", type=int, default=1234)
     parser.add_argument(
         "--max-minutes", type=float, default=90.0, help="stop (and clean up) if the whole bench runs longer"
@@ -945,6 +978,12 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     for name in ("runs", "points", "history_points", "history_reads", "searches"):
         if getattr(args, name) < 1:
             parser.error(f"--{name.replace('_', '-')} must be at least 1")
+    args.phases = tuple(name.strip() for name in args.phases.split(",") if name.strip())
+    unknown = [name for name in args.phases if name not in PHASES]
+    if unknown or not args.phases:
+        parser.error(f"--phases takes names of {','.join(PHASES)}; got {','.join(unknown) or 'none'}")
+    if "search" in args.phases and "runs" not in args.phases:
+        parser.error("--phases: search filters the runs the runs phase creates; add runs")
     return args
 
 
@@ -964,6 +1003,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         args.access_log,
         args.sqlite_durability,
         args.mlflow_async_buffering,
+        args.phases,
     )
     peer = args.peer == "mlflow"
     backends = ["sqlite", "postgres"] if args.backend == "both" else [args.backend]
@@ -983,7 +1023,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         for backend in backends:
             for number, mode in enumerate(modes):
                 # The SDK manages its own connections: time it once per backend.
-                with_sdk = number == 0 and cfg.sdk_calls > 0
+                with_sdk = number == 0 and cfg.sdk_calls > 0 and "sdk" in cfg.phases
                 cells.append(run_cell(cfg, backend, mode, peer, with_sdk, deadline))
     except (BenchError, httpx.HTTPError) as exc:
         log(f"bench failed: {exc}")

@@ -21,15 +21,15 @@ def record(
 ) -> None:
     repository.add_event(
         session,
-        AuditEvent(
-            actor_id=actor.user_id,
-            actor=actor.username,
-            action=action,
-            resource_type=resource_type,
-            resource_id=str(resource_id),
-            request_id=request_id_var.get(),
-            detail=detail,
-        ),
+        {
+            "actor_id": actor.user_id,
+            "actor": actor.username,
+            "action": action,
+            "resource_type": resource_type,
+            "resource_id": str(resource_id),
+            "request_id": request_id_var.get(),
+            "detail": detail,
+        },
     )
 
 

@@ -11,6 +11,7 @@ from sqlalchemy.orm import Session
 from app.audit import service as audit
 from app.context import Principal
 from app.db.base import utcnow
+from app.db.session import json_for_column
 from app.db.tables import Experiment, Run
 from app.errors import (
     ExperimentNotFound,
@@ -121,44 +122,37 @@ def create_run(session: Session, actor: Principal, experiment_id: int, data: Run
 
 def _create_run(session: Session, actor: Principal, experiment_id: int, data: RunCreate, run_id: str) -> RunRead:
     _check_limit("metrics", data.metrics, MAX_BATCH_METRICS)
-    stage = repository.experiment_lifecycle(session, experiment_id)
-    if stage is None:
-        raise ExperimentNotFound(f"no experiment with id {experiment_id}")
-    if stage != "active":
+    if data.parent_run_id is not None:
+        _check_experiment_active(session, experiment_id)
+        if repository.run_lifecycle(session, data.parent_run_id) is None:
+            raise RunNotFound(f"no parent run with id {data.parent_run_id}")
+    run = {
+        "id": run_id,
+        "experiment_id": experiment_id,
+        "name": data.name or _run_name(),
+        "status": RunStatus.RUNNING.value,
+        "start_time": data.start_time or now_millis(),
+        "user_id": actor.user_id,
+        "username": actor.username,
+        "parent_run_id": data.parent_run_id,
+        "source_git_commit": data.source.git_commit,
+        "source_entry_point": data.source.entry_point,
+        "environment": None if data.environment is None else json_for_column(data.environment),
+        "lifecycle_stage": "active",
+        "created_at": utcnow(),
+    }
+    params, tags = dict(data.params), dict(data.tags)
+    series = _series(data.metrics)
+    if not repository.insert_new_run(session, run, params, tags, series):
+        # Nothing was written: say why.
+        _check_experiment_active(session, experiment_id)
         raise InvalidState(f"experiment {experiment_id} is archived; restore it before adding runs")
-    if data.parent_run_id is not None and repository.run_lifecycle(session, data.parent_run_id) is None:
-        raise RunNotFound(f"no parent run with id {data.parent_run_id}")
-    run = Run(
-        id=run_id,
-        experiment_id=experiment_id,
-        name=data.name or _run_name(),
-        status=RunStatus.RUNNING.value,
-        start_time=data.start_time or now_millis(),
-        user_id=actor.user_id,
-        username=actor.username,
-        parent_run_id=data.parent_run_id,
-        source_git_commit=data.source.git_commit,
-        source_entry_point=data.source.entry_point,
-        environment=data.environment,
-        lifecycle_stage="active",
-    )
-    repository.insert_run(session, run)
-    if data.tags:
-        repository.upsert_tags(session, run.id, dict(data.tags))
-    if data.params:
-        # A new run has no params yet: a plain insert, with nothing to read back or conflict with.
-        repository.insert_params(session, run.id, dict(data.params))
-    latest: dict[str, float] = {}
-    if data.metrics:
-        series = _log_metrics(session, run.id, data.metrics)
-        # Each key's points are sorted by (step, timestamp): the last one is the latest value.
-        latest = {key: points[-1][1] for key, points in series.items()}
     audit.record(
         session,
         actor,
         "run.create",
         "run",
-        run.id,
+        run_id,
         {
             "experiment_id": experiment_id,
             "params": len(data.params),
@@ -166,7 +160,32 @@ def _create_run(session: Session, actor: Principal, experiment_id: int, data: Ru
             "tags": len(data.tags),
         },
     )
-    return _read(run, dict(data.params), latest, dict(data.tags))
+    # Each key's points are sorted by (step, timestamp): the last one is the latest value.
+    latest = {key: points[-1][1] for key, points in series.items()}
+    return RunRead(
+        id=run_id,
+        experiment_id=experiment_id,
+        name=run["name"],
+        status=RunStatus.RUNNING,
+        start_time=run["start_time"],
+        end_time=None,
+        user=actor.username,
+        parent_run_id=data.parent_run_id,
+        source=RunSource(git_commit=data.source.git_commit, entry_point=data.source.entry_point),
+        environment=data.environment,
+        lifecycle_stage="active",
+        params=params,
+        metrics=latest,
+        tags=tags,
+    )
+
+
+def _check_experiment_active(session: Session, experiment_id: int) -> None:
+    stage = repository.experiment_lifecycle(session, experiment_id)
+    if stage is None:
+        raise ExperimentNotFound(f"no experiment with id {experiment_id}")
+    if stage != "active":
+        raise InvalidState(f"experiment {experiment_id} is archived; restore it before adding runs")
 
 
 def ensure_run(session: Session, actor: Principal, experiment_name: str, run_id: str, data: RunCreate) -> RunRead:
@@ -269,14 +288,17 @@ def _check_limit(name: str, items: Sequence[Any], limit: int) -> None:
         raise LimitExceeded(f"a batch takes at most {limit} {name}; this one has {len(items)}", field=name, limit=limit)
 
 
-def _log_metrics(session: Session, run_id: str, metrics: Sequence[MetricIn]) -> dict[str, list[tuple[int, float, int]]]:
-    """Store the points; returns them per key, each key's sorted by (step, timestamp)."""
+def _log_metrics(session: Session, run_id: str, metrics: Sequence[MetricIn]) -> None:
+    repository.insert_metric_points(session, run_id, _series(metrics))
+
+
+def _series(metrics: Sequence[MetricIn]) -> dict[str, list[tuple[int, float, int]]]:
+    """The points per key, as logged (the repository sorts each key's by step and timestamp)."""
     default_ts = now_millis()
     series: dict[str, list[tuple[int, float, int]]] = {}
     for metric in metrics:
         stamp = default_ts if metric.timestamp is None else metric.timestamp
         series.setdefault(metric.key, []).append((metric.step, metric.value, stamp))
-    repository.insert_metric_points(session, run_id, series)
     return series
 
 

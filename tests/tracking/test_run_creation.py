@@ -165,3 +165,41 @@ def test_a_viewer_cannot_create_a_run_with_data(
     )
     assert response.status_code == 403
     assert _runs_in(app, experiment["id"]) == 0
+
+
+def test_the_create_response_is_what_a_later_read_returns(client: TestClient, editor: dict[str, str]) -> None:
+    experiment = make_experiment(client, editor)
+    parent = make_run(client, editor, experiment["id"])
+    created = make_run(
+        client,
+        editor,
+        experiment["id"],
+        name="every-field",
+        parent_run_id=parent["id"],
+        start_time=1_700_000_000_000,
+        tags={"team": "risk", "stage": "dev"},
+        source={"git_commit": "a" * 40, "entry_point": "train.py"},
+        environment={"python": "3.11", "packages": {"numpy": "2.0"}},
+        params={"lr": "0.1"},
+        metrics=[{"key": "loss", "value": "Infinity", "step": 0, "timestamp": 5}, {"key": "acc", "value": 0.7}],
+    )
+    assert created["status"] == "RUNNING"
+    assert created["end_time"] is None
+    assert created["parent_run_id"] == parent["id"]
+    assert created["start_time"] == 1_700_000_000_000
+    assert client.get(f"/api/v1/runs/{created['id']}", headers=editor).json() == created
+
+
+def test_an_unknown_experiment_is_404_and_records_nothing(
+    client: TestClient, editor: dict[str, str], app: FastAPI
+) -> None:
+    missing = 2_000_000_000
+    response = client.post(
+        f"/api/v1/experiments/{missing}/runs", json={"params": {"model": "rf"}, "tags": {"t": "v"}}, headers=editor
+    )
+    assert response.status_code == 404
+    assert response.json()["code"] == "experiment_not_found"
+    assert _runs_in(app, missing) == 0
+    with app.state.sessions(write=False) as session:
+        events = session.scalars(select(AuditEvent.detail).where(AuditEvent.action == "run.create")).all()
+    assert not [detail for detail in events if detail and detail.get("experiment_id") == missing]
