@@ -161,11 +161,13 @@ def test_a_failing_canary_rolls_back_by_itself(client: TestClient, editor: dict[
 
 
 def settle(client: TestClient, headers: dict[str, str], name: str, version: int) -> None:
-    deadline = time.monotonic() + 5
+    """Wait until this process serves `version` only. Twenty answers in a row: five could all come
+    from one side of a 50/50 split by chance (one time in 32) before the poller has the change."""
+    deadline = time.monotonic() + 15
     while time.monotonic() < deadline:
         answers = [
             client.post(f"{API}/deployments/{name}/predict", json={"inputs": rows(1)}, headers=headers)
-            for _ in range(5)
+            for _ in range(20)
         ]
         if all(a.status_code == 200 and a.json()["version"] == version for a in answers):
             return
