@@ -51,7 +51,13 @@ def test_moving_the_alias_rolls_the_new_version_out(
     assert newest["revision"] == 2
     assert newest["created_by"] == "system"
     assert "moved to version 2 by admin" in newest["reason"]
-    answer = client.post(f"{API}/deployments/{name}/predict", json={"inputs": rows()}, headers=admin)
+    # This process serves the new revision once its poller has it (within about a second).
+    deadline = time.monotonic() + 10
+    while True:
+        answer = client.post(f"{API}/deployments/{name}/predict", json={"inputs": rows()}, headers=admin)
+        if answer.json()["version"] == 2 or time.monotonic() > deadline:
+            break
+        time.sleep(0.1)
     assert answer.json()["version"] == 2
 
     # A rollback after the move is what an operator chose: the follower does not undo it.
